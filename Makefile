@@ -1,0 +1,51 @@
+# Tally — the two commands a new user needs are `make run` and `make test`.
+GO          ?= go
+BIN         ?= bin/tally
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Development-only admin key for local mode; set your own for anything else.
+TALLY_ADMIN_KEY ?= dev-admin-key
+
+.PHONY: all build run test lint fmt postgres clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tally
+
+## run: start Tally in local mode on :8080 (its own PostgreSQL in ./.tally).
+run: postgres build
+	TALLY_ADMIN_KEY=$(TALLY_ADMIN_KEY) ./$(BIN) serve
+
+## test: the whole suite, race detector on, against real PostgreSQL.
+test: postgres
+	$(GO) test -race -count=1 ./...
+
+## lint: go vet, gofmt and staticcheck.
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## postgres: make sure PostgreSQL server binaries exist (local mode and tests
+## start their own server from them; no server needs to be running).
+postgres:
+	@if [ -n "$$TALLY_TEST_DATABASE_URL$$TALLY_DATABASE_URL" ] || command -v initdb >/dev/null 2>&1 || \
+	    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ls /usr/local/pgsql/bin/initdb >/dev/null 2>&1; then \
+	  exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "PostgreSQL server binaries not found: installing Debian's postgresql package"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null && exit 0; \
+	fi; \
+	echo "PostgreSQL server binaries (initdb, postgres) were not found."; \
+	echo "Install them (Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql@15),"; \
+	echo "or point Tally at a running server with TALLY_DATABASE_URL (and tests with TALLY_TEST_DATABASE_URL)."; \
+	exit 1
+
+clean:
+	rm -rf bin .tally

@@ -1,0 +1,73 @@
+// Command tally is the Tally ledger service: one binary whose subcommands
+// serve the API and run operations. It only wires packages together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `tally — an event-sourced double-entry ledger
+
+Usage:
+  tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
+  tally migrate   apply database migrations and exit
+
+Configuration is by environment; see docs/operations.md.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx)
+	case "migrate":
+		err = migrateOnly(ctx)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "tally: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "tally:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(ctx context.Context) error {
+	cfg, err := configFromEnv()
+	if err != nil {
+		return err
+	}
+	m := NewMain(cfg)
+	defer m.Close()
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func migrateOnly(ctx context.Context) error {
+	cfg, err := configFromEnv()
+	if err != nil {
+		return err
+	}
+	cfg.migrateOnly = true
+	m := NewMain(cfg)
+	defer m.Close()
+	return m.Run(ctx)
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/httpapi"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/schema"
+	"github.com/tallyledger/tally/schema/pglocal"
+)
+
+// Main is the running service: it owns every resource and closes them in order.
+type Main struct {
+	cfg     Config
+	log     *slog.Logger
+	pg      *pglocal.Server
+	pool    *pgxpool.Pool
+	journal *pgjournal.Journal
+	http    *http.Server
+	serving chan error
+}
+
+// NewMain returns an unstarted service.
+func NewMain(cfg Config) *Main {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return &Main{cfg: cfg, log: log}
+}
+
+// Run starts the database (in local mode), migrates it and starts serving.
+// It returns once the listener is up (or migration is done, for migrate).
+func (m *Main) Run(ctx context.Context) error {
+	if !m.cfg.migrateOnly && m.cfg.AdminKey == "" {
+		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key)")
+	}
+	url := m.cfg.DatabaseURL
+	if m.cfg.LocalMode() {
+		dir, err := filepath.Abs(m.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
+		m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
+		if err != nil {
+			return fmt.Errorf("local mode: %w", err)
+		}
+		url = m.pg.URL("tally")
+	}
+	if err := schema.Migrate(url); err != nil {
+		return err
+	}
+	if m.cfg.migrateOnly {
+		m.log.Info("migrations applied")
+		return nil
+	}
+	latest, err := schema.Latest()
+	if err != nil {
+		return err
+	}
+	poolCfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return fmt.Errorf("TALLY_DATABASE_URL: %w", err)
+	}
+	poolCfg.MaxConns = 32
+	if m.pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
+		return err
+	}
+	var inline []pgjournal.Projection
+	for _, p := range projections.Inline() {
+		inline = append(inline, p)
+	}
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log})
+	store := pgjournal.NewStore(m.pool)
+	api := httpapi.New(httpapi.Config{
+		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log,
+		Ready: func(ctx context.Context) error {
+			var version int64
+			var dirty bool
+			if err := m.pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {
+				return err
+			}
+			if dirty || uint(version) != latest {
+				return fmt.Errorf("schema at version %d (dirty=%v), want %d", version, dirty, latest)
+			}
+			return nil
+		},
+	})
+	m.http = &http.Server{
+		Addr:              m.cfg.HTTPAddr,
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	m.serving = make(chan error, 1)
+	go func() { m.serving <- m.http.Serve(ln) }()
+	m.log.Info("tally is serving", "addr", ln.Addr().String(), "local_mode", m.cfg.LocalMode())
+	return nil
+}
+
+// Close stops accepting requests, answers those in flight, lets the
+// sequencers finish their batches, then closes the pool and the local database.
+func (m *Main) Close() {
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := m.http.Shutdown(ctx); err != nil {
+			m.log.Warn("http shutdown", "err", err)
+		}
+		cancel()
+	}
+	if m.journal != nil {
+		m.journal.Close()
+	}
+	if m.pool != nil {
+		m.pool.Close()
+	}
+	if m.pg != nil {
+		if err := m.pg.Stop(); err != nil {
+			m.log.Warn("stopping local PostgreSQL", "err", err)
+		}
+	}
+	m.log.Info("tally stopped")
+}

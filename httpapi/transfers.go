@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+)
+
+type transferRequest struct {
+	From        string            `json:"from"`
+	To          string            `json:"to"`
+	Amount      string            `json:"amount"`
+	Currency    string            `json:"currency"`
+	Description string            `json:"description"`
+	Metadata    map[string]string `json:"metadata"`
+}
+
+func (s *Server) createTransfer(c echo.Context) error {
+	key, err := idempotencyKey(c, true)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var req transferRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	var v checker
+	v.accountRef("from", req.From)
+	v.accountRef("to", req.To)
+	amount := v.money(req.Amount, req.Currency)
+	v.text("description", req.Description, false, 500)
+	v.metadata(req.Metadata)
+	if v.err != nil {
+		return v.err
+	}
+	cmd := ledger.Transfer{
+		TransferID: ledger.NewID(ledger.PrefixTransfer), From: req.From, To: req.To, Amount: amount,
+		Description: req.Description, Metadata: req.Metadata,
+	}
+	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		e := o.Events[0]
+		var d ledger.TransferCompletedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "transfer event unreadable"})
+		}
+		return jsonResponse(http.StatusCreated, viewTransfer(pgjournal.Transfer{
+			ID: d.TransferID, From: d.From, To: d.To, Amount: amount, RefundedAmount: ledger.Zero(amount.Currency()),
+			Description: d.Description, Metadata: d.Metadata, Status: "completed", Position: e.Position, CreatedAt: e.RecordedAt,
+		}))
+	}})
+}
+
+func (s *Server) getTransfer(c echo.Context) error {
+	id := c.Param("id")
+	if !ledger.HasPrefix(id, ledger.PrefixTransfer) {
+		return ledger.Errorf(ledger.ENotFound, "transfer %s not found", id)
+	}
+	t, err := s.store.Transfer(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewTransfer(t))
+}
+
+func (s *Server) listTransfers(c echo.Context) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	var after int64
+	if err := decodeCursor(c.QueryParam("cursor"), &after); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	account := c.QueryParam("account")
+	if account != "" {
+		if checkAccountRef(account) != nil {
+			return ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
+		}
+		a, err := s.store.Account(ctx, account)
+		if err != nil {
+			return err
+		}
+		account = a.ID
+	}
+	ts, err := s.store.Transfers(ctx, account, after, limit+1)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(ts, limit, viewTransfer, func(t pgjournal.Transfer) string { return itoa(t.Position) }))
+}
+
+type adjustmentRequest struct {
+	Account   string `json:"account"`
+	Direction string `json:"direction"`
+	Amount    string `json:"amount"`
+	Currency  string `json:"currency"`
+	Reason    string `json:"reason"`
+}
+
+func (s *Server) createAdjustment(c echo.Context) error {
+	key, err := idempotencyKey(c, true)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var req adjustmentRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	var v checker
+	v.accountRef("account", req.Account)
+	if d := ledger.Direction(req.Direction); d != ledger.Credit && d != ledger.Debit {
+		v.add(ledger.EInvalidRequest, "direction", "direction must be \"credit\" or \"debit\"")
+	}
+	amount := v.money(req.Amount, req.Currency)
+	v.text("reason", req.Reason, true, 500)
+	if v.err != nil {
+		return v.err
+	}
+	cmd := ledger.Adjust{
+		AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: req.Account,
+		Direction: ledger.Direction(req.Direction), Amount: amount, Reason: req.Reason,
+	}
+	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		e := o.Events[len(o.Events)-1] // after the adjustments account's opening, if any
+		var d ledger.AdjustmentPostedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "adjustment event unreadable"})
+		}
+		return jsonResponse(http.StatusCreated, adjustmentView{
+			ID: d.AdjustmentID, Account: d.Account, Direction: d.Direction, Amount: d.Amount,
+			Currency: d.Currency, Reason: d.Reason, Position: e.Position, CreatedAt: formatTime(e.RecordedAt),
+		})
+	}})
+}

@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+)
+
+// The JSON shapes of the API. Times are RFC 3339 UTC with milliseconds.
+
+type accountView struct {
+	ID           string               `json:"id"`
+	WalletNumber string               `json:"wallet_number,omitempty"`
+	Name         string               `json:"name,omitempty"`
+	Owner        string               `json:"owner,omitempty"`
+	Currency     ledger.Currency      `json:"currency"`
+	Book         string               `json:"book"`
+	Kind         ledger.AccountKind   `json:"kind"`
+	Status       ledger.AccountStatus `json:"status"`
+	Balance      string               `json:"balance"`
+	Metadata     map[string]string    `json:"metadata"`
+	CreatedAt    string               `json:"created_at"`
+}
+
+func viewAccount(a ledger.Account) accountView {
+	meta := a.Metadata
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return accountView{
+		ID: a.ID, WalletNumber: a.WalletNumber, Name: a.Name, Owner: a.Owner, Currency: a.Currency,
+		Book: a.Book, Kind: a.Kind, Status: a.Status, Balance: a.Balance.String(), Metadata: meta,
+		CreatedAt: formatTime(a.CreatedAt),
+	}
+}
+
+type transferView struct {
+	ID             string            `json:"id"`
+	Status         string            `json:"status"`
+	From           string            `json:"from"`
+	To             string            `json:"to"`
+	Amount         string            `json:"amount"`
+	Currency       ledger.Currency   `json:"currency"`
+	Description    string            `json:"description"`
+	Metadata       map[string]string `json:"metadata"`
+	Position       int64             `json:"position"`
+	CreatedAt      string            `json:"created_at"`
+	RefundedAmount string            `json:"refunded_amount"`
+}
+
+func viewTransfer(t pgjournal.Transfer) transferView {
+	meta := t.Metadata
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return transferView{
+		ID: t.ID, Status: t.Status, From: t.From, To: t.To, Amount: t.Amount.String(), Currency: t.Amount.Currency(),
+		Description: t.Description, Metadata: meta, Position: t.Position, CreatedAt: formatTime(t.CreatedAt),
+		RefundedAmount: t.RefundedAmount.String(),
+	}
+}
+
+type adjustmentView struct {
+	ID        string           `json:"id"`
+	Account   string           `json:"account"`
+	Direction ledger.Direction `json:"direction"`
+	Amount    string           `json:"amount"`
+	Currency  ledger.Currency  `json:"currency"`
+	Reason    string           `json:"reason"`
+	Position  int64            `json:"position"`
+	CreatedAt string           `json:"created_at"`
+}
+
+type balanceView struct {
+	AccountID string          `json:"account_id"`
+	Currency  ledger.Currency `json:"currency"`
+	Balance   string          `json:"balance"`
+	Position  int64           `json:"position"`
+	At        string          `json:"at,omitempty"`
+}
+
+type entryView struct {
+	Position     int64            `json:"position"`
+	EventID      string           `json:"event_id"`
+	Type         ledger.EventType `json:"type"`
+	Amount       string           `json:"amount"`
+	BalanceAfter string           `json:"balance_after"`
+	Currency     ledger.Currency  `json:"currency"`
+	Counterparty *string          `json:"counterparty"`
+	Reference    string           `json:"reference"`
+	Description  string           `json:"description"`
+	RecordedAt   string           `json:"recorded_at"`
+}
+
+func viewEntry(e pgjournal.Entry) entryView {
+	v := entryView{
+		Position: e.Position, EventID: e.EventID, Type: e.Type, Amount: e.Amount.String(),
+		BalanceAfter: e.BalanceAfter.String(), Currency: e.Amount.Currency(), Reference: e.Reference,
+		Description: e.Description, RecordedAt: formatTime(e.RecordedAt),
+	}
+	if e.Counterparty != "" {
+		v.Counterparty = &e.Counterparty
+	}
+	return v
+}
+
+// list is the envelope of every list response.
+type list[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// page trims a result fetched with limit+1 rows to limit, and makes the
+// cursor from the last row kept when there is more.
+func page[T, V any](rows []T, limit int, view func(T) V, cursor func(T) string) list[V] {
+	out := list[V]{Data: make([]V, 0, len(rows))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		c := encodeCursor(cursor(rows[len(rows)-1]))
+		out.NextCursor = &c
+	}
+	for _, r := range rows {
+		out.Data = append(out.Data, view(r))
+	}
+	return out
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(ledger.TimeFormat) }
+
+// Cursors are opaque to clients: base64url of an internal position.
+func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func decodeCursor(c string, dst ...any) error {
+	if c == "" {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		format := "%s"
+		switch len(dst) {
+		case 1:
+			if _, ok := dst[0].(*int64); ok {
+				format = "%d"
+			}
+		case 2:
+			format = "%d.%d"
+		}
+		if _, err = fmt.Sscanf(string(raw), format, dst...); err == nil {
+			return nil
+		}
+	}
+	return ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")
+}

@@ -1,0 +1,174 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"unicode/utf16"
+)
+
+// GenesisHash is the prev_hash of a book's first event.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// HashEvent returns hex(SHA-256(JCS(event without "hash"))), the event's link
+// in its book's hash chain. Anyone can recompute it from GET /v1/events output.
+func HashEvent(e Event) (string, error) {
+	w := e.wire()
+	w.Hash = ""
+	raw, err := json.Marshal(w)
+	if err != nil {
+		return "", err
+	}
+	canon, err := Canonicalize(raw)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Canonicalize renders JSON text in RFC 8785 (JCS) canonical form: object
+// members sorted by UTF-16 code units, no insignificant whitespace, minimal
+// string escapes. Numbers must be integers within ±2^53 (Tally's events carry
+// amounts as strings, so only positions are numbers); others are refused
+// rather than risk a rendering another JCS implementation would not share.
+func Canonicalize(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := writeCanonical(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeCanonical(buf *bytes.Buffer, v any) error {
+	switch v := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		buf.WriteString(strconv.FormatBool(v))
+	case string:
+		writeCanonicalString(buf, v)
+	case json.Number:
+		n, err := strconv.ParseInt(v.String(), 10, 64)
+		if err != nil || n > 1<<53 || n < -(1<<53) {
+			return fmt.Errorf("ledger: JCS: number %s is not a safe integer", v)
+		}
+		buf.WriteString(strconv.FormatInt(n, 10))
+	case []any:
+		buf.WriteByte('[')
+		for i, e := range v {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := writeCanonical(buf, e); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return lessUTF16(keys[i], keys[j]) })
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			writeCanonicalString(buf, k)
+			buf.WriteByte(':')
+			if err := writeCanonical(buf, v[k]); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	default:
+		return fmt.Errorf("ledger: JCS: unexpected %T", v)
+	}
+	return nil
+}
+
+// writeCanonicalString escapes as RFC 8785 requires: only '"', '\\' and
+// control characters, with the short forms where JSON has them.
+func writeCanonicalString(buf *bytes.Buffer, s string) {
+	buf.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			buf.WriteString(`\"`)
+		case '\\':
+			buf.WriteString(`\\`)
+		case '\b':
+			buf.WriteString(`\b`)
+		case '\f':
+			buf.WriteString(`\f`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\r':
+			buf.WriteString(`\r`)
+		case '\t':
+			buf.WriteString(`\t`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(buf, `\u%04x`, r)
+			} else {
+				buf.WriteRune(r)
+			}
+		}
+	}
+	buf.WriteByte('"')
+}
+
+// lessUTF16 orders strings by their UTF-16 code units, as JCS requires.
+func lessUTF16(a, b string) bool {
+	if isASCII(a) && isASCII(b) {
+		return a < b
+	}
+	ua, ub := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
+	for i := 0; i < len(ua) && i < len(ub); i++ {
+		if ua[i] != ub[i] {
+			return ua[i] < ub[i]
+		}
+	}
+	return len(ua) < len(ub)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckLink checks that e follows the event at prevPosition with hash
+// prevHash (0 and GenesisHash for a book's first event): the position is the
+// next one, prev_hash links back, and the stored hash recomputes.
+func CheckLink(prevPosition int64, prevHash string, e Event) error {
+	if e.Position != prevPosition+1 {
+		return fmt.Errorf("position %d follows %d: the journal has a gap", e.Position, prevPosition)
+	}
+	if e.PrevHash != prevHash {
+		return fmt.Errorf("position %d: prev_hash does not match the hash of position %d", e.Position, prevPosition)
+	}
+	h, err := HashEvent(e)
+	if err != nil {
+		return fmt.Errorf("position %d: %w", e.Position, err)
+	}
+	if h != e.Hash {
+		return fmt.Errorf("position %d: stored hash does not match its content", e.Position)
+	}
+	return nil
+}

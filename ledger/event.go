@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// EventType names what happened. Types are part of the journal forever: never rename one.
+type EventType string
+
+// Event types.
+const (
+	AccountOpened     EventType = "account.opened"
+	AccountFrozen     EventType = "account.frozen"
+	AccountUnfrozen   EventType = "account.unfrozen"
+	AccountClosed     EventType = "account.closed"
+	TransferCompleted EventType = "transfer.completed"
+	AdjustmentPosted  EventType = "adjustment.posted"
+)
+
+// Event is one immutable journal entry. Its JSON form (MarshalJSON) is exactly
+// what GET /v1/events returns and what the hash chain covers.
+type Event struct {
+	Book       string
+	Position   int64
+	ID         string
+	Type       EventType
+	OccurredAt time.Time
+	RecordedAt time.Time
+	Data       json.RawMessage
+	Postings   []Posting
+	PrevHash   string
+	Hash       string
+}
+
+// Posting is one leg of an event: a signed amount into (+) or out of (-) an
+// account. BalanceAfter is the account's running balance after the leg; it is
+// derived, so it is stored but not hashed.
+type Posting struct {
+	Account      string
+	Amount       Money
+	BalanceAfter Money
+}
+
+// AccountOpenedData is the data of account.opened.
+type AccountOpenedData struct {
+	AccountID    string            `json:"account_id"`
+	Kind         AccountKind       `json:"kind"`
+	Currency     Currency          `json:"currency"`
+	WalletNumber string            `json:"wallet_number,omitempty"`
+	Name         string            `json:"name,omitempty"`
+	Owner        string            `json:"owner,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+// AccountStatusData is the data of account.frozen, account.unfrozen and account.closed.
+type AccountStatusData struct {
+	AccountID string `json:"account_id"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// TransferCompletedData is the data of transfer.completed.
+type TransferCompletedData struct {
+	TransferID  string            `json:"transfer_id"`
+	From        string            `json:"from"`
+	To          string            `json:"to"`
+	Amount      string            `json:"amount"`
+	Currency    Currency          `json:"currency"`
+	Description string            `json:"description,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+}
+
+// AdjustmentPostedData is the data of adjustment.posted.
+type AdjustmentPostedData struct {
+	AdjustmentID string    `json:"adjustment_id"`
+	Account      string    `json:"account"`
+	Direction    Direction `json:"direction"`
+	Amount       string    `json:"amount"`
+	Currency     Currency  `json:"currency"`
+	Reason       string    `json:"reason"`
+}
+
+// TimeFormat renders journal times: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Truncate brings t to the journal's precision (UTC milliseconds), so that a
+// time renders the same way forever.
+func Truncate(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// postingJSON is the hashed wire form of a posting.
+type postingJSON struct {
+	Account  string   `json:"account"`
+	Amount   string   `json:"amount"`
+	Currency Currency `json:"currency"`
+}
+
+// eventJSON is the wire form of an event. Hash is omitted while hashing.
+type eventJSON struct {
+	Position   int64           `json:"position"`
+	ID         string          `json:"id"`
+	Book       string          `json:"book"`
+	Type       EventType       `json:"type"`
+	OccurredAt string          `json:"occurred_at"`
+	RecordedAt string          `json:"recorded_at"`
+	Data       json.RawMessage `json:"data"`
+	Postings   []postingJSON   `json:"postings"`
+	PrevHash   string          `json:"prev_hash"`
+	Hash       string          `json:"hash,omitempty"`
+}
+
+func (e Event) wire() eventJSON {
+	ps := make([]postingJSON, len(e.Postings))
+	for i, p := range e.Postings {
+		ps[i] = postingJSON{Account: p.Account, Amount: p.Amount.String(), Currency: p.Amount.Currency()}
+	}
+	data := e.Data
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	}
+	return eventJSON{
+		Position: e.Position, ID: e.ID, Book: e.Book, Type: e.Type,
+		OccurredAt: e.OccurredAt.UTC().Format(TimeFormat), RecordedAt: e.RecordedAt.UTC().Format(TimeFormat),
+		Data: data, Postings: ps, PrevHash: e.PrevHash, Hash: e.Hash,
+	}
+}
+
+// MarshalJSON renders the event as GET /v1/events shows it.
+func (e Event) MarshalJSON() ([]byte, error) { return json.Marshal(e.wire()) }

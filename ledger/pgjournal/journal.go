@@ -1,0 +1,227 @@
+// Package pgjournal stores Tally's journal in PostgreSQL. Its sequencer is the
+// only write path: one goroutine per book batches commands, decides them
+// against locked state, and appends the resulting events, postings, inline
+// projections and idempotency records in one transaction (group commit).
+package pgjournal
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/ledger"
+)
+
+// Projection applies journal events to its tables inside the append
+// transaction (see package projections).
+type Projection interface {
+	Name() string
+	Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error
+}
+
+// Options tune the journal. Zero values take the defaults.
+type Options struct {
+	// MaxBatch caps the commands decided in one transaction (default 256).
+	MaxBatch int
+	// BatchTimeout bounds one append transaction (default 10s).
+	BatchTimeout time.Duration
+	// Inline projections run in every append transaction, in order.
+	Inline []Projection
+	Logger *slog.Logger
+}
+
+// Journal is the write side of the ledger.
+type Journal struct {
+	pool *pgxpool.Pool
+	opt  Options
+
+	mu      sync.Mutex
+	seqs    map[string]*sequencer
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// New returns a journal writing through pool.
+func New(pool *pgxpool.Pool, opt Options) *Journal {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 256
+	}
+	if opt.BatchTimeout <= 0 {
+		opt.BatchTimeout = 10 * time.Second
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return &Journal{pool: pool, opt: opt, seqs: map[string]*sequencer{}}
+}
+
+// Request is one command for the sequencer.
+type Request struct {
+	Command ledger.Command
+	// Book to decide in. Empty: the book of the command's first account
+	// (or the default book if that account is unknown; the decision then
+	// reports it as not found).
+	Book string
+	// Idempotency, when set, makes the request answer from the stored
+	// response on a retry, and stores this one's in the append transaction.
+	Idempotency *Idempotency
+	// Render turns the outcome into the HTTP answer. It runs in the
+	// sequencer, inside the transaction, so that the stored response and the
+	// first answer are the same bytes.
+	Render func(Outcome) Response
+}
+
+// Idempotency identifies a request for retries.
+type Idempotency struct {
+	Scope       string // the calling owner, or the key id for owner-less keys
+	Key         string // the client's Idempotency-Key
+	Fingerprint string // hash of method, path and canonical body
+}
+
+// Outcome is what deciding a command produced.
+type Outcome struct {
+	Events []ledger.Event // appended events with positions and hashes; empty on failure or no-op
+	Err    *ledger.Error  // the refusal, if the command was refused
+	State  *ledger.State  // accounts as they stand right after this command
+}
+
+// Response is a rendered answer.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	Replayed    bool // answered from an earlier request's record
+}
+
+// ErrClosed is returned by Submit once Close has begun.
+var ErrClosed = ledger.Errorf(ledger.EUnavailable, "the ledger is shutting down")
+
+// Submit queues the request on its book's sequencer and waits for its answer.
+// It returns a ledger *Error with EIdempotencyKeyReused when the key was used
+// for a different request, EUnavailable when the database cannot be reached,
+// and other errors for internal failures. Business refusals are not errors:
+// they are rendered into the Response (and stored, for idempotent requests).
+func (j *Journal) Submit(ctx context.Context, req Request) (Response, error) {
+	book := req.Book
+	if book == "" {
+		var err error
+		if book, err = j.bookOf(ctx, req.Command.AccountRefs()); err != nil {
+			return Response{}, classify(err)
+		}
+	}
+	s, err := j.sequencer(book)
+	if err != nil {
+		return Response{}, err
+	}
+	p := &pending{ctx: ctx, req: req, done: make(chan result, 1)}
+	select {
+	case s.queue <- p:
+	case <-ctx.Done():
+		return Response{}, ctx.Err()
+	}
+	select {
+	case r := <-p.done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		// The command may still commit; a retry with the same
+		// Idempotency-Key will find out.
+		return Response{}, ctx.Err()
+	}
+}
+
+// Close stops accepting commands, lets every sequencer finish what is queued,
+// and waits for them.
+func (j *Journal) Close() {
+	j.mu.Lock()
+	if !j.closing {
+		j.closing = true
+		for _, s := range j.seqs {
+			close(s.queue)
+		}
+	}
+	j.mu.Unlock()
+	j.wg.Wait()
+}
+
+func (j *Journal) sequencer(book string) (*sequencer, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closing {
+		return nil, ErrClosed
+	}
+	s := j.seqs[book]
+	if s == nil {
+		s = &sequencer{j: j, book: book, queue: make(chan *pending, 4*j.opt.MaxBatch)}
+		j.seqs[book] = s
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			s.run()
+		}()
+	}
+	return s, nil
+}
+
+// bookOf finds the book of the first known account among refs. Account
+// identity never changes, so this read needs no lock.
+func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
+	for _, ref := range refs {
+		var book string
+		err := j.pool.QueryRow(ctx, `SELECT book FROM accounts WHERE id = $1 OR wallet_number = $1`, ref).Scan(&book)
+		if err == nil {
+			return book, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return "", err
+		}
+	}
+	return ledger.DefaultBook, nil
+}
+
+// lockKey is the pg_advisory_xact_lock key of a book: every process
+// appending to the book takes it, so each book has one writer at a time.
+func lockKey(book string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("tally/book/" + book))
+	return int64(h.Sum64())
+}
+
+// classify turns database failures into catalogued errors: unreachable
+// database → EUnavailable; anything else stays internal.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *ledger.Error
+	if errors.As(err, &le) {
+		return err
+	}
+	if Unavailable(err) {
+		return &ledger.Error{Code: ledger.EUnavailable, Message: "the database is unavailable; retry with the same Idempotency-Key"}
+	}
+	return err
+}
+
+// Unavailable reports whether err means the database could not be reached
+// (as opposed to a query it refused).
+func Unavailable(err error) bool {
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P: operator intervention (shutdown).
+		return len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P")
+	}
+	return pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}

@@ -1,0 +1,396 @@
+package pgjournal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+	"github.com/jackc/pgx/v5"
+	"github.com/tallyledger/tally/ledger"
+)
+
+// sequencer serializes the appends of one book. It takes whatever commands
+// are queued (up to MaxBatch) and appends them in one transaction; while it
+// commits, the next batch accumulates. That is the group commit.
+type sequencer struct {
+	j     *Journal
+	book  string
+	queue chan *pending
+}
+
+type pending struct {
+	ctx  context.Context
+	req  Request
+	done chan result
+}
+
+type result struct {
+	resp Response
+	err  error
+}
+
+func (s *sequencer) run() {
+	for first := range s.queue {
+		batch := []*pending{first}
+	fill:
+		for len(batch) < s.j.opt.MaxBatch {
+			select {
+			case p, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		s.process(batch)
+	}
+}
+
+// process appends a batch. If the transaction fails for a reason other than
+// an unreachable database, each command is retried alone so that one bad
+// command cannot fail its neighbours.
+func (s *sequencer) process(batch []*pending) {
+	live := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- result{err: err} // never decided: the caller gave up first
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	results, err := s.append(live)
+	if err != nil && len(live) > 1 && !Unavailable(err) {
+		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(live), "err", err)
+		for _, p := range live {
+			s.process([]*pending{p})
+		}
+		return
+	}
+	if err != nil {
+		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(live), "err", err)
+		for _, p := range live {
+			p.done <- result{err: classify(err)}
+		}
+		return
+	}
+	for i, p := range live {
+		p.done <- results[i]
+	}
+}
+
+// append runs one transaction for the batch and returns each command's result.
+func (s *sequencer) append(batch []*pending) ([]result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
+	defer cancel()
+	tx, err := s.j.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
+
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(s.book)); err != nil {
+		return nil, err
+	}
+	position, prevHash, lastRecorded, err := head(ctx, tx, s.book)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := storedResponses(ctx, tx, batch)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := lockAccounts(ctx, tx, s.book, batch)
+	if err != nil {
+		return nil, err
+	}
+	state := ledger.NewState(accounts)
+
+	// Recorded times never go backwards within a book, even if the clock does.
+	now := ledger.Truncate(time.Now())
+	if now.Before(lastRecorded) {
+		now = lastRecorded
+	}
+	env := ledger.Env{Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
+
+	results := make([]result, len(batch))
+	var events []ledger.Event
+	var records []record
+	for i, p := range batch {
+		if idem := p.req.Idempotency; idem != nil {
+			k := scopedKey{idem.Scope, idem.Key}
+			if r, ok := stored[k]; ok {
+				results[i] = r.answer(idem.Fingerprint)
+				continue
+			}
+		}
+		decided, derr := state.Decide(p.req.Command, env)
+		out := Outcome{State: state}
+		if derr != nil {
+			var le *ledger.Error
+			if !errors.As(derr, &le) {
+				return nil, derr
+			}
+			out.Err = le
+		}
+		for k := range decided {
+			e := &decided[k]
+			position++
+			e.Position, e.PrevHash, e.RecordedAt = position, prevHash, now
+			if e.Book != s.book {
+				return nil, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
+			}
+			if err := state.Apply(e); err != nil {
+				return nil, err
+			}
+			if e.Hash, err = ledger.HashEvent(*e); err != nil {
+				return nil, err
+			}
+			prevHash = e.Hash
+		}
+		out.Events = decided
+		events = append(events, decided...)
+		resp := p.req.Render(out)
+		results[i] = result{resp: resp}
+		if idem := p.req.Idempotency; idem != nil {
+			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp}
+			if len(decided) > 0 {
+				rec.Position = decided[len(decided)-1].Position
+			}
+			records = append(records, rec)
+			// A second request with the same key in this batch is a retry of this one.
+			stored[scopedKey{idem.Scope, idem.Key}] = rec
+		}
+	}
+
+	if err := insertEvents(ctx, tx, events); err != nil {
+		return nil, err
+	}
+	for _, pr := range s.j.opt.Inline {
+		if err := pr.Apply(ctx, tx, events); err != nil {
+			return nil, fmt.Errorf("projection %s: %w", pr.Name(), err)
+		}
+	}
+	if err := insertRecords(ctx, tx, records); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// head returns the book's last position, hash and recorded time.
+func head(ctx context.Context, tx pgx.Tx, book string) (int64, string, time.Time, error) {
+	var pos int64
+	var hash string
+	var at time.Time
+	err := tx.QueryRow(ctx, `SELECT position, hash, recorded_at FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1`, book).Scan(&pos, &hash, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ledger.GenesisHash, time.Time{}, nil
+	}
+	return pos, hash, at, err
+}
+
+// lockAccounts loads every account the batch reads and locks their balance
+// rows once, in ascending id order, so concurrent batches cannot deadlock.
+func lockAccounts(ctx context.Context, tx pgx.Tx, book string, batch []*pending) ([]ledger.Account, error) {
+	var refs, sysBooks, sysCurrencies, sysNames []string
+	for _, p := range batch {
+		refs = append(refs, p.req.Command.AccountRefs()...)
+		for _, r := range p.req.Command.SystemAccounts() {
+			if r.Book == "" {
+				r.Book = book
+			}
+			sysBooks = append(sysBooks, r.Book)
+			sysCurrencies = append(sysCurrencies, string(r.Currency))
+			sysNames = append(sysNames, r.Name)
+		}
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT a.id, a.book, coalesce(a.wallet_number, ''), coalesce(a.name, ''), coalesce(a.owner, ''),
+		       a.currency, a.kind, a.status, a.created_at, b.balance::text
+		FROM accounts a JOIN balances b ON b.account_id = a.id
+		WHERE a.id = ANY($1) OR a.wallet_number = ANY($1)
+		   OR (a.book, a.currency, a.name) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]))
+		ORDER BY a.id
+		FOR UPDATE OF b`, refs, sysBooks, sysCurrencies, sysNames)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.Account
+	for rows.Next() {
+		var a ledger.Account
+		var cur, balance string
+		if err := rows.Scan(&a.ID, &a.Book, &a.WalletNumber, &a.Name, &a.Owner, &cur, &a.Kind, &a.Status, &a.CreatedAt, &balance); err != nil {
+			return nil, err
+		}
+		a.Currency = ledger.Currency(cur)
+		if a.Balance, err = parseMoney(balance, a.Currency); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func parseMoney(s string, cur ledger.Currency) (ledger.Money, error) {
+	d, _, err := apd.NewFromString(s)
+	if err != nil {
+		return ledger.Money{}, err
+	}
+	return ledger.MoneyFromDecimal(d, cur)
+}
+
+// insertEvents writes events and their postings, one statement each.
+func insertEvents(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	n := len(events)
+	books, ids, types, datas, prevs, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	positions := make([]int64, n)
+	occurred, recorded := make([]time.Time, n), make([]time.Time, n)
+	var pBooks, pAccounts, pCurrencies, pAmounts, pAfter []string
+	var pPositions []int64
+	var pSeqs []int16
+	for i, e := range events {
+		books[i], ids[i], types[i], datas[i], prevs[i], hashes[i] = e.Book, e.ID, string(e.Type), string(e.Data), e.PrevHash, e.Hash
+		positions[i], occurred[i], recorded[i] = e.Position, e.OccurredAt, e.RecordedAt
+		for k, p := range e.Postings {
+			pBooks = append(pBooks, e.Book)
+			pPositions = append(pPositions, e.Position)
+			pSeqs = append(pSeqs, int16(k))
+			pAccounts = append(pAccounts, p.Account)
+			pCurrencies = append(pCurrencies, string(p.Amount.Currency()))
+			pAmounts = append(pAmounts, p.Amount.String())
+			pAfter = append(pAfter, p.BalanceAfter.String())
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO events (book, position, id, type, occurred_at, recorded_at, data, prev_hash, hash)
+		SELECT book, pos, id, typ, occ, rec, data::jsonb, prev, hash
+		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+		     AS t(book, pos, id, typ, occ, rec, data, prev, hash)`,
+		books, positions, ids, types, occurred, recorded, datas, prevs, hashes); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
+	if len(pBooks) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO postings (book, position, seq, account_id, currency, amount, balance_after)
+		SELECT book, pos, seq, acc, cur, amount::numeric, after::numeric
+		FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[])
+		     AS t(book, pos, seq, acc, cur, amount, after)`,
+		pBooks, pPositions, pSeqs, pAccounts, pCurrencies, pAmounts, pAfter); err != nil {
+		return fmt.Errorf("insert postings: %w", err)
+	}
+	return nil
+}
+
+type scopedKey struct{ scope, key string }
+
+// record is a stored idempotency record.
+type record struct {
+	Scope, Key, Fingerprint string
+	Response                Response
+	Position                int64
+}
+
+// answer replies to a retry: the stored response if the request is the same,
+// EIdempotencyKeyReused if it is not.
+func (r record) answer(fingerprint string) result {
+	if r.Fingerprint != fingerprint {
+		return result{err: ledger.Errorf(ledger.EIdempotencyKeyReused, "this Idempotency-Key was already used for a different request; use a new key")}
+	}
+	resp := r.Response
+	resp.Replayed = true
+	return result{resp: resp}
+}
+
+func storedResponses(ctx context.Context, tx pgx.Tx, batch []*pending) (map[scopedKey]record, error) {
+	var scopes, keys []string
+	for _, p := range batch {
+		if idem := p.req.Idempotency; idem != nil {
+			scopes = append(scopes, idem.Scope)
+			keys = append(keys, idem.Key)
+		}
+	}
+	stored := map[scopedKey]record{}
+	if len(keys) == 0 {
+		return stored, nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
+		FROM idempotency_keys WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, scopes, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r record
+		if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {
+			return nil, err
+		}
+		stored[scopedKey{r.Scope, r.Key}] = r
+	}
+	return stored, rows.Err()
+}
+
+func insertRecords(ctx context.Context, tx pgx.Tx, records []record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	var scopes, keys, fps, types []string
+	var statuses []int32
+	var bodies [][]byte
+	var positions []*int64
+	for _, r := range records {
+		scopes = append(scopes, r.Scope)
+		keys = append(keys, r.Key)
+		fps = append(fps, r.Fingerprint)
+		statuses = append(statuses, int32(r.Response.Status))
+		types = append(types, r.Response.ContentType)
+		bodies = append(bodies, r.Response.Body)
+		if r.Position > 0 {
+			pos := r.Position
+			positions = append(positions, &pos)
+		} else {
+			positions = append(positions, nil)
+		}
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO idempotency_keys (scope, key, fingerprint, status, content_type, body, position)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])`,
+		scopes, keys, fps, statuses, types, bodies, positions)
+	if err != nil {
+		return fmt.Errorf("insert idempotency records: %w", err)
+	}
+	return nil
+}
+
+// StoredResponse looks up an idempotency record outside the sequencer, so a
+// retry of a finished request is answered without queueing. It returns
+// ok=false when there is no record.
+func (j *Journal) StoredResponse(ctx context.Context, idem Idempotency) (Response, bool, error) {
+	var r record
+	err := j.pool.QueryRow(ctx, `
+		SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE scope = $1 AND key = $2`,
+		idem.Scope, idem.Key).Scan(&r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Response{}, false, nil
+	}
+	if err != nil {
+		return Response{}, false, classify(err)
+	}
+	res := r.answer(idem.Fingerprint)
+	return res.resp, true, res.err
+}

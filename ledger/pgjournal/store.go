@@ -1,0 +1,338 @@
+package pgjournal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/ledger"
+)
+
+// Store answers reads from the journal and its inline projections. Reads
+// never take the sequencer's locks.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns a store reading through pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+const accountColumns = `a.id, a.book, coalesce(a.wallet_number, ''), coalesce(a.name, ''), coalesce(a.owner, ''),
+	a.currency, a.kind, a.status, a.metadata, a.created_at, b.balance::text`
+
+func scanAccount(row pgx.Row) (ledger.Account, error) {
+	var a ledger.Account
+	var cur, balance string
+	var meta []byte
+	if err := row.Scan(&a.ID, &a.Book, &a.WalletNumber, &a.Name, &a.Owner, &cur, &a.Kind, &a.Status, &meta, &a.CreatedAt, &balance); err != nil {
+		return a, err
+	}
+	a.Currency = ledger.Currency(cur)
+	if err := json.Unmarshal(meta, &a.Metadata); err != nil {
+		return a, err
+	}
+	var err error
+	a.Balance, err = parseMoney(balance, a.Currency)
+	return a, err
+}
+
+// Account finds an account by id or wallet number. Returns ENotFound if there is none.
+func (s *Store) Account(ctx context.Context, ref string) (ledger.Account, error) {
+	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+`
+		FROM accounts a JOIN balances b ON b.account_id = a.id
+		WHERE a.id = $1 OR a.wallet_number = $1`, ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, ledger.Errorf(ledger.ENotFound, "account %s not found", ref)
+	}
+	return a, classify(err)
+}
+
+// AccountFilter selects accounts for a list. Empty fields do not filter.
+type AccountFilter struct {
+	Owner, Currency, Kind string
+	After                 string // cursor: the last id of the previous page
+	Limit                 int
+}
+
+// Accounts lists accounts in id (creation) order.
+func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]ledger.Account, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+`
+		FROM accounts a JOIN balances b ON b.account_id = a.id
+		WHERE ($1 = '' OR a.owner = $1) AND ($2 = '' OR a.currency = $2) AND ($3 = '' OR a.kind = $3) AND a.id > $4
+		ORDER BY a.id LIMIT $5`, f.Owner, f.Currency, f.Kind, f.After, f.Limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []ledger.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, classify(rows.Err())
+}
+
+// Balance is an account's balance as of a journal position.
+type Balance struct {
+	AccountID string
+	Balance   ledger.Money
+	Position  int64 // the last journal position of the book included
+}
+
+// BalanceAt returns the account's balance including every event of its book
+// up to and including position (0: up to the latest). Returns ENotFound for
+// an unknown account.
+func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Balance, error) {
+	var b Balance
+	var cur, amount string
+	err := s.pool.QueryRow(ctx, `
+		WITH acc AS (SELECT id, book, currency FROM accounts WHERE id = $1 OR wallet_number = $1),
+		     upto AS (SELECT coalesce(nullif($2::bigint, 0), (SELECT max(position) FROM events e, acc WHERE e.book = acc.book), 0) AS pos)
+		SELECT acc.id, acc.currency, upto.pos,
+		       coalesce((SELECT p.balance_after FROM postings p WHERE p.account_id = acc.id AND p.position <= upto.pos
+		                 ORDER BY p.position DESC, p.seq DESC LIMIT 1), 0)::text
+		FROM acc, upto`, ref, position).Scan(&b.AccountID, &cur, &b.Position, &amount)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ledger.Errorf(ledger.ENotFound, "account %s not found", ref)
+	}
+	if err != nil {
+		return b, classify(err)
+	}
+	b.Balance, err = parseMoney(amount, ledger.Currency(cur))
+	return b, err
+}
+
+// PositionAt returns the last position of the book recorded at or before t (0 if none).
+func (s *Store) PositionAt(ctx context.Context, book string, t time.Time) (int64, error) {
+	var pos int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE book = $1 AND recorded_at <= $2`, book, t).Scan(&pos)
+	return pos, classify(err)
+}
+
+// Entry is one posting of an account, as its history shows it.
+type Entry struct {
+	Position     int64
+	Seq          int
+	EventID      string
+	Type         ledger.EventType
+	Amount       ledger.Money
+	BalanceAfter ledger.Money
+	Counterparty string // the other leg's account; empty if none
+	Reference    string // the transfer, adjustment, deposit or refund id
+	Description  string
+	RecordedAt   time.Time
+}
+
+// EntryFilter selects an account's entries. Zero fields do not filter.
+type EntryFilter struct {
+	From, To      time.Time // recorded_at ≥ From and < To
+	Type          string
+	AfterPosition int64 // cursor
+	AfterSeq      int
+	Limit         int
+}
+
+// Entries lists an account's postings in journal order.
+func (s *Store) Entries(ctx context.Context, accountID string, f EntryFilter) ([]Entry, error) {
+	var from, to *time.Time
+	if !f.From.IsZero() {
+		from = &f.From
+	}
+	if !f.To.IsZero() {
+		to = &f.To
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT p.position, p.seq, e.id, e.type, p.currency, p.amount::text, p.balance_after::text,
+		       coalesce((SELECT o.account_id FROM postings o
+		                 WHERE o.book = p.book AND o.position = p.position AND o.account_id <> p.account_id
+		                 ORDER BY o.seq LIMIT 1), ''),
+		       coalesce(e.data->>'transfer_id', e.data->>'adjustment_id', e.data->>'deposit_id', e.data->>'refund_id', ''),
+		       coalesce(e.data->>'description', e.data->>'reason', ''),
+		       e.recorded_at
+		FROM postings p JOIN events e ON e.book = p.book AND e.position = p.position
+		WHERE p.account_id = $1 AND (p.position, p.seq) > ($2, $3)
+		  AND ($4::timestamptz IS NULL OR e.recorded_at >= $4)
+		  AND ($5::timestamptz IS NULL OR e.recorded_at < $5)
+		  AND ($6 = '' OR e.type = $6)
+		ORDER BY p.position, p.seq LIMIT $7`,
+		accountID, f.AfterPosition, f.AfterSeq, from, to, f.Type, f.Limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var en Entry
+		var cur, amount, after string
+		if err := rows.Scan(&en.Position, &en.Seq, &en.EventID, &en.Type, &cur, &amount, &after,
+			&en.Counterparty, &en.Reference, &en.Description, &en.RecordedAt); err != nil {
+			return nil, err
+		}
+		if en.Amount, err = parseMoney(amount, ledger.Currency(cur)); err != nil {
+			return nil, err
+		}
+		if en.BalanceAfter, err = parseMoney(after, ledger.Currency(cur)); err != nil {
+			return nil, err
+		}
+		out = append(out, en)
+	}
+	return out, classify(rows.Err())
+}
+
+// Transfer is a transfer as the transfers projection holds it.
+type Transfer struct {
+	ID             string
+	From, To       string
+	Amount         ledger.Money
+	RefundedAmount ledger.Money
+	Description    string
+	Metadata       map[string]string
+	Status         string
+	Position       int64
+	CreatedAt      time.Time
+}
+
+const transferColumns = `id, from_account, to_account, currency, amount::text, refunded_amount::text, description, metadata, status, position, created_at`
+
+func scanTransfer(row pgx.Row) (Transfer, error) {
+	var t Transfer
+	var cur, amount, refunded string
+	var meta []byte
+	if err := row.Scan(&t.ID, &t.From, &t.To, &cur, &amount, &refunded, &t.Description, &meta, &t.Status, &t.Position, &t.CreatedAt); err != nil {
+		return t, err
+	}
+	var err error
+	if t.Amount, err = parseMoney(amount, ledger.Currency(cur)); err != nil {
+		return t, err
+	}
+	if t.RefundedAmount, err = parseMoney(refunded, ledger.Currency(cur)); err != nil {
+		return t, err
+	}
+	return t, json.Unmarshal(meta, &t.Metadata)
+}
+
+// Transfer finds a transfer by id. Returns ENotFound if there is none.
+func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
+	t, err := scanTransfer(s.pool.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ledger.Errorf(ledger.ENotFound, "transfer %s not found", id)
+	}
+	return t, classify(err)
+}
+
+// Transfers lists transfers in journal order, those of one account if
+// account is not empty, after the given position (cursor).
+func (s *Store) Transfers(ctx context.Context, account string, afterPosition int64, limit int) ([]Transfer, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+transferColumns+` FROM transfers
+		WHERE ($1 = '' OR from_account = $1 OR to_account = $1) AND position > $2
+		ORDER BY position LIMIT $3`, account, afterPosition, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []Transfer
+	for rows.Next() {
+		t, err := scanTransfer(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, classify(rows.Err())
+}
+
+// EventFilter selects journal events. Zero fields do not filter.
+type EventFilter struct {
+	Book    string
+	After   int64
+	Type    string
+	Account string
+	Limit   int
+}
+
+// Events reads the journal of one book in position order.
+func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT e.book, e.position, e.id, e.type, e.occurred_at, e.recorded_at, e.data::text, e.prev_hash, e.hash
+		FROM events e
+		WHERE e.book = $1 AND e.position > $2 AND ($3 = '' OR e.type = $3)
+		  AND ($4 = '' OR e.data->>'account_id' = $4 OR EXISTS (
+		        SELECT 1 FROM postings p WHERE p.book = e.book AND p.position = e.position AND p.account_id = $4))
+		ORDER BY e.position LIMIT $5`, f.Book, f.After, f.Type, f.Account, f.Limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var out []ledger.Event
+	var positions []int64
+	for rows.Next() {
+		var e ledger.Event
+		var data string
+		if err := rows.Scan(&e.Book, &e.Position, &e.ID, &e.Type, &e.OccurredAt, &e.RecordedAt, &data, &e.PrevHash, &e.Hash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.Data = json.RawMessage(data)
+		out = append(out, e)
+		positions = append(positions, e.Position)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	if err := s.attachPostings(ctx, f.Book, positions, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// attachPostings loads the postings of events (sorted by position).
+func (s *Store) attachPostings(ctx context.Context, book string, positions []int64, events []ledger.Event) error {
+	rows, err := s.pool.Query(ctx, `
+		SELECT position, account_id, currency, amount::text, balance_after::text
+		FROM postings WHERE book = $1 AND position = ANY($2) ORDER BY position, seq`, book, positions)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	byPos := make(map[int64]*ledger.Event, len(events))
+	for i := range events {
+		byPos[events[i].Position] = &events[i]
+	}
+	for rows.Next() {
+		var pos int64
+		var acc, cur, amount, after string
+		if err := rows.Scan(&pos, &acc, &cur, &amount, &after); err != nil {
+			return err
+		}
+		p := ledger.Posting{Account: acc}
+		if p.Amount, err = parseMoney(amount, ledger.Currency(cur)); err != nil {
+			return err
+		}
+		if p.BalanceAfter, err = parseMoney(after, ledger.Currency(cur)); err != nil {
+			return err
+		}
+		e := byPos[pos]
+		e.Postings = append(e.Postings, p)
+	}
+	return classify(rows.Err())
+}
+
+// EventCount returns the number of events in the journal (all books); tests
+// and operators use it to check that a refused request appended nothing.
+func (s *Store) EventCount(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	return n, classify(err)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return classify(s.pool.Ping(ctx)) }

@@ -1,0 +1,240 @@
+// Package projections owns every table derived from the journal: each
+// projection is one piece of code that applies journal events to its tables.
+// Inline projections run inside the sequencer's append transaction, so their
+// rows are read-your-writes and can guard invariants (balances, account status).
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tallyledger/tally/ledger"
+)
+
+// Projection applies a batch of journal events, in position order, to its tables.
+type Projection interface {
+	Name() string
+	Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error
+}
+
+// Inline returns the projections the sequencer runs in every append
+// transaction, in the order they must run (accounts before the balances and
+// transfers that refer to them).
+func Inline() []Projection {
+	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}}
+}
+
+// Accounts keeps the accounts table (identity, status) and opens each new
+// account's balance row at zero.
+type Accounts struct{}
+
+// Name implements Projection.
+func (Accounts) Name() string { return "accounts" }
+
+// Apply implements Projection.
+func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	var (
+		ids, books, wallets, names, owners, currencies, kinds, metas []string
+		created                                                      []time.Time
+		positions                                                    []int64
+		statusIDs, statuses                                          []string
+	)
+	for _, e := range events {
+		switch e.Type {
+		case ledger.AccountOpened:
+			var d ledger.AccountOpenedData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
+			}
+			meta, _ := json.Marshal(d.Metadata)
+			if d.Metadata == nil {
+				meta = []byte("{}")
+			}
+			ids = append(ids, d.AccountID)
+			books = append(books, e.Book)
+			wallets = append(wallets, d.WalletNumber)
+			names = append(names, d.Name)
+			owners = append(owners, d.Owner)
+			currencies = append(currencies, string(d.Currency))
+			kinds = append(kinds, string(d.Kind))
+			metas = append(metas, string(meta))
+			created = append(created, e.RecordedAt)
+			positions = append(positions, e.Position)
+		case ledger.AccountFrozen, ledger.AccountUnfrozen, ledger.AccountClosed:
+			var d ledger.AccountStatusData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
+			}
+			statusIDs = append(statusIDs, d.AccountID)
+			statuses = append(statuses, string(statusAfter[e.Type]))
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO books (name) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING`, books); err != nil {
+			return fmt.Errorf("accounts: books: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO accounts (id, book, wallet_number, name, owner, currency, kind, status, metadata, created_at, opened_position)
+			SELECT id, book, NULLIF(wallet, ''), NULLIF(name, ''), NULLIF(owner, ''), currency, kind, 'active', meta::jsonb, created, pos
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bigint[])
+			     AS t(id, book, wallet, name, owner, currency, kind, meta, created, pos)`,
+			ids, books, wallets, names, owners, currencies, kinds, metas, created, positions); err != nil {
+			return fmt.Errorf("accounts: insert: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO balances (account_id, currency, balance, position)
+			SELECT id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, currency, pos)`,
+			ids, currencies, positions); err != nil {
+			return fmt.Errorf("accounts: open balances: %w", err)
+		}
+	}
+	// Status changes apply in order; a later change of the same account in
+	// the batch must win, so they are applied one by one.
+	for i := range statusIDs {
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, statusIDs[i], statuses[i]); err != nil {
+			return fmt.Errorf("accounts: status: %w", err)
+		}
+	}
+	return nil
+}
+
+var statusAfter = map[ledger.EventType]ledger.AccountStatus{
+	ledger.AccountFrozen:   ledger.StatusFrozen,
+	ledger.AccountUnfrozen: ledger.StatusActive,
+	ledger.AccountClosed:   ledger.StatusClosed,
+}
+
+// Balances keeps each account's current balance: the balance_after of its
+// latest posting.
+type Balances struct{}
+
+// Name implements Projection.
+func (Balances) Name() string { return "balances" }
+
+// Apply implements Projection.
+func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	latest := map[string]int{} // account → index into the slices below
+	var ids, amounts []string
+	var positions []int64
+	for _, e := range events {
+		for _, p := range e.Postings {
+			i, ok := latest[p.Account]
+			if !ok {
+				i = len(ids)
+				latest[p.Account] = i
+				ids = append(ids, p.Account)
+				amounts = append(amounts, "")
+				positions = append(positions, 0)
+			}
+			amounts[i] = p.BalanceAfter.String()
+			positions[i] = e.Position
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		UPDATE balances b SET balance = t.balance::numeric, position = t.pos
+		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, balance, pos)
+		WHERE b.account_id = t.id`, ids, amounts, positions)
+	if err != nil {
+		return fmt.Errorf("balances: %w", err)
+	}
+	return nil
+}
+
+// Transfers keeps the transfers table.
+type Transfers struct{}
+
+// Name implements Projection.
+func (Transfers) Name() string { return "transfers" }
+
+// Apply implements Projection.
+func (Transfers) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	var ids, books, froms, tos, amounts, currencies, descs, metas []string
+	var positions []int64
+	var created []time.Time
+	for _, e := range events {
+		if e.Type != ledger.TransferCompleted {
+			continue
+		}
+		var d ledger.TransferCompletedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
+		}
+		meta := []byte("{}")
+		if d.Metadata != nil {
+			meta, _ = json.Marshal(d.Metadata)
+		}
+		ids = append(ids, d.TransferID)
+		books = append(books, e.Book)
+		froms = append(froms, d.From)
+		tos = append(tos, d.To)
+		amounts = append(amounts, d.Amount)
+		currencies = append(currencies, string(d.Currency))
+		descs = append(descs, d.Description)
+		metas = append(metas, string(meta))
+		positions = append(positions, e.Position)
+		created = append(created, e.RecordedAt)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO transfers (id, book, from_account, to_account, amount, currency, description, metadata, status, position, created_at)
+		SELECT id, book, f, t, amount::numeric, currency, descr, meta::jsonb, 'completed', pos, created
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::timestamptz[])
+		     AS x(id, book, f, t, amount, currency, descr, meta, pos, created)`,
+		ids, books, froms, tos, amounts, currencies, descs, metas, positions, created)
+	if err != nil {
+		return fmt.Errorf("transfers: %w", err)
+	}
+	return nil
+}
+
+// Adjustments keeps the adjustments table.
+type Adjustments struct{}
+
+// Name implements Projection.
+func (Adjustments) Name() string { return "adjustments" }
+
+// Apply implements Projection.
+func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	var ids, books, accounts, directions, amounts, currencies, reasons []string
+	var positions []int64
+	var created []time.Time
+	for _, e := range events {
+		if e.Type != ledger.AdjustmentPosted {
+			continue
+		}
+		var d ledger.AdjustmentPostedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("adjustments: event %d: %w", e.Position, err)
+		}
+		ids = append(ids, d.AdjustmentID)
+		books = append(books, e.Book)
+		accounts = append(accounts, d.Account)
+		directions = append(directions, string(d.Direction))
+		amounts = append(amounts, d.Amount)
+		currencies = append(currencies, string(d.Currency))
+		reasons = append(reasons, d.Reason)
+		positions = append(positions, e.Position)
+		created = append(created, e.RecordedAt)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO adjustments (id, book, account_id, direction, amount, currency, reason, position, created_at)
+		SELECT id, book, acc, dir, amount::numeric, currency, reason, pos, created
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::timestamptz[])
+		     AS x(id, book, acc, dir, amount, currency, reason, pos, created)`,
+		ids, books, accounts, directions, amounts, currencies, reasons, positions, created)
+	if err != nil {
+		return fmt.Errorf("adjustments: %w", err)
+	}
+	return nil
+}

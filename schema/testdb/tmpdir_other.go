@@ -1,0 +1,6 @@
+//go:build !linux
+
+package testdb
+
+// tmpRoot returns "": the system temp directory.
+func tmpRoot() string { return "" }
