@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Development-only admin key for local mode; set your own for anything else.
 TALLY_ADMIN_KEY ?= dev-admin-key
 
-.PHONY: all build run test lint fmt postgres clean
+.PHONY: all build run test bench lint fmt postgres clean
 
 all: build
 
@@ -19,6 +19,10 @@ run: postgres build
 ## test: the whole suite, race detector on, against real PostgreSQL.
 test: postgres
 	$(GO) test -race -count=1 ./...
+
+## bench: Go benchmarks, including HTTP transfers through the sequencer.
+bench: postgres
+	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
 
 ## lint: go vet, gofmt and staticcheck.
 lint:

@@ -24,14 +24,17 @@ const adminKey = "test-admin-key"
 
 // harness is a real Tally API on a fresh PostgreSQL database, over real HTTP.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	api   *Server
 	srv   *httptest.Server
 	pool  *pgxpool.Pool
 	store *pgjournal.Store
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newBenchHarness(t) }
+
+// newBenchHarness is newHarness for tests and benchmarks alike.
+func newBenchHarness(t testing.TB) *harness {
 	t.Helper()
 	url := testdb.New(t)
 	pool, err := pgxpool.New(context.Background(), url)
@@ -60,7 +63,7 @@ type reply struct {
 	body   []byte
 }
 
-func (r reply) json(t *testing.T) map[string]any {
+func (r reply) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -69,7 +72,7 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r reply) str(t *testing.T, field string) string {
+func (r reply) str(t testing.TB, field string) string {
 	t.Helper()
 	s, _ := r.json(t)[field].(string)
 	return s
@@ -222,11 +225,11 @@ func (h *harness) checkJournal(book string) []ledger.Event {
 }
 
 // testLogger sends the server's logs to the test log, shown only on failure.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,31 @@ type Journal struct {
 	seqs    map[string]*sequencer
 	closing bool
 	wg      sync.WaitGroup
+
+	batches, commands, largest atomic.Int64
+}
+
+// Stats counts the sequencer's committed work since the journal was created.
+type Stats struct {
+	Batches  int64 // committed append transactions
+	Commands int64 // commands answered by them
+	Largest  int64 // the most commands one transaction carried
+}
+
+// Stats reports how the group commit has been batching.
+func (j *Journal) Stats() Stats {
+	return Stats{Batches: j.batches.Load(), Commands: j.commands.Load(), Largest: j.largest.Load()}
+}
+
+func (j *Journal) recordBatch(n int) {
+	j.batches.Add(1)
+	j.commands.Add(int64(n))
+	for {
+		cur := j.largest.Load()
+		if int64(n) <= cur || j.largest.CompareAndSwap(cur, int64(n)) {
+			return
+		}
+	}
 }
 
 // New returns a journal writing through pool.
@@ -186,9 +212,9 @@ func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 	return ledger.DefaultBook, nil
 }
 
-// lockKey is the pg_advisory_xact_lock key of a book: every process
+// LockKey is the pg_advisory_xact_lock key of a book: every process
 // appending to the book takes it, so each book has one writer at a time.
-func lockKey(book string) int64 {
+func LockKey(book string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("tally/book/" + book))
 	return int64(h.Sum64())

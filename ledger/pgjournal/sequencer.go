@@ -95,7 +95,7 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
 
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(s.book)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book)); err != nil {
 		return nil, err
 	}
 	position, prevHash, lastRecorded, err := head(ctx, tx, s.book)
@@ -183,6 +183,7 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
 	}
+	s.j.recordBatch(len(batch))
 	return results, nil
 }
 
