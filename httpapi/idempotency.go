@@ -96,13 +96,8 @@ func (s *Server) submit(c echo.Context, key string, body []byte, req pgjournal.R
 			return ledger.Errorf(ledger.EIdempotencyKeyInUse, "a request with this Idempotency-Key is still in progress; retry when it has finished")
 		}
 		defer s.inflight.release(slot)
-		resp, found, err := s.journal.StoredResponse(ctx, idem)
-		if err != nil {
-			return err
-		}
-		if found {
-			return write(c, resp)
-		}
+		// The sequencer looks the key up inside the append transaction and
+		// answers a retry from the stored record.
 		req.Idempotency = &idem
 	}
 	resp, err := s.journal.Submit(ctx, req)

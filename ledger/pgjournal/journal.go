@@ -49,6 +49,8 @@ type Journal struct {
 	closing bool
 	wg      sync.WaitGroup
 
+	books sync.Map // account id or wallet number → book
+
 	batches, commands, largest atomic.Int64
 }
 
@@ -196,13 +198,17 @@ func (j *Journal) sequencer(book string) (*sequencer, error) {
 	return s, nil
 }
 
-// bookOf finds the book of the first known account among refs. Account
-// identity never changes, so this read needs no lock.
+// bookOf finds the book of the first known account among refs. An account
+// never changes book, so the answer is cached and the read needs no lock.
 func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 	for _, ref := range refs {
+		if book, ok := j.books.Load(ref); ok {
+			return book.(string), nil
+		}
 		var book string
 		err := j.pool.QueryRow(ctx, `SELECT book FROM accounts WHERE id = $1 OR wallet_number = $1`, ref).Scan(&book)
 		if err == nil {
+			j.books.Store(ref, book)
 			return book, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {

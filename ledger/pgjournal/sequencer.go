@@ -377,21 +377,3 @@ func insertRecords(ctx context.Context, tx pgx.Tx, records []record) error {
 	}
 	return nil
 }
-
-// StoredResponse looks up an idempotency record outside the sequencer, so a
-// retry of a finished request is answered without queueing. It returns
-// ok=false when there is no record.
-func (j *Journal) StoredResponse(ctx context.Context, idem Idempotency) (Response, bool, error) {
-	var r record
-	err := j.pool.QueryRow(ctx, `
-		SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE scope = $1 AND key = $2`,
-		idem.Scope, idem.Key).Scan(&r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Response{}, false, nil
-	}
-	if err != nil {
-		return Response{}, false, classify(err)
-	}
-	res := r.answer(idem.Fingerprint)
-	return res.resp, true, res.err
-}
