@@ -116,6 +116,10 @@ func (v *checker) addErr(err error) {
 	}
 }
 
+// isControl reports the characters free text may not hold: C0 controls
+// other than tab and newline, and DEL. (PostgreSQL refuses NUL outright.)
+func isControl(r rune) bool { return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f }
+
 // text requires a string of 1..max characters without control characters.
 func (v *checker) text(field, s string, required bool, max int) {
 	switch {
@@ -123,8 +127,8 @@ func (v *checker) text(field, s string, required bool, max int) {
 		v.add(ledger.EInvalidRequest, field, "%s is required", field)
 	case utf8.RuneCountInString(s) > max:
 		v.add(ledger.EInvalidRequest, field, "%s is longer than %d characters", field, max)
-	case strings.ContainsRune(s, 0):
-		v.add(ledger.EInvalidRequest, field, "%s contains a NUL character", field)
+	case strings.ContainsFunc(s, isControl):
+		v.add(ledger.EInvalidRequest, field, "%s contains control characters", field)
 	}
 }
 
@@ -185,11 +189,11 @@ func (v *checker) metadata(m map[string]string) {
 		return
 	}
 	for k, val := range m {
-		if k == "" || utf8.RuneCountInString(k) > maxMetadataKey || strings.ContainsRune(k, 0) {
+		if k == "" || utf8.RuneCountInString(k) > maxMetadataKey || strings.ContainsFunc(k, isControl) {
 			v.add(ledger.EInvalidRequest, "metadata", "metadata keys are 1 to %d characters", maxMetadataKey)
 			return
 		}
-		if utf8.RuneCountInString(val) > maxMetadataValue || strings.ContainsRune(val, 0) {
+		if utf8.RuneCountInString(val) > maxMetadataValue || strings.ContainsFunc(val, isControl) {
 			v.add(ledger.EInvalidRequest, "metadata", "metadata value of %q is longer than %d characters", k, maxMetadataValue)
 			return
 		}

@@ -27,7 +27,18 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err := decodeCursor(c.QueryParam("cursor"), &f.After); err != nil {
 		return err
 	}
-	events, err := s.store.Events(c.Request().Context(), f)
+	ctx := c.Request().Context()
+	if f.Account != "" {
+		if checkAccountRef(f.Account) != nil {
+			return ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
+		}
+		a, err := s.store.Account(ctx, f.Account)
+		if err != nil {
+			return err
+		}
+		f.Account = a.ID
+	}
+	events, err := s.store.Events(ctx, f)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/tallyledger/tally/gateways"
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 )
@@ -19,7 +20,11 @@ type Config struct {
 	Journal  *pgjournal.Journal
 	Store    *pgjournal.Store
 	AdminKey string
-	Logger   *slog.Logger
+	// Gateways are the enabled payment gateways, by name.
+	Gateways gateways.Set
+	// Sandbox, when set, serves the sandbox gateway's checkout pages under /sandbox/.
+	Sandbox http.Handler
+	Logger  *slog.Logger
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations applied); /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
@@ -32,6 +37,7 @@ type Server struct {
 	store    *pgjournal.Store
 	auth     *authenticator
 	inflight *inflight
+	gateways gateways.Set
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
 }
@@ -47,6 +53,7 @@ func New(cfg Config) *Server {
 		store:    cfg.Store,
 		auth:     &authenticator{adminKey: cfg.AdminKey},
 		inflight: newInflight(),
+		gateways: cfg.Gateways,
 		log:      cfg.Logger,
 		ready:    cfg.Ready,
 	}
@@ -77,6 +84,18 @@ func New(cfg Config) *Server {
 	v1("GET", "/transfers/:id", s.getTransfer, ScopeAccountsRead)
 	v1("POST", "/adjustments", s.createAdjustment, ScopeAdmin)
 	v1("GET", "/events", s.listEvents, ScopeEventsRead)
+	v1("POST", "/deposits", s.createDeposit, ScopeDepositsWrite)
+	v1("GET", "/deposits", s.listDeposits, ScopeAccountsRead)
+	v1("GET", "/deposits/:id", s.getDeposit, ScopeAccountsRead)
+
+	// Webhooks are authenticated by the gateway's signature, not an API key.
+	e.POST("/v1/webhooks/:gateway", s.receiveWebhook)
+	if cfg.Sandbox != nil {
+		pages := echo.WrapHandler(cfg.Sandbox)
+		e.GET("/sandbox/checkout/:reference", pages)
+		e.POST("/sandbox/checkout/:reference/pay", pages)
+		e.POST("/sandbox/checkout/:reference/decline", pages)
+	}
 	return s
 }
 

@@ -77,7 +77,7 @@ func (s *Server) listTransfers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var after int64
+	var after string
 	if err := decodeCursor(c.QueryParam("cursor"), &after); err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (s *Server) listTransfers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(ts, limit, viewTransfer, func(t pgjournal.Transfer) string { return itoa(t.Position) }))
+	return c.JSON(http.StatusOK, page(ts, limit, viewTransfer, func(t pgjournal.Transfer) string { return t.ID }))
 }
 
 type adjustmentRequest struct {

@@ -115,6 +115,7 @@ func (c Adjust) SystemAccounts() []SystemRef {
 // Env is what a decision may take from the world: the time and fresh ids.
 // Passing it in keeps decisions pure and testable.
 type Env struct {
+	Book            string // the book being decided in
 	Now             time.Time
 	NewID           func(prefix string) string
 	NewWalletNumber func() string

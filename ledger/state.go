@@ -12,6 +12,10 @@ type State struct {
 	accounts map[string]*Account // by id
 	wallets  map[string]*Account // by wallet number
 	system   map[SystemRef]*Account
+
+	deposits     map[string]*Deposit // by id
+	byReference  map[string]*Deposit // by our reference
+	byGatewayRef map[string]*Deposit // by gateway + "\x00" + gateway reference
 }
 
 // NewState returns a state holding the given accounts.
@@ -20,6 +24,10 @@ func NewState(accounts []Account) *State {
 		accounts: make(map[string]*Account, len(accounts)),
 		wallets:  make(map[string]*Account),
 		system:   make(map[SystemRef]*Account),
+
+		deposits:     make(map[string]*Deposit),
+		byReference:  make(map[string]*Deposit),
+		byGatewayRef: make(map[string]*Deposit),
 	}
 	for i := range accounts {
 		s.add(accounts[i])
@@ -74,6 +82,14 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideTransfer(c, env)
 	case Adjust:
 		return s.decideAdjust(c, env)
+	case InitiateDeposit:
+		return s.decideInitiateDeposit(c, env)
+	case RecordCheckout:
+		return s.decideRecordCheckout(c, env)
+	case FailDeposit:
+		return s.decideFailDeposit(c, env)
+	case GatewayNotification:
+		return s.decideNotification(c, env)
 	}
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
@@ -188,18 +204,7 @@ func (s *State) decideAdjust(c Adjust, env Env) ([]Event, error) {
 	if c.Direction == Debit && a.Balance.Cmp(c.Amount) < 0 {
 		return nil, Errorf(EInsufficientFunds, "account %s holds %s %s, less than %s", a.ID, a.Balance, cur, c.Amount).WithField("amount")
 	}
-	var events []Event
-	ref := SystemRef{a.Book, cur, SystemAdjustments}
-	sys := s.system[ref]
-	sysID := ""
-	if sys == nil {
-		sysID = env.NewID(PrefixAccount)
-		events = append(events, newEvent(a.Book, AccountOpened, AccountOpenedData{
-			AccountID: sysID, Kind: KindSystem, Currency: cur, Name: SystemAdjustments,
-		}, env))
-	} else {
-		sysID = sys.ID
-	}
+	events, sysID := s.systemAccount(a.Book, cur, SystemAdjustments, env)
 	e := newEvent(a.Book, AdjustmentPosted, AdjustmentPostedData{
 		AdjustmentID: c.AdjustmentID, Account: a.ID, Direction: c.Direction,
 		Amount: c.Amount.String(), Currency: cur, Reason: c.Reason,
@@ -262,6 +267,10 @@ func (s *State) Apply(e *Event) error {
 			return fmt.Errorf("ledger: %s for unknown account %s", e.Type, d.AccountID)
 		}
 		a.Status = map[EventType]AccountStatus{AccountFrozen: StatusFrozen, AccountUnfrozen: StatusActive, AccountClosed: StatusClosed}[e.Type]
+	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent:
+		if err := s.applyDeposit(e); err != nil {
+			return err
+		}
 	}
 	for i := range e.Postings {
 		p := &e.Postings[i]
@@ -295,4 +304,72 @@ func CheckBalanced(ps []Posting) error {
 		}
 	}
 	return nil
+}
+
+func (s *State) applyDeposit(e *Event) error {
+	if e.Type == DepositInitiated {
+		var d DepositInitiatedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		amount, err := ParseMoney(d.Amount, string(d.Currency))
+		if err != nil {
+			return err
+		}
+		s.AddDeposit(Deposit{
+			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
+			Amount: amount, Status: DepositPending, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
+		})
+		return nil
+	}
+	if e.Type == DepositCheckoutOpened {
+		var d DepositCheckoutData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		dep := s.deposits[d.DepositID]
+		if dep == nil {
+			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+		}
+		dep.CheckoutURL = d.CheckoutURL
+		s.setGatewayReference(dep, d.GatewayReference)
+		return nil
+	}
+	var d DepositOutcomeData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return err
+	}
+	dep := s.deposits[d.DepositID]
+	if dep == nil && e.Type == DepositSucceededEvent && d.Unsolicited {
+		amount, err := ParseMoney(d.Amount, d.Currency)
+		if err != nil {
+			return err
+		}
+		s.AddDeposit(Deposit{
+			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
+			Amount: amount, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
+		})
+		dep = s.deposits[d.DepositID]
+	}
+	if dep == nil {
+		return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+	}
+	dep.Status = depositStatusAfter[e.Type]
+	s.setGatewayReference(dep, d.GatewayReference)
+	return nil
+}
+
+var depositStatusAfter = map[EventType]DepositStatus{
+	DepositSucceededEvent: DepositSucceeded,
+	DepositFailedEvent:    DepositFailed,
+	DepositExpiredEvent:   DepositExpired,
+	DepositFlaggedEvent:   DepositFlagged,
+}
+
+func (s *State) setGatewayReference(d *Deposit, ref string) {
+	if ref == "" || d.GatewayReference == ref {
+		return
+	}
+	d.GatewayReference = ref
+	s.byGatewayRef[d.Gateway+"\x00"+ref] = d
 }

@@ -24,11 +24,12 @@ type Projection interface {
 // transaction, in the order they must run (accounts before the balances and
 // transfers that refer to them).
 func Inline() []Projection {
-	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}}
+	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}}
 }
 
 // Accounts keeps the accounts table (identity, status) and opens each new
-// account's balance row at zero.
+// account's balance row at zero. (The books table is written by the
+// sequencer, before a book's first event.)
 type Accounts struct{}
 
 // Name implements Projection.
@@ -73,9 +74,6 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 		}
 	}
 	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO books (name) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING`, books); err != nil {
-			return fmt.Errorf("accounts: books: %w", err)
-		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO accounts (id, book, wallet_number, name, owner, currency, kind, status, metadata, created_at, opened_position)
 			SELECT id, book, NULLIF(wallet, ''), NULLIF(name, ''), NULLIF(owner, ''), currency, kind, 'active', meta::jsonb, created, pos
@@ -237,4 +235,63 @@ func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) 
 		return fmt.Errorf("adjustments: %w", err)
 	}
 	return nil
+}
+
+// Deposits keeps the deposits table (deposit.* events). Deposit events are
+// few per deposit, so they are applied one by one, in order.
+type Deposits struct{}
+
+// Name implements Projection.
+func (Deposits) Name() string { return "deposits" }
+
+// Apply implements Projection.
+func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	for _, e := range events {
+		var err error
+		switch e.Type {
+		case ledger.DepositInitiated:
+			var d ledger.DepositInitiatedData
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				_, err = tx.Exec(ctx, `
+					INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, position, created_at, updated_at)
+					VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, 'pending', $8, $9, $9)`,
+					d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, e.Position, e.RecordedAt)
+			}
+		case ledger.DepositCheckoutOpened:
+			var d ledger.DepositCheckoutData
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				_, err = tx.Exec(ctx, `
+					UPDATE deposits SET checkout_url = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
+					WHERE id = $1`, d.DepositID, d.CheckoutURL, d.GatewayReference, e.Position, e.RecordedAt)
+			}
+		case ledger.DepositSucceededEvent, ledger.DepositFailedEvent, ledger.DepositExpiredEvent, ledger.DepositFlaggedEvent:
+			var d ledger.DepositOutcomeData
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				if d.Unsolicited {
+					_, err = tx.Exec(ctx, `
+						INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, gateway_reference, unsolicited, position, created_at, updated_at)
+						VALUES ($1, $2, $3, nullif($4, ''), $5, $6::numeric, $7, 'succeeded', $8, true, $9, $10, $10)`,
+						d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, d.GatewayReference, e.Position, e.RecordedAt)
+					break
+				}
+				_, err = tx.Exec(ctx, `
+					UPDATE deposits SET status = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference),
+					       received_amount = nullif($4, ''), received_currency = nullif($5, ''), reason = nullif($6, ''),
+					       position = $7, updated_at = $8
+					WHERE id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
+					d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("deposits: event %d: %w", e.Position, err)
+		}
+	}
+	return nil
+}
+
+var depositStatusAfter = map[ledger.EventType]ledger.DepositStatus{
+	ledger.DepositSucceededEvent: ledger.DepositSucceeded,
+	ledger.DepositFailedEvent:    ledger.DepositFailed,
+	ledger.DepositExpiredEvent:   ledger.DepositExpired,
+	ledger.DepositFlaggedEvent:   ledger.DepositFlagged,
 }

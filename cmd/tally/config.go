@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -14,6 +15,11 @@ type Config struct {
 	HTTPAddr    string
 	AdminKey    string
 	LogLevel    slog.Level
+	// PublicURL is where clients and payers reach Tally; checkout pages of
+	// the sandbox gateway live under it.
+	PublicURL string
+	// Sandbox enables the sandbox gateway; on by default in local mode.
+	Sandbox bool
 
 	migrateOnly bool
 }
@@ -31,6 +37,12 @@ func configFromEnv() (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(envOr("TALLY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("TALLY_LOG_LEVEL: %w (use debug, info, warn or error)", err)
 	}
+	sandbox := envOr("TALLY_SANDBOX", strconv.FormatBool(c.LocalMode()))
+	var err error
+	if c.Sandbox, err = strconv.ParseBool(sandbox); err != nil {
+		return c, fmt.Errorf("TALLY_SANDBOX must be true or false, not %q", sandbox)
+	}
+	c.PublicURL = trimURL(envOr("TALLY_PUBLIC_URL", "http://localhost"+portOf(c.HTTPAddr)))
 	return c, nil
 }
 
@@ -39,4 +51,12 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// portOf returns ":8080" for ":8080" or "0.0.0.0:8080".
+func portOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i:]
+	}
+	return ""
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/gateways/sandbox"
 	"github.com/tallyledger/tally/httpapi"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
@@ -21,13 +22,15 @@ import (
 
 // Main is the running service: it owns every resource and closes them in order.
 type Main struct {
-	cfg     Config
-	log     *slog.Logger
-	pg      *pglocal.Server
-	pool    *pgxpool.Pool
-	journal *pgjournal.Journal
-	http    *http.Server
-	serving chan error
+	cfg      Config
+	log      *slog.Logger
+	pg       *pglocal.Server
+	pool     *pgxpool.Pool
+	journal  *pgjournal.Journal
+	http     *http.Server
+	listener net.Listener
+	sandbox  *sandbox.Gateway
+	serving  chan error
 }
 
 // NewMain returns an unstarted service.
@@ -80,8 +83,24 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log})
 	store := pgjournal.NewStore(m.pool)
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	m.listener = ln
+	self := "http://127.0.0.1" + portOf(ln.Addr().String())
+	set, sb, err := openGateways(m.cfg, store, self, m.log)
+	if err != nil {
+		return err
+	}
+	m.sandbox = sb
+	var sandboxPages http.Handler
+	if sb != nil {
+		sandboxPages = sb.Handler()
+	}
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log,
+		Gateways: set, Sandbox: sandboxPages,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -102,25 +121,27 @@ func (m *Main) Run(ctx context.Context) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
-	m.log.Info("tally is serving", "addr", ln.Addr().String(), "local_mode", m.cfg.LocalMode())
+	m.log.Info("tally is serving", "addr", ln.Addr().String(), "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
 	return nil
 }
 
 // Close stops accepting requests, answers those in flight, lets the
 // sequencers finish their batches, then closes the pool and the local database.
 func (m *Main) Close() {
+	// The sandbox posts its webhooks to this server: let it finish first.
+	if m.sandbox != nil {
+		_ = m.sandbox.Close()
+	}
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		if err := m.http.Shutdown(ctx); err != nil {
 			m.log.Warn("http shutdown", "err", err)
 		}
 		cancel()
+	} else if m.listener != nil {
+		_ = m.listener.Close()
 	}
 	if m.journal != nil {
 		m.journal.Close()

@@ -112,7 +112,16 @@ type Idempotency struct {
 	Scope       string // the calling owner, or the key id for owner-less keys
 	Key         string // the client's Idempotency-Key
 	Fingerprint string // hash of method, path and canonical body
+	// Finish replaces the key's InProgress record with this request's
+	// answer, for requests that append in two steps (a deposit: recorded,
+	// then the gateway is called, then its answer is recorded).
+	Finish bool
 }
+
+// InProgress is the status of a stored response that is not final yet: the
+// first step of a two-step request committed, the last has not. Its body is
+// the render of the first step; a retry that finds it resumes the request.
+const InProgress = 0
 
 // Outcome is what deciding a command produced.
 type Outcome struct {

@@ -102,6 +102,12 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if position == 0 {
+		// A book's first event: the book row must exist before its events.
+		if _, err := tx.Exec(ctx, `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.book); err != nil {
+			return nil, err
+		}
+	}
 	stored, err := storedResponses(ctx, tx, batch)
 	if err != nil {
 		return nil, err
@@ -111,13 +117,16 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 		return nil, err
 	}
 	state := ledger.NewState(accounts)
+	if err := loadDeposits(ctx, tx, batch, state); err != nil {
+		return nil, err
+	}
 
 	// Recorded times never go backwards within a book, even if the clock does.
 	now := ledger.Truncate(time.Now())
 	if now.Before(lastRecorded) {
 		now = lastRecorded
 	}
-	env := ledger.Env{Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
+	env := ledger.Env{Book: s.book, Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
 
 	results := make([]result, len(batch))
 	var events []ledger.Event
@@ -125,7 +134,7 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	for i, p := range batch {
 		if idem := p.req.Idempotency; idem != nil {
 			k := scopedKey{idem.Scope, idem.Key}
-			if r, ok := stored[k]; ok {
+			if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
 				results[i] = r.answer(idem.Fingerprint)
 				continue
 			}
@@ -216,7 +225,7 @@ func lockAccounts(ctx context.Context, tx pgx.Tx, book string, batch []*pending)
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT a.id, a.book, coalesce(a.wallet_number, ''), coalesce(a.name, ''), coalesce(a.owner, ''),
-		       a.currency, a.kind, a.status, a.created_at, b.balance::text
+		       a.currency, a.kind, a.status, a.metadata, a.created_at, b.balance::text
 		FROM accounts a JOIN balances b ON b.account_id = a.id
 		WHERE a.id = ANY($1) OR a.wallet_number = ANY($1)
 		   OR (a.book, a.currency, a.name) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]))
@@ -228,13 +237,8 @@ func lockAccounts(ctx context.Context, tx pgx.Tx, book string, batch []*pending)
 	defer rows.Close()
 	var out []ledger.Account
 	for rows.Next() {
-		var a ledger.Account
-		var cur, balance string
-		if err := rows.Scan(&a.ID, &a.Book, &a.WalletNumber, &a.Name, &a.Owner, &cur, &a.Kind, &a.Status, &a.CreatedAt, &balance); err != nil {
-			return nil, err
-		}
-		a.Currency = ledger.Currency(cur)
-		if a.Balance, err = parseMoney(balance, a.Currency); err != nil {
+		a, err := scanAccount(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, a)
@@ -368,12 +372,56 @@ func insertRecords(ctx context.Context, tx pgx.Tx, records []record) error {
 			positions = append(positions, nil)
 		}
 	}
+	// Only an in-progress record (a deposit waiting for its gateway) is ever
+	// overwritten; a final answer is kept forever.
 	_, err := tx.Exec(ctx, `
-		INSERT INTO idempotency_keys (scope, key, fingerprint, status, content_type, body, position)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])`,
+		INSERT INTO idempotency_keys AS k (scope, key, fingerprint, status, content_type, body, position)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])
+		ON CONFLICT (scope, key) DO UPDATE
+		SET status = excluded.status, content_type = excluded.content_type, body = excluded.body,
+		    position = coalesce(excluded.position, k.position)
+		WHERE k.status = 0 AND k.fingerprint = excluded.fingerprint`,
 		scopes, keys, fps, statuses, types, bodies, positions)
 	if err != nil {
 		return fmt.Errorf("insert idempotency records: %w", err)
 	}
 	return nil
+}
+
+// loadDeposits loads and locks the deposits the batch decides on.
+func loadDeposits(ctx context.Context, tx pgx.Tx, batch []*pending, state *ledger.State) error {
+	var ids, refs, gateways, gatewayRefs []string
+	for _, p := range batch {
+		r, ok := p.req.Command.(ledger.DepositReader)
+		if !ok {
+			continue
+		}
+		for _, k := range r.Deposits() {
+			ids = append(ids, k.ID)
+			refs = append(refs, k.Reference)
+			gateways = append(gateways, k.Gateway)
+			gatewayRefs = append(gatewayRefs, k.GatewayReference)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT `+DepositColumns+` FROM deposits d
+		WHERE d.id = ANY($1) OR d.reference = ANY($2)
+		   OR (d.gateway, d.gateway_reference) IN (SELECT * FROM unnest($3::text[], $4::text[]))
+		ORDER BY d.id
+		FOR UPDATE`, ids, refs, gateways, gatewayRefs)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDeposit(rows)
+		if err != nil {
+			return err
+		}
+		state.AddDeposit(d)
+	}
+	return rows.Err()
 }

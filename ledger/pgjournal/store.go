@@ -86,14 +86,16 @@ type Balance struct {
 }
 
 // BalanceAt returns the account's balance including every event of its book
-// up to and including position (0: up to the latest). Returns ENotFound for
-// an unknown account.
+// up to and including position (0, or a position past the end: up to the
+// latest); Position says which position that was. Returns ENotFound for an
+// unknown account.
 func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Balance, error) {
 	var b Balance
 	var cur, amount string
 	err := s.pool.QueryRow(ctx, `
 		WITH acc AS (SELECT id, book, currency FROM accounts WHERE id = $1 OR wallet_number = $1),
-		     upto AS (SELECT coalesce(nullif($2::bigint, 0), (SELECT max(position) FROM events e, acc WHERE e.book = acc.book), 0) AS pos)
+		     head AS (SELECT coalesce(max(position), 0) AS pos FROM events e, acc WHERE e.book = acc.book),
+		     upto AS (SELECT CASE WHEN $2::bigint > 0 THEN least($2::bigint, head.pos) ELSE head.pos END AS pos FROM head)
 		SELECT acc.id, acc.currency, upto.pos,
 		       coalesce((SELECT p.balance_after FROM postings p WHERE p.account_id = acc.id AND p.position <= upto.pos
 		                 ORDER BY p.position DESC, p.seq DESC LIMIT 1), 0)::text
@@ -226,12 +228,13 @@ func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
 	return t, classify(err)
 }
 
-// Transfers lists transfers in journal order, those of one account if
-// account is not empty, after the given position (cursor).
-func (s *Store) Transfers(ctx context.Context, account string, afterPosition int64, limit int) ([]Transfer, error) {
+// Transfers lists transfers in creation (id) order, those of one account if
+// account is not empty, after the given id (cursor). Ids, not positions,
+// order them because positions are per book.
+func (s *Store) Transfers(ctx context.Context, account, afterID string, limit int) ([]Transfer, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+transferColumns+` FROM transfers
-		WHERE ($1 = '' OR from_account = $1 OR to_account = $1) AND position > $2
-		ORDER BY position LIMIT $3`, account, afterPosition, limit)
+		WHERE ($1 = '' OR from_account = $1 OR to_account = $1) AND id > $2
+		ORDER BY id LIMIT $3`, account, afterID, limit)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -336,3 +339,98 @@ func (s *Store) EventCount(ctx context.Context) (int64, error) {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return classify(s.pool.Ping(ctx)) }
+
+// DepositColumns are the columns scanDeposit reads, from deposits aliased d.
+const DepositColumns = `d.id, d.book, d.account_id, coalesce(d.reference, ''), d.gateway, d.currency, d.amount::text,
+	d.status, coalesce(d.gateway_reference, ''), coalesce(d.checkout_url, ''), d.refunded_amount::text, d.created_at`
+
+func scanDeposit(row pgx.Row) (ledger.Deposit, error) {
+	var d ledger.Deposit
+	var cur, amount, refunded string
+	if err := row.Scan(&d.ID, &d.Book, &d.Account, &d.Reference, &d.Gateway, &cur, &amount, &d.Status,
+		&d.GatewayReference, &d.CheckoutURL, &refunded, &d.CreatedAt); err != nil {
+		return d, err
+	}
+	var err error
+	if d.Amount, err = parseMoney(amount, ledger.Currency(cur)); err != nil {
+		return d, err
+	}
+	d.RefundedAmount, err = parseMoney(refunded, ledger.Currency(cur))
+	return d, err
+}
+
+// DepositView is a deposit as GET /v1/deposits shows it.
+type DepositView struct {
+	ledger.Deposit
+	Unsolicited      bool
+	ReceivedAmount   string
+	ReceivedCurrency string
+	Reason           string
+	UpdatedAt        time.Time
+}
+
+const depositViewColumns = DepositColumns + `, d.unsolicited, coalesce(d.received_amount, ''), coalesce(d.received_currency, ''),
+	coalesce(d.reason, ''), d.updated_at`
+
+func scanDepositView(row pgx.Row) (DepositView, error) {
+	var v DepositView
+	var cur, amount, refunded string
+	if err := row.Scan(&v.ID, &v.Book, &v.Account, &v.Reference, &v.Gateway, &cur, &amount, &v.Status,
+		&v.GatewayReference, &v.CheckoutURL, &refunded, &v.CreatedAt,
+		&v.Unsolicited, &v.ReceivedAmount, &v.ReceivedCurrency, &v.Reason, &v.UpdatedAt); err != nil {
+		return v, err
+	}
+	var err error
+	if v.Amount, err = parseMoney(amount, ledger.Currency(cur)); err != nil {
+		return v, err
+	}
+	v.RefundedAmount, err = parseMoney(refunded, ledger.Currency(cur))
+	return v, err
+}
+
+// Deposit finds a deposit by id or by our reference. Returns ENotFound if there is none.
+func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
+	v, err := scanDepositView(s.pool.QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d WHERE d.id = $1 OR d.reference = $1`, ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, ledger.Errorf(ledger.ENotFound, "deposit %s not found", ref)
+	}
+	return v, classify(err)
+}
+
+// Deposits lists deposits in creation order, those of one account if
+// account is not empty, after the given id (cursor).
+func (s *Store) Deposits(ctx context.Context, account, afterID string, limit int) ([]DepositView, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+depositViewColumns+` FROM deposits d
+		WHERE ($1 = '' OR d.account_id = $1) AND d.id > $2
+		ORDER BY d.id LIMIT $3`, account, afterID, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []DepositView
+	for rows.Next() {
+		v, err := scanDepositView(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, classify(rows.Err())
+}
+
+// BookOfDeposit returns the book of the deposit a gateway notification is
+// about (by our reference, or the gateway's payment id), or of the wallet its
+// metadata names; empty if neither is known.
+func (s *Store) BookOfDeposit(ctx context.Context, reference, gateway, gatewayReference, account string) (string, error) {
+	var book string
+	err := s.pool.QueryRow(ctx, `
+		SELECT book FROM (
+			SELECT book, 1 AS rank FROM deposits WHERE reference = $1 AND $1 <> ''
+			UNION ALL SELECT book, 2 FROM deposits WHERE gateway = $2 AND gateway_reference = $3 AND $3 <> ''
+			UNION ALL SELECT book, 3 FROM accounts WHERE (id = $4 OR wallet_number = $4) AND $4 <> ''
+		) t ORDER BY rank LIMIT 1`, reference, gateway, gatewayReference, account).Scan(&book)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return book, classify(err)
+}

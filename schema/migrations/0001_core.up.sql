@@ -95,9 +95,8 @@ CREATE TABLE transfers (
     position        bigint      NOT NULL,
     created_at      timestamptz NOT NULL
 );
-CREATE INDEX transfers_by_from ON transfers (from_account, position);
-CREATE INDEX transfers_by_to ON transfers (to_account, position);
-CREATE INDEX transfers_by_position ON transfers (book, position);
+CREATE INDEX transfers_by_from ON transfers (from_account, id);
+CREATE INDEX transfers_by_to ON transfers (to_account, id);
 
 -- Projection: adjustments (adjustment.posted).
 CREATE TABLE adjustments (

@@ -70,9 +70,19 @@ type Server struct {
 	stopErr  error
 }
 
-// errPortInUse marks a start that failed because the port was taken between
-// our probe and the server's bind; Start then retries on another port.
-var errPortInUse = errors.New("port already in use")
+var (
+	// errPortInUse marks a start that failed because the port was taken
+	// between our probe and the server's bind; Start then retries on another
+	// port.
+	errPortInUse = errors.New("port already in use")
+	// errShmemInUse marks a start refused because processes of a crashed
+	// server still hold its shared memory. They exit as soon as they notice
+	// the postmaster is gone, so Start retries for a while.
+	errShmemInUse = errors.New("a crashed server's processes are still exiting")
+)
+
+// shmemRetry bounds how long Start waits for a crashed server's processes.
+const shmemRetry = 10 * time.Second
 
 // Start initialises the cluster in opt.DataDir on first use, starts
 // PostgreSQL on it, waits until it accepts connections and makes sure the
@@ -102,7 +112,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := clearStalePID(pgdata); err != nil {
+	if err := checkPIDFile(ctx, pgdata); err != nil {
 		return nil, err
 	}
 	log, err := openLog(dataDir, opt.Log)
@@ -117,6 +127,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 
 	var s *Server
+	shmemDeadline := time.Now().Add(shmemRetry)
 	for attempt := 1; ; attempt++ {
 		port := opt.Port
 		if port == 0 {
@@ -133,6 +144,10 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		if opt.Port == 0 && errors.Is(err, errPortInUse) && attempt < portAttempts {
 			continue
 		}
+		if errors.Is(err, errShmemInUse) && time.Now().Before(shmemDeadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
 		log.close()
 		return nil, err
 	}
@@ -141,6 +156,16 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// TempDir creates a new directory for a disposable cluster (one for tests,
+// with Durable false), which an unprivileged user can traverse to: in
+// /dev/shm on Linux when that is a tmpfs with a gigabyte free, since a
+// cluster in memory initialises and clones databases many times faster;
+// else in the system temp directory. pattern is as for os.MkdirTemp. The
+// caller removes it.
+func TempDir(pattern string) (string, error) {
+	return os.MkdirTemp(tmpRoot(), pattern)
 }
 
 // URL returns the connection URL of database on this server, as the
@@ -264,8 +289,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 		select {
 		case <-s.exited:
 			tail := s.log.tail()
-			if strings.Contains(tail, "Address already in use") {
+			switch {
+			case strings.Contains(tail, "Address already in use"):
 				return fmt.Errorf("pglocal: port %d: %w\n%s", s.port, errPortInUse, tail)
+			case strings.Contains(tail, "pre-existing shared memory block"):
+				return fmt.Errorf("pglocal: %w\n%s", errShmemInUse, tail)
 			}
 			return fmt.Errorf("pglocal: server exited during start-up (%v)\n%s", s.exitErr, tail)
 		case <-ctx.Done():
@@ -337,37 +365,53 @@ func initdb(ctx context.Context, bin binaries, dataDir string, acct *account, du
 	return nil
 }
 
-// clearStalePID removes the postmaster.pid a crashed server left behind.
-// PostgreSQL itself ignores a lock file whose pid is dead, but refuses one
-// whose pid was since reused by another process, which is common after a
-// reboot or in containers. A live server on the directory is an error.
-func clearStalePID(pgdata string) error {
+// checkPIDFile deals with the postmaster.pid of an earlier server on pgdata.
+// One whose process is gone (a crash) is removed: PostgreSQL itself ignores
+// a dead pid, but refuses one since reused by another process, which is
+// common after a reboot or in containers. One that is shutting down (say,
+// stopped by our parent-death signal just before a restart) is waited for.
+// A live server is an error.
+func checkPIDFile(ctx context.Context, pgdata string) error {
 	file := filepath.Join(pgdata, "postmaster.pid")
-	b, err := os.ReadFile(file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("pglocal: %w", err)
-	}
-	// Line 1 is the pid (negative for a single-user backend), line 4 the port.
-	lines := strings.Split(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(lines[0]))
-	if pid < 0 {
-		pid = -pid
-	}
-	if pid > 0 && pidAlive(pid) && looksLikePostgres(pid) {
-		port := "?"
-		if len(lines) > 3 {
-			port = strings.TrimSpace(lines[3])
+	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	for {
+		b, err := os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
-		return fmt.Errorf("pglocal: a PostgreSQL server (pid %d, port %s) is already running on %s; stop it first (or, if pid %d is not PostgreSQL, remove %s)",
-			pid, port, pgdata, pid, file)
+		if err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+		// Line 1: pid (negative for a single-user backend); 4: port;
+		// 8: status (starting, stopping, ready, standby).
+		lines := strings.Split(string(b), "\n")
+		line := func(n int) string {
+			if len(lines) < n {
+				return ""
+			}
+			return strings.TrimSpace(lines[n-1])
+		}
+		pid, _ := strconv.Atoi(line(1))
+		if pid < 0 {
+			pid = -pid
+		}
+		if pid <= 0 || !pidAlive(pid) || !looksLikePostgres(pid) {
+			if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("pglocal: remove stale %s: %w", file, err)
+			}
+			return nil
+		}
+		if line(8) != "stopping" {
+			return fmt.Errorf("pglocal: a PostgreSQL server (pid %d, port %s) is already running on %s; stop it first (or, if pid %d is not PostgreSQL, remove %s)",
+				pid, line(4), pgdata, pid, file)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pglocal: the PostgreSQL server (pid %d) on %s is still shutting down: %w", pid, pgdata, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("pglocal: remove stale %s: %w", file, err)
-	}
-	return nil
 }
 
 // freePort asks the kernel for a free port on 127.0.0.1. It is free only

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // is 0700, which the user postgres runs as under root could not traverse.
 func dataDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "pglocal-test-")
+	dir, err := TempDir("pglocal-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,4 +281,49 @@ func TestFindBinariesWithoutPATH(t *testing.T) {
 	if _, err := findBinaries("8.4"); err == nil || !strings.Contains(err.Error(), "PostgreSQL 8.4") {
 		t.Errorf("findBinaries(8.4) error = %v, want one naming the missing version", err)
 	}
+}
+
+func TestStartWaitsForStoppingServer(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	old := start(t, Options{DataDir: dir})
+	conn := connect(t, old.URL("tally"))
+	// A smart shutdown waits for our session, and meanwhile postmaster.pid
+	// says "stopping": the state a restart finds right after our
+	// parent-death signal.
+	if err := old.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(dir, "pgdata", "postmaster.pid")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		if strings.Contains(string(b), "stopping") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postmaster.pid never said stopping: %q", b)
+		}
+	}
+
+	started := make(chan error, 1)
+	var s *Server
+	go func() {
+		var err error
+		s, err = Start(context.Background(), Options{DataDir: dir})
+		started <- err
+	}()
+	select {
+	case err := <-started:
+		t.Fatalf("Start returned (%v) while the old server was still running", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	conn.Close(context.Background()) // lets the old server finish
+	if err := <-started; err != nil {
+		t.Fatalf("Start after the old server stopped: %v", err)
+	}
+	t.Cleanup(func() { s.Stop() })
+	if err := old.Stop(); err != nil {
+		t.Errorf("Stop of the cleanly shut down old server: %v", err)
+	}
+	connect(t, s.URL("tally"))
 }

@@ -3,11 +3,11 @@
 // from a template migrated once per test binary.
 //
 // By default the first New starts one private PostgreSQL for the whole test
-// binary with pglocal, without durability, in a temporary directory (in
-// /dev/shm when that is a roomy tmpfs, as clones are much faster in memory). Set
-// TALLY_TEST_DATABASE_URL (a postgres:// URL of a role allowed to create
-// databases) to use an existing server instead; testdb then creates a
-// uniquely named template there and drops it at the end.
+// binary with pglocal, without durability, in a temporary directory (see
+// pglocal.TempDir: in memory when it can). Set TALLY_TEST_DATABASE_URL (a
+// postgres:// URL of a role allowed to create databases) to use an existing
+// server instead; testdb then creates a uniquely named template there and
+// drops it at the end.
 //
 // A package using New should call Main from its TestMain, which stops the
 // server and removes the temporary directory (or drops the template):
@@ -114,10 +114,8 @@ func setup() (*env, error) {
 
 // setupLocal starts a private server and migrates the template on it.
 func setupLocal(ctx context.Context) (*env, error) {
-	// In /dev/shm or the system temp directory, both of which an
-	// unprivileged user can traverse (pglocal drops to one when we run as
-	// root); not under t.TempDir, which belongs to one test.
-	dir, err := os.MkdirTemp(tmpRoot(), "tally-testdb-")
+	// Not under t.TempDir, which belongs to one test.
+	dir, err := pglocal.TempDir("tally-testdb-")
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package testdb
+package pglocal
 
 // tmpRoot returns "": the system temp directory.
 func tmpRoot() string { return "" }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/paystack"
+	"github.com/tallyledger/tally/gateways/sandbox"
+	"github.com/tallyledger/tally/gateways/stripe"
+	"github.com/tallyledger/tally/gateways/xendit"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+)
+
+// openGateways enables every gateway whose secrets are set and says which
+// are disabled and why. The sandbox, when on, posts its webhooks to this
+// process at selfURL.
+func openGateways(cfg Config, store *pgjournal.Store, selfURL string, log *slog.Logger) (gateways.Set, *sandbox.Gateway, error) {
+	set := gateways.Set{}
+	add := func(name string, g gateways.Gateway, err error) error {
+		if errors.Is(err, gateways.ErrNotConfigured) {
+			log.Info("gateway disabled: its secrets are not set", "gateway", name)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("gateway %s: %w", name, err)
+		}
+		set[name] = g
+		log.Info("gateway enabled", "gateway", name)
+		return nil
+	}
+	ps, err := paystack.New(paystack.Config{SecretKey: os.Getenv("TALLY_PAYSTACK_SECRET_KEY"), BaseURL: os.Getenv("TALLY_PAYSTACK_BASE_URL")})
+	if err := add(paystack.Name, ps, err); err != nil {
+		return nil, nil, err
+	}
+	st, err := stripe.New(stripe.Config{
+		SecretKey: os.Getenv("TALLY_STRIPE_SECRET_KEY"), WebhookSecret: os.Getenv("TALLY_STRIPE_WEBHOOK_SECRET"),
+		BaseURL: os.Getenv("TALLY_STRIPE_BASE_URL"), ReturnURL: envOr("TALLY_STRIPE_RETURN_URL", cfg.PublicURL+"/"),
+	})
+	if err := add(stripe.Name, st, err); err != nil {
+		return nil, nil, err
+	}
+	xe, err := xendit.New(xendit.Config{
+		SecretKey: os.Getenv("TALLY_XENDIT_SECRET_KEY"), CallbackToken: os.Getenv("TALLY_XENDIT_CALLBACK_TOKEN"),
+		BaseURL: os.Getenv("TALLY_XENDIT_BASE_URL"),
+	})
+	if err := add(xendit.Name, xe, err); err != nil {
+		return nil, nil, err
+	}
+	if !cfg.Sandbox {
+		log.Info("gateway disabled: TALLY_SANDBOX is not true", "gateway", sandbox.Name)
+		return set, nil, nil
+	}
+	// The sandbox signs its webhooks with a key that never leaves this process.
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, nil, err
+	}
+	sb, err := sandbox.New(sandbox.Config{
+		BaseURL: cfg.PublicURL, Secret: secret, WebhookURL: selfURL + "/v1/webhooks/sandbox", Logger: log,
+		Lookup: func(ctx context.Context, reference string) (sandbox.CheckoutInfo, error) {
+			d, err := store.Deposit(ctx, reference)
+			if ledger.ErrorCode(err) == ledger.ENotFound || (err == nil && d.Gateway != sandbox.Name) {
+				return sandbox.CheckoutInfo{}, sandbox.ErrNotFound
+			}
+			if err != nil {
+				return sandbox.CheckoutInfo{}, err
+			}
+			return sandbox.CheckoutInfo{
+				Reference: d.Reference, GatewayReference: d.GatewayReference, Amount: *d.Amount.Decimal(),
+				Currency: string(d.Amount.Currency()), Account: d.Account, Status: string(d.Status),
+			}, nil
+		},
+	})
+	if err := add(sandbox.Name, sb, err); err != nil {
+		return nil, nil, err
+	}
+	return set, sb, nil
+}
+
+// trimURL drops a trailing slash so paths can be appended.
+func trimURL(u string) string { return strings.TrimRight(u, "/") }

@@ -1,0 +1,246 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+)
+
+// gatewayTimeout bounds a call to a gateway's API, whatever the client does:
+// its answer must be recorded even if the client has gone.
+const gatewayTimeout = 20 * time.Second
+
+type depositRequest struct {
+	Account     string `json:"account"`
+	Amount      string `json:"amount"`
+	Currency    string `json:"currency"`
+	Gateway     string `json:"gateway"`
+	Email       string `json:"email"`
+	CallbackURL string `json:"callback_url"`
+}
+
+type depositView struct {
+	ID               string          `json:"id"`
+	Reference        string          `json:"reference,omitempty"`
+	Status           string          `json:"status"`
+	Gateway          string          `json:"gateway"`
+	Account          string          `json:"account"`
+	Amount           string          `json:"amount"`
+	Currency         ledger.Currency `json:"currency"`
+	CheckoutURL      *string         `json:"checkout_url"`
+	GatewayReference *string         `json:"gateway_reference"`
+	RefundedAmount   string          `json:"refunded_amount"`
+	Unsolicited      bool            `json:"unsolicited,omitempty"`
+	ReceivedAmount   string          `json:"received_amount,omitempty"`
+	ReceivedCurrency string          `json:"received_currency,omitempty"`
+	Reason           string          `json:"reason,omitempty"`
+	CreatedAt        string          `json:"created_at"`
+}
+
+func viewDeposit(d pgjournal.DepositView) depositView {
+	v := depositView{
+		ID: d.ID, Reference: d.Reference, Status: string(d.Status), Gateway: d.Gateway, Account: d.Account,
+		Amount: d.Amount.String(), Currency: d.Amount.Currency(), RefundedAmount: d.RefundedAmount.String(),
+		Unsolicited: d.Unsolicited, ReceivedAmount: d.ReceivedAmount, ReceivedCurrency: d.ReceivedCurrency,
+		Reason: d.Reason, CreatedAt: formatTime(d.CreatedAt),
+	}
+	if d.CheckoutURL != "" {
+		v.CheckoutURL = &d.CheckoutURL
+	}
+	if d.GatewayReference != "" {
+		v.GatewayReference = &d.GatewayReference
+	}
+	return v
+}
+
+// createDeposit opens a top-up through a gateway in two recorded steps:
+// deposit.initiated is appended before the gateway is called, and the
+// gateway's answer (deposit.checkout_opened, or deposit.failed and a 502) is
+// appended after. The Idempotency-Key's record stays "in progress" between
+// the two, so a retry after a crash resumes the deposit instead of opening a
+// second one.
+func (s *Server) createDeposit(c echo.Context) error {
+	key, err := idempotencyKey(c, true)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var req depositRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	var v checker
+	v.accountRef("account", req.Account)
+	amount := v.money(req.Amount, req.Currency)
+	if req.Gateway == "" {
+		v.add(ledger.EInvalidRequest, "gateway", "gateway is required: paystack, stripe, xendit or sandbox")
+	}
+	if req.Email != "" {
+		if _, err := mail.ParseAddress(req.Email); err != nil || len(req.Email) > 254 {
+			v.add(ledger.EInvalidRequest, "email", "email is not a valid address")
+		}
+	}
+	if req.CallbackURL != "" {
+		if u, err := url.Parse(req.CallbackURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(req.CallbackURL) > 2048 {
+			v.add(ledger.EInvalidRequest, "callback_url", "callback_url must be an absolute http(s) URL")
+		}
+	}
+	if v.err != nil {
+		return v.err
+	}
+	gw, err := s.gateways.Get(req.Gateway)
+	if err != nil {
+		return ledger.Errorf(ledger.EInvalidRequest, "gateway %q is not enabled on this server", req.Gateway).WithField("gateway")
+	}
+
+	p := principal(c)
+	idem := pgjournal.Idempotency{Scope: p.IdempotencyScope(), Key: key, Fingerprint: Fingerprint(c.Request().Method, c.Request().URL.Path, body)}
+	slot := idem.Scope + "\x00" + idem.Key
+	if !s.inflight.acquire(slot) {
+		return ledger.Errorf(ledger.EIdempotencyKeyInUse, "a request with this Idempotency-Key is still in progress; retry when it has finished")
+	}
+	defer s.inflight.release(slot)
+
+	depositID := ledger.NewID(ledger.PrefixDeposit)
+	cmd := ledger.InitiateDeposit{
+		DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: req.Account,
+		Amount: amount, Gateway: gw.Name(), Email: req.Email, CallbackURL: req.CallbackURL,
+	}
+	first, err := s.journal.Submit(c.Request().Context(), pgjournal.Request{Command: cmd, Idempotency: &idem,
+		Render: func(o pgjournal.Outcome) pgjournal.Response {
+			if o.Err != nil {
+				return problemResponse(o.Err)
+			}
+			return pgjournal.Response{Status: pgjournal.InProgress, ContentType: "application/json", Body: []byte(fmt.Sprintf(`{"deposit_id":%q}`, depositID))}
+		}})
+	if err != nil {
+		return submitError(err)
+	}
+	if first.Status != pgjournal.InProgress {
+		return write(c, first) // refused, or a retry of a finished request
+	}
+	var progress struct {
+		DepositID string `json:"deposit_id"`
+	}
+	if err := json.Unmarshal(first.Body, &progress); err != nil {
+		return fmt.Errorf("in-progress deposit record: %w", err)
+	}
+
+	// The gateway call and its recording outlive a client that hangs up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), gatewayTimeout)
+	defer cancel()
+	dep, err := s.store.Deposit(ctx, progress.DepositID)
+	if err != nil {
+		return err
+	}
+	var next ledger.Command
+	checkout, gerr := gw.OpenCheckout(ctx, gateways.CheckoutRequest{
+		Reference: dep.Reference, DepositID: dep.ID, Account: dep.Account, Amount: *dep.Amount.Decimal(),
+		Currency: string(dep.Amount.Currency()), Email: req.Email, CallbackURL: req.CallbackURL,
+	})
+	if gerr != nil {
+		s.log.Warn("gateway refused a checkout", "gateway", gw.Name(), "deposit", dep.ID, "err", gerr)
+		next = ledger.FailDeposit{DepositID: dep.ID, Reason: gatewayFailure(gw.Name(), gerr)}
+	} else {
+		next = ledger.RecordCheckout{DepositID: dep.ID, CheckoutURL: checkout.URL, GatewayReference: checkout.GatewayReference}
+	}
+	idem.Finish = true
+	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Idempotency: &idem,
+		Render: func(o pgjournal.Outcome) pgjournal.Response {
+			if o.Err != nil {
+				return problemResponse(o.Err)
+			}
+			if gerr != nil {
+				return problemResponse(ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr)))
+			}
+			d, _ := o.State.Deposit(dep.ID)
+			return jsonResponse(http.StatusCreated, viewDeposit(pgjournal.DepositView{Deposit: d}))
+		}})
+	if err != nil {
+		return submitError(err)
+	}
+	return write(c, resp)
+}
+
+// gatewayFailure is the client-safe account of a failed gateway call: the
+// gateway's own message, never our credentials or request.
+func gatewayFailure(name string, err error) string {
+	var ge *gateways.GatewayError
+	switch {
+	case errors.As(err, &ge) && ge.StatusCode == 0:
+		return fmt.Sprintf("%s did not answer in time; the deposit is recorded as failed", name)
+	case errors.As(err, &ge):
+		return fmt.Sprintf("%s refused the checkout (HTTP %d%s)", name, ge.StatusCode, optional(": ", ge.Message))
+	case errors.Is(err, gateways.ErrUnsupported):
+		return fmt.Sprintf("%s cannot take this deposit: %v", name, err)
+	}
+	return fmt.Sprintf("%s could not open a checkout", name)
+}
+
+func optional(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+func (s *Server) getDeposit(c echo.Context) error {
+	id := c.Param("id")
+	if !ledger.HasPrefix(id, ledger.PrefixDeposit) {
+		return ledger.Errorf(ledger.ENotFound, "deposit %s not found", id)
+	}
+	d, err := s.store.Deposit(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewDeposit(d))
+}
+
+func (s *Server) listDeposits(c echo.Context) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	var after string
+	if err := decodeCursor(c.QueryParam("cursor"), &after); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	account := c.QueryParam("account")
+	if account != "" {
+		if checkAccountRef(account) != nil {
+			return ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
+		}
+		a, err := s.store.Account(ctx, account)
+		if err != nil {
+			return err
+		}
+		account = a.ID
+	}
+	ds, err := s.store.Deposits(ctx, account, after, limit+1)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(ds, limit, viewDeposit, func(d pgjournal.DepositView) string { return d.ID }))
+}
+
+// submitError maps a journal failure to what the client sees.
+func submitError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ledger.Errorf(ledger.EUnavailable, "the ledger did not answer in time; retry with the same Idempotency-Key")
+	}
+	return err
+}

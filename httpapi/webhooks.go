@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+)
+
+// receiveWebhook is the webhook pipeline: verify the signature over the raw
+// bytes, parse, then hand the normalized notification to the ledger, which
+// matches it to a deposit and decides. Each gateway event id is answered once
+// (later deliveries get the stored answer) and each payment credits once.
+func (s *Server) receiveWebhook(c echo.Context) error {
+	name := c.Param("gateway")
+	gw, err := s.gateways.Get(name)
+	if err != nil {
+		return ledger.Errorf(ledger.ENotFound, "gateway %q is not enabled on this server", name)
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
+	if err != nil {
+		return ledger.Errorf(ledger.EInvalidRequest, "the request body could not be read")
+	}
+	if len(body) > MaxBodyBytes {
+		return ledger.Errorf(ledger.EBodyTooLarge, "webhook bodies are limited to 1 MiB")
+	}
+	n, err := gw.ParseWebhook(c.Request().Header, body)
+	switch {
+	case errors.Is(err, gateways.ErrInvalidSignature):
+		s.log.Warn("webhook refused", "gateway", name, "err", err)
+		return ledger.Errorf(ledger.EInvalidSignature, "the webhook signature is missing, wrong or stale")
+	case err != nil:
+		// Verified but unreadable: keep it, so that nothing verified is dropped.
+		s.log.Warn("webhook unreadable", "gateway", name, "err", err)
+		sum := sha256.Sum256(body)
+		n = gateways.Notification{Gateway: name, EventID: "unreadable:" + hex.EncodeToString(sum[:]), Raw: body}
+		return s.applyNotification(c, name, n, ledger.NotifyUnreadable)
+	case n.Kind == gateways.Ignored:
+		return c.JSON(http.StatusOK, received)
+	}
+	if n.EventID == "" {
+		sum := sha256.Sum256(body)
+		n.EventID = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return s.applyNotification(c, name, n, ledger.NotificationKind(n.Kind))
+}
+
+var received = map[string]bool{"received": true}
+
+func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notification, kind ledger.NotificationKind) error {
+	ctx := c.Request().Context()
+	cmd := ledger.GatewayNotification{
+		Gateway: name, Kind: kind, EventID: n.EventID, EventType: n.EventType, Reference: n.Reference,
+		GatewayReference: n.GatewayReference, Currency: n.Currency, Account: n.Account, Message: n.Message,
+		Payload: string(n.Raw),
+	}
+	if kind != ledger.NotifyUnreadable {
+		cmd.Amount = n.Amount.Text('f')
+	}
+	book, err := s.store.BookOfDeposit(ctx, n.Reference, name, n.GatewayReference, n.Account)
+	if err != nil {
+		return err
+	}
+	if book == "" {
+		book = ledger.DefaultBook
+	}
+	// The gateway's event id is the idempotency key: a redelivery is answered
+	// from the record without being decided again. The fingerprint is the id
+	// too, so a redelivery is never mistaken for a different request.
+	scope := "webhook:" + name
+	resp, err := s.journal.Submit(ctx, pgjournal.Request{
+		Book: book, Command: cmd,
+		Idempotency: &pgjournal.Idempotency{Scope: scope, Key: n.EventID, Fingerprint: scope + ":" + n.EventID},
+		Render: func(o pgjournal.Outcome) pgjournal.Response {
+			if o.Err != nil {
+				return problemResponse(o.Err)
+			}
+			return jsonResponse(http.StatusOK, received)
+		},
+	})
+	if err != nil {
+		return submitError(err)
+	}
+	return write(c, resp)
+}
