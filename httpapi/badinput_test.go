@@ -74,6 +74,24 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"adjustment: unknown account", "POST", "/v1/adjustments", `{"account":"acc_01J00000000000000000000000","direction":"credit","amount":"1","currency":"NGN","reason":"r"}`, []string{"Idempotency-Key", "bad-adj-unknown"}, 404, "not_found"},
 		{"adjustment: debit below zero", "POST", "/v1/adjustments", fmt.Sprintf(`{"account":%q,"direction":"debit","amount":"1","currency":"NGN","reason":"r"}`, b), []string{"Idempotency-Key", "bad-adj-poor"}, 422, "insufficient_funds"},
 
+		// Deposits (no gateway is enabled in this harness).
+		{"deposit: malformed JSON", "POST", "/v1/deposits", `{"account"`, key, 400, "invalid_request"},
+		{"deposit: JSON-number amount", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":5000,"currency":"NGN","gateway":"sandbox"}`, a), key, 400, "invalid_amount"},
+		{"deposit: too many decimals", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1.001","currency":"NGN","gateway":"sandbox"}`, a), key, 400, "invalid_amount"},
+		{"deposit: zero", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"0","currency":"NGN","gateway":"sandbox"}`, a), key, 400, "invalid_amount"},
+		{"deposit: unknown currency", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1","currency":"NAN","gateway":"sandbox"}`, a), key, 400, "unknown_currency"},
+		{"deposit: missing gateway", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1","currency":"NGN"}`, a), key, 400, "invalid_request"},
+		{"deposit: gateway not enabled", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1","currency":"NGN","gateway":"stripe"}`, a), key, 400, "invalid_request"},
+		{"deposit: bad email", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1","currency":"NGN","gateway":"sandbox","email":"not an email"}`, a), key, 400, "invalid_request"},
+		{"deposit: bad callback URL", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1","currency":"NGN","gateway":"sandbox","callback_url":"javascript:alert(1)"}`, a), key, 400, "invalid_request"},
+		{"deposit: wrong content type", "POST", "/v1/deposits", `{}`, append([]string{"Content-Type", "text/plain"}, key...), 415, "unsupported_media_type"},
+		{"deposit: 2 MiB body", "POST", "/v1/deposits", big, key, 413, "body_too_large"},
+		{"deposit: no idempotency key", "POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"1","currency":"NGN","gateway":"sandbox"}`, a), nil, 400, "idempotency_key_missing"},
+		{"deposit: no API key", "POST", "/v1/deposits", `{}`, append([]string{"Authorization", ""}, key...), 401, "unauthenticated"},
+		{"get deposit: unknown", "GET", "/v1/deposits/dep_01J00000000000000000000000", ``, nil, 404, "not_found"},
+		{"list deposits: unknown account", "GET", "/v1/deposits?account=acc_01J00000000000000000000000", ``, nil, 404, "not_found"},
+		{"webhook: gateway not enabled", "POST", "/v1/webhooks/paystack", `{}`, nil, 404, "not_found"},
+
 		// Accounts.
 		{"open: malformed JSON", "POST", "/v1/accounts", `{"owner"`, nil, 400, "invalid_request"},
 		{"open: missing owner", "POST", "/v1/accounts", `{"currency":"NGN"}`, nil, 400, "invalid_request"},

@@ -31,10 +31,13 @@ type harness struct {
 	store *pgjournal.Store
 }
 
-func newHarness(t *testing.T) *harness { return newBenchHarness(t) }
+func newHarness(t *testing.T, options ...func(*Config)) *harness {
+	return newBenchHarness(t, options...)
+}
 
-// newBenchHarness is newHarness for tests and benchmarks alike.
-func newBenchHarness(t testing.TB) *harness {
+// newBenchHarness is newHarness for tests and benchmarks alike. Options
+// adjust the API's configuration (gateways, for instance).
+func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	t.Helper()
 	url := testdb.New(t)
 	pool, err := pgxpool.New(context.Background(), url)
@@ -47,7 +50,11 @@ func newBenchHarness(t testing.TB) *harness {
 	}
 	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline})
 	store := pgjournal.NewStore(pool)
-	api := New(Config{Journal: journal, Store: store, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)})
+	cfg := Config{Journal: journal, Store: store, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)}
+	for _, o := range options {
+		o(&cfg)
+	}
+	api := New(cfg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()

@@ -318,7 +318,7 @@ func (s *State) decideNotification(c GatewayNotification, env Env) ([]Event, err
 		if d == nil {
 			return s.unsolicited(book, c, env), nil
 		}
-		return s.settleDeposit(d, c, env), nil
+		return s.settleDeposit(d, c, env)
 	case NotifyPaymentFailed, NotifyPaymentExpired:
 		if d == nil {
 			return s.unmatched(book, c, "no deposit has this reference", env), nil
@@ -340,10 +340,14 @@ func (s *State) decideNotification(c GatewayNotification, env Env) ([]Event, err
 	return s.unmatched(book, c, fmt.Sprintf("%s notifications are not handled yet", c.Kind), env), nil
 }
 
-func (s *State) settleDeposit(d *Deposit, c GatewayNotification, env Env) []Event {
+func (s *State) settleDeposit(d *Deposit, c GatewayNotification, env Env) ([]Event, error) {
 	switch d.Status {
 	case DepositSucceeded, DepositFlagged:
-		return nil // already settled: a duplicate or a second success event of the same payment
+		return nil, nil // already settled: a duplicate or a second success event of the same payment
+	}
+	wallet := s.accounts[d.Account]
+	if wallet == nil {
+		return nil, fmt.Errorf("ledger: deposit %s: its wallet %s was not loaded", d.ID, d.Account)
 	}
 	out := DepositOutcomeData{
 		DepositID: d.ID, Reference: d.Reference, Account: d.Account, Gateway: d.Gateway,
@@ -355,22 +359,21 @@ func (s *State) settleDeposit(d *Deposit, c GatewayNotification, env Env) []Even
 	switch {
 	case err != nil || c.Currency != string(d.Amount.Currency()):
 		out.Reason = fmt.Sprintf("the gateway reported %s %s for a deposit of %s %s", c.Amount, c.Currency, d.Amount, d.Amount.Currency())
-		return []Event{newEvent(d.Book, DepositFlaggedEvent, out, env)}
+		return []Event{newEvent(d.Book, DepositFlaggedEvent, out, env)}, nil
 	case received.Cmp(d.Amount) != 0:
 		out.Reason = fmt.Sprintf("the gateway reported %s %s for a deposit of %s %s", received, c.Currency, d.Amount, d.Amount.Currency())
-		return []Event{newEvent(d.Book, DepositFlaggedEvent, out, env)}
+		return []Event{newEvent(d.Book, DepositFlaggedEvent, out, env)}, nil
 	}
-	wallet := s.accounts[d.Account]
-	if wallet == nil || wallet.Status == StatusClosed {
+	if wallet.Status == StatusClosed {
 		out.Reason = "the wallet is closed; the payment must be returned or reassigned by finance"
-		return []Event{newEvent(d.Book, DepositFlaggedEvent, out, env)}
+		return []Event{newEvent(d.Book, DepositFlaggedEvent, out, env)}, nil
 	}
 	// A frozen wallet is still credited: the money has been received and is
 	// the customer's; freezing stops spending, not receiving from the gateway.
 	events, clearing := s.systemAccount(d.Book, d.Amount.Currency(), GatewayClearing(d.Gateway), env)
 	e := newEvent(d.Book, DepositSucceededEvent, out, env)
 	e.Postings = []Posting{{Account: clearing, Amount: d.Amount.Neg()}, {Account: d.Account, Amount: d.Amount}}
-	return append(events, e)
+	return append(events, e), nil
 }
 
 // unsolicited credits a payment no deposit knows when its metadata names a

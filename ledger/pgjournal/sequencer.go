@@ -112,13 +112,23 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := lockAccounts(ctx, tx, s.book, batch)
+	// Deposits first, then the balance rows of their wallets with the rest:
+	// every batch locks in that order, so batches cannot deadlock.
+	deposits, err := lockDeposits(ctx, tx, batch)
+	if err != nil {
+		return nil, err
+	}
+	var walletRefs []string
+	for _, d := range deposits {
+		walletRefs = append(walletRefs, d.Account)
+	}
+	accounts, err := lockAccounts(ctx, tx, s.book, batch, walletRefs)
 	if err != nil {
 		return nil, err
 	}
 	state := ledger.NewState(accounts)
-	if err := loadDeposits(ctx, tx, batch, state); err != nil {
-		return nil, err
+	for _, d := range deposits {
+		state.AddDeposit(d)
 	}
 
 	// Recorded times never go backwards within a book, even if the clock does.
@@ -210,8 +220,8 @@ func head(ctx context.Context, tx pgx.Tx, book string) (int64, string, time.Time
 
 // lockAccounts loads every account the batch reads and locks their balance
 // rows once, in ascending id order, so concurrent batches cannot deadlock.
-func lockAccounts(ctx context.Context, tx pgx.Tx, book string, batch []*pending) ([]ledger.Account, error) {
-	var refs, sysBooks, sysCurrencies, sysNames []string
+func lockAccounts(ctx context.Context, tx pgx.Tx, book string, batch []*pending, refs []string) ([]ledger.Account, error) {
+	var sysBooks, sysCurrencies, sysNames []string
 	for _, p := range batch {
 		refs = append(refs, p.req.Command.AccountRefs()...)
 		for _, r := range p.req.Command.SystemAccounts() {
@@ -388,8 +398,8 @@ func insertRecords(ctx context.Context, tx pgx.Tx, records []record) error {
 	return nil
 }
 
-// loadDeposits loads and locks the deposits the batch decides on.
-func loadDeposits(ctx context.Context, tx pgx.Tx, batch []*pending, state *ledger.State) error {
+// lockDeposits loads and locks the deposits the batch decides on.
+func lockDeposits(ctx context.Context, tx pgx.Tx, batch []*pending) ([]ledger.Deposit, error) {
 	var ids, refs, gateways, gatewayRefs []string
 	for _, p := range batch {
 		r, ok := p.req.Command.(ledger.DepositReader)
@@ -404,7 +414,7 @@ func loadDeposits(ctx context.Context, tx pgx.Tx, batch []*pending, state *ledge
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT `+DepositColumns+` FROM deposits d
@@ -413,15 +423,16 @@ func loadDeposits(ctx context.Context, tx pgx.Tx, batch []*pending, state *ledge
 		ORDER BY d.id
 		FOR UPDATE`, ids, refs, gateways, gatewayRefs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	var out []ledger.Deposit
 	for rows.Next() {
 		d, err := scanDeposit(rows)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		state.AddDeposit(d)
+		out = append(out, d)
 	}
-	return rows.Err()
+	return out, rows.Err()
 }
