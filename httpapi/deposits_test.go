@@ -60,6 +60,13 @@ func newFakeGateways(t *testing.T) *fakeGateways {
 				strings.ToLower(fmt.Sprint(req["reference"])), req["reference"])
 		case "/v1/checkout/sessions":
 			fmt.Fprint(w, `{"id":"cs_test_fake","object":"checkout.session","url":"https://checkout.stripe.com/c/pay/cs_test_fake","payment_status":"unpaid","status":"open"}`)
+		case "/refund":
+			var req map[string]any
+			_ = json.Unmarshal(body, &req)
+			fmt.Fprintf(w, `{"status":true,"message":"Refund has been queued for processing","data":{"transaction":{"id":1004723697,"reference":%q},"status":"pending","amount":%v,"currency":"NGN","id":%d}}`,
+				req["transaction"], req["amount"], 3018284+f.calls.Load())
+		case "/v1/refunds":
+			fmt.Fprintf(w, `{"id":"re_fake_%d","object":"refund","status":"pending","amount":1000,"currency":"usd","payment_intent":"pi_fake"}`, f.calls.Load())
 		case "/v2/invoices":
 			fmt.Fprint(w, `{"id":"inv_fake","invoice_url":"https://checkout.xendit.co/web/inv_fake","status":"PENDING"}`)
 		default:

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tallyledger/tally/gateways"
 	"github.com/tallyledger/tally/gateways/sandbox"
@@ -76,6 +77,24 @@ func TestSandboxCheckoutPaysThroughTheWebhook(t *testing.T) {
 		t.Fatalf("deposit = %v", got)
 	}
 
+	t.Run("a refund through the sandbox settles by its webhook", func(t *testing.T) {
+		r := h.must(h.do("POST", "/v1/refunds", map[string]any{"deposit": dep["id"], "amount": "2.000"}, "Idempotency-Key", "sbx-refund"), 201).json(t)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got := h.must(h.do("GET", "/v1/refunds/"+r["id"].(string), nil), 200).json(t)
+			if got["status"] == "succeeded" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("refund still %v", got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := h.balance(a); got != "10.345" {
+			t.Fatalf("balance %s, want 10.345", got)
+		}
+	})
+
 	t.Run("a declined checkout fails the deposit and credits nothing", func(t *testing.T) {
 		dep := h.must(h.do("POST", "/v1/deposits", map[string]any{"account": a, "amount": "1.000", "currency": "KWD", "gateway": "sandbox"}, "Idempotency-Key", "sbx-2"), 201).json(t)
 		resp, err := http.Post(dep["checkout_url"].(string)+"/decline", "application/x-www-form-urlencoded", nil)
@@ -84,7 +103,7 @@ func TestSandboxCheckoutPaysThroughTheWebhook(t *testing.T) {
 		}
 		resp.Body.Close()
 		got := h.must(h.do("GET", "/v1/deposits/"+dep["id"].(string), nil), 200).json(t)
-		if got["status"] != "failed" || h.balance(a) != "12.345" {
+		if got["status"] != "failed" || h.balance(a) != "10.345" {
 			t.Fatalf("deposit = %v, balance %s", got, h.balance(a))
 		}
 	})

@@ -87,6 +87,9 @@ func New(cfg Config) *Server {
 	v1("POST", "/deposits", s.createDeposit, ScopeDepositsWrite)
 	v1("GET", "/deposits", s.listDeposits, ScopeAccountsRead)
 	v1("GET", "/deposits/:id", s.getDeposit, ScopeAccountsRead)
+	v1("POST", "/refunds", s.createRefund, ScopeRefundsWrite)
+	v1("GET", "/refunds", s.listRefunds, ScopeAccountsRead)
+	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
 
 	// Webhooks are authenticated by the gateway's signature, not an API key.
 	e.POST("/v1/webhooks/:gateway", s.receiveWebhook)

@@ -58,7 +58,7 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 	cmd := ledger.GatewayNotification{
 		Gateway: name, Kind: kind, EventID: n.EventID, EventType: n.EventType, Reference: n.Reference,
 		GatewayReference: n.GatewayReference, Currency: n.Currency, Account: n.Account, Message: n.Message,
-		Payload: string(n.Raw),
+		RefundID: n.RefundID, RefundReference: n.RefundReference, Payload: string(n.Raw),
 	}
 	if kind != ledger.NotifyUnreadable {
 		cmd.Amount = n.Amount.Text('f')

@@ -109,6 +109,8 @@ type GatewayNotification struct {
 	Currency         string
 	Account          string // metadata.tally_account, for unsolicited deposits
 	Message          string
+	RefundID         string // our refund id, when the gateway echoes it back
+	RefundReference  string // the gateway's refund id
 	Payload          string // the verified body, kept for the record
 }
 
@@ -334,6 +336,11 @@ func (s *State) decideNotification(c GatewayNotification, env Env) ([]Event, err
 			DepositID: d.ID, Reference: d.Reference, Gateway: c.Gateway, GatewayReference: c.GatewayReference,
 			GatewayEventID: c.EventID, GatewayEventType: c.EventType, Reason: c.Message,
 		}, env)}, nil
+	case NotifyRefundSucceeded, NotifyRefundFailed, NotifyRefundPending:
+		if d == nil {
+			return s.unmatched(book, c, "the refund is of no deposit Tally knows", env), nil
+		}
+		return s.decideRefundNotification(d, c, env)
 	case NotifyUnreadable:
 		return s.unmatched(book, c, "the gateway's payload could not be parsed", env), nil
 	}

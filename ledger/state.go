@@ -16,6 +16,9 @@ type State struct {
 	deposits     map[string]*Deposit // by id
 	byReference  map[string]*Deposit // by our reference
 	byGatewayRef map[string]*Deposit // by gateway + "\x00" + gateway reference
+
+	transfers map[string]*TransferRecord
+	refunds   map[string]*Refund
 }
 
 // NewState returns a state holding the given accounts.
@@ -28,6 +31,9 @@ func NewState(accounts []Account) *State {
 		deposits:     make(map[string]*Deposit),
 		byReference:  make(map[string]*Deposit),
 		byGatewayRef: make(map[string]*Deposit),
+
+		transfers: make(map[string]*TransferRecord),
+		refunds:   make(map[string]*Refund),
 	}
 	for i := range accounts {
 		s.add(accounts[i])
@@ -90,6 +96,14 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideFailDeposit(c, env)
 	case GatewayNotification:
 		return s.decideNotification(c, env)
+	case RefundTransfer:
+		return s.decideRefundTransfer(c, env)
+	case RequestDepositRefund:
+		return s.decideRequestDepositRefund(c, env)
+	case RecordRefundSubmission:
+		return s.decideRecordRefundSubmission(c, env)
+	case FailRefund:
+		return s.decideFailRefund(c, env)
 	}
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
@@ -269,6 +283,10 @@ func (s *State) Apply(e *Event) error {
 		a.Status = map[EventType]AccountStatus{AccountFrozen: StatusFrozen, AccountUnfrozen: StatusActive, AccountClosed: StatusClosed}[e.Type]
 	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent:
 		if err := s.applyDeposit(e); err != nil {
+			return err
+		}
+	case TransferRefunded, RefundRequested, RefundSubmitted, RefundSucceededEvent, RefundFailedEvent:
+		if err := s.applyRefund(e); err != nil {
 			return err
 		}
 	}

@@ -24,7 +24,7 @@ type Projection interface {
 // transaction, in the order they must run (accounts before the balances and
 // transfers that refer to them).
 func Inline() []Projection {
-	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}}
+	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}, Refunds{}}
 }
 
 // Accounts keeps the accounts table (identity, status) and opens each new
@@ -294,4 +294,83 @@ var depositStatusAfter = map[ledger.EventType]ledger.DepositStatus{
 	ledger.DepositFailedEvent:    ledger.DepositFailed,
 	ledger.DepositExpiredEvent:   ledger.DepositExpired,
 	ledger.DepositFlaggedEvent:   ledger.DepositFlagged,
+}
+
+// Refunds keeps the refunds table and the refunded_amount of deposits and
+// transfers. A deposit's refunded amount counts pending refunds too, so that
+// the sum of refunds can never pass the deposit; a failed refund gives its
+// amount back.
+type Refunds struct{}
+
+// Name implements Projection.
+func (Refunds) Name() string { return "refunds" }
+
+// Apply implements Projection.
+func (Refunds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	for _, e := range events {
+		switch e.Type {
+		case ledger.TransferRefunded, ledger.RefundRequested, ledger.RefundSubmitted, ledger.RefundSucceededEvent, ledger.RefundFailedEvent:
+		default:
+			continue
+		}
+		var d ledger.RefundData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("refunds: event %d: %w", e.Position, err)
+		}
+		if err := applyRefund(ctx, tx, e, d); err != nil {
+			return fmt.Errorf("refunds: event %d: %w", e.Position, err)
+		}
+	}
+	return nil
+}
+
+func applyRefund(ctx context.Context, tx pgx.Tx, e ledger.Event, d ledger.RefundData) error {
+	insert := func(status ledger.RefundStatus) error {
+		_, err := tx.Exec(ctx, `
+			INSERT INTO refunds (id, book, deposit_id, transfer_id, account_id, amount, currency, status, gateway,
+			                     gateway_refund_id, gateway_initiated, reason, position, created_at, updated_at)
+			VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6::numeric, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13, $14, $14)`,
+			d.RefundID, e.Book, d.DepositID, d.TransferID, d.Account, d.Amount, d.Currency, string(status), d.Gateway,
+			d.GatewayRefundID, d.GatewayInitiated, d.Reason, e.Position, e.RecordedAt)
+		return err
+	}
+	addToDeposit := func(sign string) error {
+		_, err := tx.Exec(ctx, `UPDATE deposits SET refunded_amount = refunded_amount `+sign+` $2::numeric, position = $3, updated_at = $4 WHERE id = $1`,
+			d.DepositID, d.Amount, e.Position, e.RecordedAt)
+		return err
+	}
+	update := func(status ledger.RefundStatus) error {
+		_, err := tx.Exec(ctx, `UPDATE refunds SET status = $2, gateway_refund_id = coalesce(nullif($3, ''), gateway_refund_id), position = $4, updated_at = $5 WHERE id = $1`,
+			d.RefundID, string(status), d.GatewayRefundID, e.Position, e.RecordedAt)
+		return err
+	}
+	switch e.Type {
+	case ledger.TransferRefunded:
+		if err := insert(ledger.RefundStatusSucceeded); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE transfers SET refunded_amount = refunded_amount + $2::numeric WHERE id = $1`, d.TransferID, d.Amount)
+		return err
+	case ledger.RefundRequested:
+		if err := insert(ledger.RefundStatusPending); err != nil {
+			return err
+		}
+		return addToDeposit("+")
+	case ledger.RefundSubmitted:
+		return update(ledger.RefundStatusPending)
+	case ledger.RefundSucceededEvent:
+		if d.GatewayInitiated {
+			if err := insert(ledger.RefundStatusSucceeded); err != nil {
+				return err
+			}
+			return addToDeposit("+")
+		}
+		return update(ledger.RefundStatusSucceeded)
+	case ledger.RefundFailedEvent:
+		if err := update(ledger.RefundStatusFailed); err != nil {
+			return err
+		}
+		return addToDeposit("-")
+	}
+	return nil
 }

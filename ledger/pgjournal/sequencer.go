@@ -112,23 +112,9 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Deposits first, then the balance rows of their wallets with the rest:
-	// every batch locks in that order, so batches cannot deadlock.
-	deposits, err := lockDeposits(ctx, tx, batch)
+	state, err := loadState(ctx, tx, s.book, batch)
 	if err != nil {
 		return nil, err
-	}
-	var walletRefs []string
-	for _, d := range deposits {
-		walletRefs = append(walletRefs, d.Account)
-	}
-	accounts, err := lockAccounts(ctx, tx, s.book, batch, walletRefs)
-	if err != nil {
-		return nil, err
-	}
-	state := ledger.NewState(accounts)
-	for _, d := range deposits {
-		state.AddDeposit(d)
 	}
 
 	// Recorded times never go backwards within a book, even if the clock does.
@@ -218,20 +204,63 @@ func head(ctx context.Context, tx pgx.Tx, book string) (int64, string, time.Time
 	return pos, hash, at, err
 }
 
-// lockAccounts loads every account the batch reads and locks their balance
-// rows once, in ascending id order, so concurrent batches cannot deadlock.
-func lockAccounts(ctx context.Context, tx pgx.Tx, book string, batch []*pending, refs []string) ([]ledger.Account, error) {
-	var sysBooks, sysCurrencies, sysNames []string
+// loadState reads and locks everything the batch decides on. Every batch
+// locks in the same order — deposits, transfers, refunds, then balance rows
+// in ascending account id — so concurrent batches cannot deadlock.
+func loadState(ctx context.Context, tx pgx.Tx, book string, batch []*pending) (*ledger.State, error) {
+	deposits, err := lockDeposits(ctx, tx, batch)
+	if err != nil {
+		return nil, err
+	}
+	var depositIDs []string
+	for _, d := range deposits {
+		depositIDs = append(depositIDs, d.ID)
+	}
+	transfers, refunds, err := lockTransfersAndRefunds(ctx, tx, batch, depositIDs)
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	var system []ledger.SystemRef
 	for _, p := range batch {
 		refs = append(refs, p.req.Command.AccountRefs()...)
-		for _, r := range p.req.Command.SystemAccounts() {
-			if r.Book == "" {
-				r.Book = book
-			}
-			sysBooks = append(sysBooks, r.Book)
-			sysCurrencies = append(sysCurrencies, string(r.Currency))
-			sysNames = append(sysNames, r.Name)
+		system = append(system, p.req.Command.SystemAccounts()...)
+	}
+	for _, d := range deposits {
+		refs = append(refs, d.Account)
+		system = append(system, ledger.SystemAccountsFor(d)...)
+	}
+	for _, t := range transfers {
+		refs = append(refs, t.From, t.To)
+	}
+	accounts, err := lockAccounts(ctx, tx, book, refs, system)
+	if err != nil {
+		return nil, err
+	}
+	state := ledger.NewState(accounts)
+	for _, d := range deposits {
+		state.AddDeposit(d)
+	}
+	for _, t := range transfers {
+		state.AddTransfer(t)
+	}
+	for _, r := range refunds {
+		state.AddRefund(r)
+	}
+	return state, nil
+}
+
+// lockAccounts loads the accounts named by refs and system, locking their
+// balance rows once, in ascending id order.
+func lockAccounts(ctx context.Context, tx pgx.Tx, book string, refs []string, system []ledger.SystemRef) ([]ledger.Account, error) {
+	var sysBooks, sysCurrencies, sysNames []string
+	for _, r := range system {
+		if r.Book == "" {
+			r.Book = book
 		}
+		sysBooks = append(sysBooks, r.Book)
+		sysCurrencies = append(sysCurrencies, string(r.Currency))
+		sysNames = append(sysNames, r.Name)
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT a.id, a.book, coalesce(a.wallet_number, ''), coalesce(a.name, ''), coalesce(a.owner, ''),
@@ -435,4 +464,70 @@ func lockDeposits(ctx context.Context, tx pgx.Tx, batch []*pending) ([]ledger.De
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// lockTransfersAndRefunds loads and locks the transfers and refunds the
+// batch decides on, and every refund of the given deposits (a gateway's
+// refund notification is matched among them).
+func lockTransfersAndRefunds(ctx context.Context, tx pgx.Tx, batch []*pending, depositIDs []string) ([]ledger.TransferRecord, []ledger.Refund, error) {
+	var transferIDs, refundIDs []string
+	for _, p := range batch {
+		r, ok := p.req.Command.(ledger.RefundReader)
+		if !ok {
+			continue
+		}
+		transferIDs = append(transferIDs, r.Transfers()...)
+		for _, k := range r.Refunds() {
+			refundIDs = append(refundIDs, k.ID)
+		}
+	}
+	var transfers []ledger.TransferRecord
+	var refunds []ledger.Refund
+	if len(transferIDs) > 0 {
+		rows, err := tx.Query(ctx, `
+			SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
+			FROM transfers WHERE id = ANY($1) ORDER BY id FOR UPDATE`, transferIDs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for rows.Next() {
+			var t ledger.TransferRecord
+			var cur, amount, refunded string
+			if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			if t.Amount, err = parseMoney(amount, ledger.Currency(cur)); err == nil {
+				t.RefundedAmount, err = parseMoney(refunded, ledger.Currency(cur))
+			}
+			if err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			transfers = append(transfers, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(refundIDs) > 0 || len(depositIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT `+refundColumns+` FROM refunds r
+			WHERE r.id = ANY($1) OR r.deposit_id = ANY($2) ORDER BY r.id FOR UPDATE`, refundIDs, depositIDs)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanRefund(rows)
+			if err != nil {
+				return nil, nil, err
+			}
+			refunds = append(refunds, r)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return transfers, refunds, nil
 }

@@ -190,6 +190,7 @@ func (s *Store) Entries(ctx context.Context, accountID string, f EntryFilter) ([
 // Transfer is a transfer as the transfers projection holds it.
 type Transfer struct {
 	ID             string
+	Book           string
 	From, To       string
 	Amount         ledger.Money
 	RefundedAmount ledger.Money
@@ -200,13 +201,13 @@ type Transfer struct {
 	CreatedAt      time.Time
 }
 
-const transferColumns = `id, from_account, to_account, currency, amount::text, refunded_amount::text, description, metadata, status, position, created_at`
+const transferColumns = `id, book, from_account, to_account, currency, amount::text, refunded_amount::text, description, metadata, status, position, created_at`
 
 func scanTransfer(row pgx.Row) (Transfer, error) {
 	var t Transfer
 	var cur, amount, refunded string
 	var meta []byte
-	if err := row.Scan(&t.ID, &t.From, &t.To, &cur, &amount, &refunded, &t.Description, &meta, &t.Status, &t.Position, &t.CreatedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded, &t.Description, &meta, &t.Status, &t.Position, &t.CreatedAt); err != nil {
 		return t, err
 	}
 	var err error
@@ -433,4 +434,56 @@ func (s *Store) BookOfDeposit(ctx context.Context, reference, gateway, gatewayRe
 		return "", nil
 	}
 	return book, classify(err)
+}
+
+const refundColumns = `r.id, r.book, coalesce(r.deposit_id, ''), coalesce(r.transfer_id, ''), r.account_id, r.currency,
+	r.amount::text, r.status, coalesce(r.gateway, ''), coalesce(r.gateway_refund_id, ''), r.gateway_initiated,
+	r.reason, r.created_at`
+
+func scanRefund(row pgx.Row) (ledger.Refund, error) {
+	var r ledger.Refund
+	var cur, amount string
+	if err := row.Scan(&r.ID, &r.Book, &r.DepositID, &r.TransferID, &r.Account, &cur, &amount, &r.Status,
+		&r.Gateway, &r.GatewayRefundID, &r.GatewayInitiated, &r.Reason, &r.CreatedAt); err != nil {
+		return r, err
+	}
+	var err error
+	r.Amount, err = parseMoney(amount, ledger.Currency(cur))
+	return r, err
+}
+
+// Refund finds a refund by id. Returns ENotFound if there is none.
+func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
+	r, err := scanRefund(s.pool.QueryRow(ctx, `SELECT `+refundColumns+` FROM refunds r WHERE r.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ledger.Errorf(ledger.ENotFound, "refund %s not found", id)
+	}
+	return r, classify(err)
+}
+
+// RefundFilter selects refunds for a list. Empty fields do not filter.
+type RefundFilter struct {
+	Deposit, Transfer string
+	After             string // cursor: the last id of the previous page
+	Limit             int
+}
+
+// Refunds lists refunds in creation (id) order.
+func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]ledger.Refund, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refunds r
+		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2) AND r.id > $3
+		ORDER BY r.id LIMIT $4`, f.Deposit, f.Transfer, f.After, f.Limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []ledger.Refund
+	for rows.Next() {
+		r, err := scanRefund(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, classify(rows.Err())
 }

@@ -1,0 +1,215 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+)
+
+type refundRequest struct {
+	Deposit  string `json:"deposit"`
+	Transfer string `json:"transfer"`
+	Amount   string `json:"amount"`
+	Reason   string `json:"reason"`
+}
+
+type refundView struct {
+	ID               string          `json:"id"`
+	Status           string          `json:"status"`
+	Deposit          string          `json:"deposit,omitempty"`
+	Transfer         string          `json:"transfer,omitempty"`
+	Amount           string          `json:"amount"`
+	Currency         ledger.Currency `json:"currency"`
+	Reason           string          `json:"reason"`
+	GatewayRefundID  string          `json:"gateway_refund_id,omitempty"`
+	GatewayInitiated bool            `json:"gateway_initiated,omitempty"`
+	CreatedAt        string          `json:"created_at"`
+}
+
+func viewRefund(r ledger.Refund) refundView {
+	return refundView{
+		ID: r.ID, Status: string(r.Status), Deposit: r.DepositID, Transfer: r.TransferID, Amount: r.Amount.String(),
+		Currency: r.Amount.Currency(), Reason: r.Reason, GatewayRefundID: r.GatewayRefundID,
+		GatewayInitiated: r.GatewayInitiated, CreatedAt: formatTime(r.CreatedAt),
+	}
+}
+
+// createRefund refunds a transfer at once (recipient → sender), or a deposit
+// through its gateway in two recorded steps: refund.requested moves the
+// money from the wallet to refunds:pending before the gateway is called, and
+// the gateway's answer is recorded after; its webhook settles the refund.
+func (s *Server) createRefund(c echo.Context) error {
+	key, err := idempotencyKey(c, true)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var req refundRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	var v checker
+	switch {
+	case (req.Deposit == "") == (req.Transfer == ""):
+		v.add(ledger.EInvalidRequest, "deposit", "give exactly one of deposit and transfer")
+	case req.Deposit != "" && !ledger.HasPrefix(req.Deposit, ledger.PrefixDeposit):
+		v.add(ledger.EInvalidRequest, "deposit", "deposit must be a deposit id (dep_…)")
+	case req.Transfer != "" && !ledger.HasPrefix(req.Transfer, ledger.PrefixTransfer):
+		v.add(ledger.EInvalidRequest, "transfer", "transfer must be a transfer id (tr_…)")
+	}
+	v.text("reason", req.Reason, false, 500)
+	if v.err != nil {
+		return v.err
+	}
+	ctx := c.Request().Context()
+	refundID := ledger.NewID(ledger.PrefixRefund)
+	if req.Transfer != "" {
+		t, err := s.store.Transfer(ctx, req.Transfer)
+		if err != nil {
+			return err
+		}
+		if err := checkRefundAmount(req.Amount, t.Amount.Currency()); err != nil {
+			return err
+		}
+		cmd := ledger.RefundTransfer{RefundID: refundID, TransferID: t.ID, Amount: req.Amount, Reason: req.Reason}
+		return s.submit(c, key, body, pgjournal.Request{Command: cmd, Book: t.Book, Render: renderRefund(refundID)})
+	}
+	dep, err := s.store.Deposit(ctx, req.Deposit)
+	if err != nil {
+		return err
+	}
+	if err := checkRefundAmount(req.Amount, dep.Amount.Currency()); err != nil {
+		return err
+	}
+	gw, err := s.gateways.Get(dep.Gateway)
+	if err != nil {
+		return ledger.Errorf(ledger.ENotRefundable, "the deposit's gateway %s is not enabled on this server, so it cannot refund", dep.Gateway)
+	}
+	return s.refundDeposit(c, key, body, gw, dep, ledger.RequestDepositRefund{RefundID: refundID, DepositID: dep.ID, Amount: req.Amount, Reason: req.Reason})
+}
+
+func checkRefundAmount(amount string, cur ledger.Currency) error {
+	if amount == "" {
+		return nil
+	}
+	_, err := ledger.ParseMoney(amount, string(cur))
+	return err
+}
+
+func renderRefund(refundID string) func(pgjournal.Outcome) pgjournal.Response {
+	return func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		r, _ := o.State.Refund(refundID)
+		return jsonResponse(http.StatusCreated, viewRefund(r))
+	}
+}
+
+func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gateways.Gateway, dep pgjournal.DepositView, cmd ledger.RequestDepositRefund) error {
+	p := principal(c)
+	idem := pgjournal.Idempotency{Scope: p.IdempotencyScope(), Key: key, Fingerprint: Fingerprint(c.Request().Method, c.Request().URL.Path, body)}
+	slot := idem.Scope + "\x00" + idem.Key
+	if !s.inflight.acquire(slot) {
+		return ledger.Errorf(ledger.EIdempotencyKeyInUse, "a request with this Idempotency-Key is still in progress; retry when it has finished")
+	}
+	defer s.inflight.release(slot)
+
+	first, err := s.journal.Submit(c.Request().Context(), pgjournal.Request{Command: cmd, Book: dep.Book, Idempotency: &idem,
+		Render: func(o pgjournal.Outcome) pgjournal.Response {
+			if o.Err != nil {
+				return problemResponse(o.Err)
+			}
+			return pgjournal.Response{Status: pgjournal.InProgress, ContentType: "application/json", Body: []byte(fmt.Sprintf(`{"refund_id":%q}`, cmd.RefundID))}
+		}})
+	if err != nil {
+		return submitError(err)
+	}
+	if first.Status != pgjournal.InProgress {
+		return write(c, first)
+	}
+	var progress struct {
+		RefundID string `json:"refund_id"`
+	}
+	if err := json.Unmarshal(first.Body, &progress); err != nil {
+		return fmt.Errorf("in-progress refund record: %w", err)
+	}
+
+	// The gateway call and its recording outlive a client that hangs up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), gatewayTimeout)
+	defer cancel()
+	r, err := s.store.Refund(ctx, progress.RefundID)
+	if err != nil {
+		return err
+	}
+	result, gerr := gw.Refund(ctx, gateways.RefundRequest{
+		RefundID: r.ID, DepositReference: dep.Reference, GatewayReference: dep.GatewayReference,
+		Amount: *r.Amount.Decimal(), Currency: string(r.Amount.Currency()), Reason: r.Reason,
+	})
+	var next ledger.Command
+	var refusal *ledger.Error
+	switch {
+	case errors.Is(gerr, gateways.ErrUnsupported):
+		refusal = ledger.Errorf(ledger.ENotRefundable, "%s cannot refund this payment through its API: %v", gw.Name(), gerr)
+	case gerr != nil:
+		s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
+		refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr))
+	case result.Status == gateways.RefundStatusFailed:
+		refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
+	}
+	if refusal != nil {
+		next = ledger.FailRefund{RefundID: r.ID, Reason: refusal.Message}
+	} else {
+		next = ledger.RecordRefundSubmission{RefundID: r.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded}
+	}
+	idem.Finish = true
+	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Book: dep.Book, Idempotency: &idem,
+		Render: func(o pgjournal.Outcome) pgjournal.Response {
+			if o.Err == nil && refusal != nil {
+				return problemResponse(refusal)
+			}
+			return renderRefund(r.ID)(o)
+		}})
+	if err != nil {
+		return submitError(err)
+	}
+	return write(c, resp)
+}
+
+func (s *Server) getRefund(c echo.Context) error {
+	id := c.Param("id")
+	if !ledger.HasPrefix(id, ledger.PrefixRefund) {
+		return ledger.Errorf(ledger.ENotFound, "refund %s not found", id)
+	}
+	r, err := s.store.Refund(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, viewRefund(r))
+}
+
+func (s *Server) listRefunds(c echo.Context) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Limit: limit + 1}
+	if err := decodeCursor(c.QueryParam("cursor"), &f.After); err != nil {
+		return err
+	}
+	rs, err := s.store.Refunds(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page(rs, limit, viewRefund, func(r ledger.Refund) string { return r.ID }))
+}

@@ -1,0 +1,249 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/tallyledger/tally/ledger"
+)
+
+func (h *harness) refund(body map[string]any, key string) reply {
+	h.t.Helper()
+	return h.do("POST", "/v1/refunds", body, "Idempotency-Key", key)
+}
+
+func TestTransferRefundsNeverExceedTheOriginal(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.open("a", "USD"), h.open("b", "USD")
+	h.fund(a, "100", "USD")
+	tr := h.must(h.do("POST", "/v1/transfers", map[string]any{"from": a, "to": b, "amount": "100", "currency": "USD"}, "Idempotency-Key", "t"), 201).str(t, "id")
+
+	r := h.must(h.refund(map[string]any{"transfer": tr, "amount": "30.00", "reason": "partial"}, "r1"), 201).json(t)
+	if r["status"] != "succeeded" || r["amount"] != "30.00" || r["transfer"] != tr {
+		t.Fatalf("refund = %v", r)
+	}
+	rest := h.must(h.refund(map[string]any{"transfer": tr}, "r2"), 201).json(t)
+	if rest["amount"] != "70.00" {
+		t.Fatalf("the rest = %v", rest)
+	}
+	more := h.must(h.refund(map[string]any{"transfer": tr, "amount": "0.01"}, "r3"), 422)
+	if more.str(t, "code") != "refund_exceeds_original" {
+		t.Fatalf("%s", more.body)
+	}
+	if h.balance(a) != "100.00" || h.balance(b) != "0.00" {
+		t.Fatalf("balances a=%s b=%s", h.balance(a), h.balance(b))
+	}
+	got := h.must(h.do("GET", "/v1/transfers/"+tr, nil), 200).json(t)
+	if got["refunded_amount"] != "100.00" {
+		t.Fatalf("transfer = %v", got)
+	}
+	list := h.must(h.do("GET", "/v1/refunds?transfer="+tr, nil), 200).json(t)["data"].([]any)
+	if len(list) != 2 {
+		t.Fatalf("refunds of the transfer = %v", list)
+	}
+	h.checkJournal("main")
+}
+
+func TestConcurrentRefundsStayWithinTheOriginal(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.open("a", "NGN"), h.open("b", "NGN")
+	h.fund(a, "500", "NGN")
+	h.fund(b, "1000", "NGN") // the recipient can cover more than the transfer
+	tr := h.must(h.do("POST", "/v1/transfers", map[string]any{"from": a, "to": b, "amount": "500", "currency": "NGN"}, "Idempotency-Key", "t"), 201).str(t, "id")
+	var wg sync.WaitGroup
+	codes := make([]string, 10)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := h.refund(map[string]any{"transfer": tr, "amount": "100.00"}, fmt.Sprint("c", i))
+			codes[i] = fmt.Sprint(r.status)
+			if r.status != 201 {
+				codes[i] = r.str(t, "code")
+			}
+		}()
+	}
+	wg.Wait()
+	count := map[string]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count["201"] != 5 || count["refund_exceeds_original"] != 5 {
+		t.Fatalf("outcomes %v, want 5 refunds and 5 refund_exceeds_original", count)
+	}
+	if got := h.must(h.do("GET", "/v1/transfers/"+tr, nil), 200).str(t, "refunded_amount"); got != "500.00" {
+		t.Fatalf("refunded %s", got)
+	}
+	h.checkJournal("main")
+}
+
+func TestTransferRefundRules(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.open("a", "USD"), h.open("b", "USD")
+	h.fund(a, "10", "USD")
+	tr := h.must(h.do("POST", "/v1/transfers", map[string]any{"from": a, "to": b, "amount": "10", "currency": "USD"}, "Idempotency-Key", "t"), 201).str(t, "id")
+	// b spends it, so it cannot be sent back.
+	c := h.open("c", "USD")
+	h.must(h.do("POST", "/v1/transfers", map[string]any{"from": b, "to": c, "amount": "9", "currency": "USD"}, "Idempotency-Key", "t2"), 201)
+	before := h.eventCount()
+	for _, tc := range []struct {
+		name   string
+		body   map[string]any
+		status int
+		code   string
+	}{
+		{"the recipient must hold the refund", map[string]any{"transfer": tr, "amount": "5"}, 422, "insufficient_funds"},
+		{"a refund needs deposit or transfer", map[string]any{"amount": "5"}, 400, "invalid_request"},
+		{"not both", map[string]any{"transfer": tr, "deposit": "dep_01J00000000000000000000000"}, 400, "invalid_request"},
+		{"too many decimals", map[string]any{"transfer": tr, "amount": "1.001"}, 400, "invalid_amount"},
+		{"a JSON-number amount", map[string]any{"transfer": tr, "amount": 1}, 400, "invalid_amount"},
+		{"an unknown transfer", map[string]any{"transfer": "tr_01J00000000000000000000000"}, 404, "not_found"},
+		{"an unknown deposit", map[string]any{"deposit": "dep_01J00000000000000000000000"}, 404, "not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.refund(tc.body, "rule-"+tc.name)
+			if r.status != tc.status || r.str(t, "code") != tc.code {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	if h.eventCount() != before {
+		t.Fatal("a refused refund appended events")
+	}
+}
+
+// paystackRefundEvent is a Paystack refund webhook for one of our deposits.
+func paystackRefundEvent(t *testing.T, event, reference, refundRef string, kobo int64) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"event": event, "data": map[string]any{
+		"status":                map[string]string{"refund.processed": "processed", "refund.failed": "failed"}[event],
+		"transaction_reference": reference, "refund_reference": refundRef, "amount": fmt.Sprint(kobo), "currency": "NGN",
+		"processor": "mpgs_zen", "integration": 412829, "domain": "test",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func paidPaystackDeposit(t *testing.T, h *harness, account, amount string, kobo int64) map[string]any {
+	t.Helper()
+	dep := h.deposit(account, amount, "NGN", "paystack")
+	body := paystackCharge(t, dep["reference"].(string), kobo, "NGN", nil)
+	h.must(h.webhook("paystack", body, paystackSign(body)...), 200)
+	return dep
+}
+
+func TestDepositRefundLifecycle(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "NGN")
+
+	t.Run("a refund of a pending deposit is not refundable", func(t *testing.T) {
+		dep := h.deposit(a, "1.00", "NGN", "paystack")
+		r := h.must(h.refund(map[string]any{"deposit": dep["id"]}, "pending-dep"), 422)
+		if r.str(t, "code") != "not_refundable" {
+			t.Fatalf("%s", r.body)
+		}
+	})
+
+	dep := paidPaystackDeposit(t, h, a, "50.00", 5000)
+	ref := dep["reference"].(string)
+
+	t.Run("pending, then the processed webhook settles it", func(t *testing.T) {
+		r := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "20.00", "reason": "customer asked"}, "dr1"), 201).json(t)
+		if r["status"] != "pending" {
+			t.Fatalf("refund = %v", r)
+		}
+		if got := h.balance(a); got != "30.00" {
+			t.Fatalf("wallet after the request: %s (the money is held in refunds:pending)", got)
+		}
+		processed := paystackRefundEvent(t, "refund.processed", ref, "rr-1", 2000)
+		for range 2 { // a duplicate counts once
+			h.must(h.webhook("paystack", processed, paystackSign(processed)...), 200)
+		}
+		got := h.must(h.do("GET", "/v1/refunds/"+r["id"].(string), nil), 200).json(t)
+		if got["status"] != "succeeded" || got["gateway_refund_id"] != "rr-1" {
+			t.Fatalf("refund = %v", got)
+		}
+		if got := h.balance(a); got != "30.00" {
+			t.Fatalf("wallet after the refund: %s", got)
+		}
+	})
+
+	t.Run("a failed refund gives the money back", func(t *testing.T) {
+		r := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "10.00"}, "dr2"), 201).json(t)
+		failed := paystackRefundEvent(t, "refund.failed", ref, "rr-2", 1000)
+		h.must(h.webhook("paystack", failed, paystackSign(failed)...), 200)
+		got := h.must(h.do("GET", "/v1/refunds/"+r["id"].(string), nil), 200).json(t)
+		if got["status"] != "failed" || h.balance(a) != "30.00" {
+			t.Fatalf("refund = %v, wallet %s", got, h.balance(a))
+		}
+		d := h.must(h.do("GET", "/v1/deposits/"+dep["id"].(string), nil), 200).json(t)
+		if d["refunded_amount"] != "20.00" {
+			t.Fatalf("deposit refunded_amount = %v, want 20.00 (the failed one does not count)", d["refunded_amount"])
+		}
+	})
+
+	t.Run("the rest, then one more is refused", func(t *testing.T) {
+		h.must(h.refund(map[string]any{"deposit": dep["id"]}, "dr3"), 201)
+		r := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "0.01"}, "dr4"), 422)
+		if r.str(t, "code") != "refund_exceeds_original" {
+			t.Fatalf("%s", r.body)
+		}
+	})
+
+	t.Run("a dashboard refund larger than the balance is recorded", func(t *testing.T) {
+		other := paidPaystackDeposit(t, h, a, "40.00", 4000)
+		h.must(h.do("POST", "/v1/adjustments", map[string]any{"account": a, "direction": "debit", "amount": "40.00", "currency": "NGN", "reason": "spent"}, "Idempotency-Key", "spend"), 201)
+		before := ledger.MustMoney(h.balance(a), "NGN")
+		dash := paystackRefundEvent(t, "refund.processed", other["reference"].(string), "dashboard-9", 4000)
+		h.must(h.webhook("paystack", dash, paystackSign(dash)...), 200)
+		h.must(h.webhook("paystack", dash, paystackSign(dash)...), 200)
+		after := ledger.MustMoney(h.balance(a), "NGN")
+		if got := before.Sub(after).String(); got != "40.00" {
+			t.Fatalf("the dashboard refund took %s, want 40.00", got)
+		}
+		if after.Sign() >= 0 {
+			t.Fatalf("wallet is %s; the test wants it below zero", after)
+		}
+		list := h.must(h.do("GET", "/v1/refunds?deposit="+other["id"].(string), nil), 200).json(t)["data"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["gateway_initiated"] != true {
+			t.Fatalf("refunds = %v", list)
+		}
+	})
+}
+
+func TestConcurrentDepositRefunds(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "NGN")
+	dep := paidPaystackDeposit(t, h, a, "100.00", 10000)
+	var wg sync.WaitGroup
+	codes := make([]string, 10)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := h.refund(map[string]any{"deposit": dep["id"], "amount": "20.00"}, fmt.Sprint("d", i))
+			codes[i] = fmt.Sprint(r.status)
+			if r.status != 201 {
+				codes[i] = r.str(t, "code")
+			}
+		}()
+	}
+	wg.Wait()
+	count := map[string]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count["201"] != 5 || count["refund_exceeds_original"] != 5 {
+		t.Fatalf("outcomes %v", count)
+	}
+	if got := h.balance(a); got != "0.00" {
+		t.Fatalf("wallet %s", got)
+	}
+	h.checkJournal("main")
+}
