@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tallyledger/tally/ledger"
 )
@@ -244,6 +245,55 @@ func TestConcurrentDepositRefunds(t *testing.T) {
 	}
 	if got := h.balance(a); got != "0.00" {
 		t.Fatalf("wallet %s", got)
+	}
+	h.checkJournal("main")
+}
+
+// Stripe announces one refund several times (refund.created, refund.updated,
+// charge.refunded); it counts once.
+func TestStripeRefundEventsCountOnce(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "USD")
+	dep := h.deposit(a, "20.00", "USD", "stripe")
+	ref := dep["reference"].(string)
+	paid := stripeEvent(t, "evt_paid", "payment_intent.succeeded", map[string]any{
+		"id": "pi_fake", "object": "payment_intent", "amount": 2000, "amount_received": 2000, "currency": "usd",
+		"status": "succeeded", "metadata": map[string]any{"tally_reference": ref},
+	})
+	h.must(h.webhook("stripe", paid, stripeSign(paid, time.Now())...), 200)
+
+	r := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "10.00"}, "stripe-refund"), 201).json(t)
+	refundID := r["id"].(string)
+	gatewayID := r["gateway_refund_id"].(string)
+	refund := func(status string) map[string]any {
+		return map[string]any{"id": gatewayID, "object": "refund", "amount": 1000, "currency": "usd", "payment_intent": "pi_fake",
+			"status": status, "created": time.Now().Unix(), "metadata": map[string]any{"tally_refund": refundID, "tally_reference": ref}}
+	}
+	events := [][]byte{
+		stripeEvent(t, "evt_r1", "refund.created", refund("pending")),
+		stripeEvent(t, "evt_r2", "refund.updated", refund("succeeded")),
+		stripeEvent(t, "evt_r3", "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "amount": 2000, "amount_refunded": 1000,
+			"currency": "usd", "payment_intent": "pi_fake", "refunds": map[string]any{"object": "list", "data": []any{refund("succeeded")}}}),
+		stripeEvent(t, "evt_r2", "refund.updated", refund("succeeded")),
+	}
+	for _, e := range events {
+		h.must(h.webhook("stripe", e, stripeSign(e, time.Now())...), 200)
+	}
+	got := h.must(h.do("GET", "/v1/refunds/"+refundID, nil), 200).json(t)
+	if got["status"] != "succeeded" {
+		t.Fatalf("refund = %v", got)
+	}
+	if h.balance(a) != "10.00" {
+		t.Fatalf("wallet %s, want 10.00", h.balance(a))
+	}
+	list := h.must(h.do("GET", "/v1/refunds?deposit="+dep["id"].(string), nil), 200).json(t)["data"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("refunds = %v (a Stripe event was counted as a second refund)", list)
+	}
+	d := h.must(h.do("GET", "/v1/deposits/"+dep["id"].(string), nil), 200).json(t)
+	if d["refunded_amount"] != "10.00" {
+		t.Fatalf("deposit = %v", d)
 	}
 	h.checkJournal("main")
 }
