@@ -92,7 +92,7 @@ func prepareDataDir(dir string, a *account) (string, error) {
 		}
 		if !a.canSearch(fi) {
 			return "", fmt.Errorf("pglocal: running as root, so PostgreSQL runs as user %s, which cannot reach %s: directory %s (mode %v) is not searchable by it; "+
-				"use a data directory it can reach (e.g. under /var/lib or /tmp), or allow it with chmod o+x %s",
+				"use a data directory it can reach (for Tally: TALLY_DATA_DIR=/var/lib/tally make run), or allow it with chmod o+x %s",
 				a.name, dir, p, fi.Mode().Perm(), p)
 		}
 		if p == filepath.Dir(p) {
