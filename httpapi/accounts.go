@@ -95,6 +95,9 @@ func (s *Server) listAccounts(c echo.Context) error {
 		return err
 	}
 	f := pgjournal.AccountFilter{Owner: c.QueryParam("owner"), Currency: c.QueryParam("currency"), Kind: c.QueryParam("kind"), Limit: limit + 1}
+	if f.After, err = listCursor(c); err != nil {
+		return err
+	}
 	if f.Kind != "" && f.Kind != string(ledger.KindWallet) && f.Kind != string(ledger.KindSystem) {
 		return ledger.Errorf(ledger.EInvalidRequest, "kind must be wallet or system").WithField("kind")
 	}
@@ -103,14 +106,11 @@ func (s *Server) listAccounts(c echo.Context) error {
 			return ledger.Errorf(ledger.EUnknownCurrency, "unknown currency %q", f.Currency).WithField("currency")
 		}
 	}
-	if err := decodeCursor(c.QueryParam("cursor"), &f.After); err != nil {
-		return err
-	}
 	accounts, err := s.store.Accounts(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(accounts, limit, viewAccount, func(a ledger.Account) string { return a.ID }))
+	return c.JSON(http.StatusOK, pageListed(accounts, limit, viewAccount))
 }
 
 func (s *Server) getBalance(c echo.Context) error {

@@ -175,3 +175,42 @@ func TestJournalRowsAreImmutable(t *testing.T) {
 	}
 	h.checkJournal("main")
 }
+
+func TestListsPageInJournalOrder(t *testing.T) {
+	h := newHarness(t)
+	var opened []string
+	for i := range 5 {
+		opened = append(opened, h.open(fmt.Sprint("pager-", i), "EUR"))
+	}
+	h.fund(opened[0], "10", "EUR")
+	for i := 1; i < 5; i++ {
+		h.must(h.do("POST", "/v1/transfers", map[string]any{"from": opened[0], "to": opened[i], "amount": "1", "currency": "EUR"}, "Idempotency-Key", fmt.Sprint("pg", i)), 201)
+	}
+	collect := func(path string) []string {
+		var ids []string
+		cursor := ""
+		for range 10 {
+			r := h.must(h.do("GET", path+"&limit=2&cursor="+cursor, nil), 200).json(t)
+			for _, row := range r["data"].([]any) {
+				ids = append(ids, row.(map[string]any)["id"].(string))
+			}
+			next, _ := r["next_cursor"].(string)
+			if next == "" {
+				return ids
+			}
+			cursor = next
+		}
+		t.Fatal("pagination does not end")
+		return nil
+	}
+	if got := collect("/v1/accounts?currency=EUR&kind=wallet"); strings.Join(got, ",") != strings.Join(opened, ",") {
+		t.Fatalf("accounts in pages %v, want opening order %v", got, opened)
+	}
+	if got := collect("/v1/transfers?account=" + opened[0]); len(got) != 4 {
+		t.Fatalf("transfers in pages %v", got)
+	}
+	r := h.do("GET", "/v1/transfers?cursor="+encodeCursor("main"), nil)
+	if r.status != 400 {
+		t.Fatalf("a cursor without a position: %d", r.status)
+	}
+}

@@ -117,8 +117,11 @@ func (v *checker) addErr(err error) {
 }
 
 // isControl reports the characters free text may not hold: C0 controls
-// other than tab and newline, and DEL. (PostgreSQL refuses NUL outright.)
-func isControl(r rune) bool { return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f }
+// other than tab, newline and carriage return, DEL, and C1 controls.
+// (PostgreSQL refuses NUL outright.)
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f)
+}
 
 // text requires a string of 1..max characters without control characters.
 func (v *checker) text(field, s string, required bool, max int) {
@@ -189,14 +192,17 @@ func (v *checker) metadata(m map[string]string) {
 		return
 	}
 	for k, val := range m {
-		if k == "" || utf8.RuneCountInString(k) > maxMetadataKey || strings.ContainsFunc(k, isControl) {
+		switch {
+		case k == "" || utf8.RuneCountInString(k) > maxMetadataKey:
 			v.add(ledger.EInvalidRequest, "metadata", "metadata keys are 1 to %d characters", maxMetadataKey)
-			return
-		}
-		if utf8.RuneCountInString(val) > maxMetadataValue || strings.ContainsFunc(val, isControl) {
+		case utf8.RuneCountInString(val) > maxMetadataValue:
 			v.add(ledger.EInvalidRequest, "metadata", "metadata value of %q is longer than %d characters", k, maxMetadataValue)
-			return
+		case strings.ContainsFunc(k, isControl) || strings.ContainsFunc(val, isControl):
+			v.add(ledger.EInvalidRequest, "metadata", "metadata keys and values may not contain control characters")
+		default:
+			continue
 		}
+		return
 	}
 }
 

@@ -147,10 +147,17 @@ func (s *Server) createDeposit(c echo.Context) error {
 		return err
 	}
 	var next ledger.Command
-	checkout, gerr := gw.OpenCheckout(ctx, gateways.CheckoutRequest{
-		Reference: dep.Reference, DepositID: dep.ID, Account: dep.Account, Amount: *dep.Amount.Decimal(),
-		Currency: string(dep.Amount.Currency()), Email: req.Email, CallbackURL: req.CallbackURL,
-	})
+	var checkout gateways.Checkout
+	var gerr error
+	if dep.Status == ledger.DepositPending && dep.CheckoutURL == "" {
+		checkout, gerr = gw.OpenCheckout(ctx, gateways.CheckoutRequest{
+			Reference: dep.Reference, DepositID: dep.ID, Account: dep.Account, Amount: *dep.Amount.Decimal(),
+			Currency: string(dep.Amount.Currency()), Email: req.Email, CallbackURL: req.CallbackURL,
+		})
+	}
+	// else: a retry resuming a deposit that already has its checkout (or was
+	// settled by a webhook meanwhile): the gateway is not asked again, and
+	// RecordCheckout below records nothing.
 	if gerr != nil {
 		s.log.Warn("gateway refused a checkout", "gateway", gw.Name(), "deposit", dep.ID, "err", gerr)
 		next = ledger.FailDeposit{DepositID: dep.ID, Reason: gatewayFailure(gw.Name(), gerr)}
@@ -181,7 +188,7 @@ func gatewayFailure(name string, err error) string {
 	var ge *gateways.GatewayError
 	switch {
 	case errors.As(err, &ge) && ge.StatusCode == 0:
-		return fmt.Sprintf("%s did not answer in time; the deposit is recorded as failed", name)
+		return fmt.Sprintf("%s could not be reached or did not answer in time", name)
 	case errors.As(err, &ge):
 		return fmt.Sprintf("%s refused the checkout (HTTP %d%s)", name, ge.StatusCode, optional(": ", ge.Message))
 	case errors.Is(err, gateways.ErrUnsupported):
@@ -214,27 +221,19 @@ func (s *Server) listDeposits(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var after string
-	if err := decodeCursor(c.QueryParam("cursor"), &after); err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	account := c.QueryParam("account")
-	if account != "" {
-		if checkAccountRef(account) != nil {
-			return ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
-		}
-		a, err := s.store.Account(ctx, account)
-		if err != nil {
-			return err
-		}
-		account = a.ID
-	}
-	ds, err := s.store.Deposits(ctx, account, after, limit+1)
+	after, err := listCursor(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(ds, limit, viewDeposit, func(d pgjournal.DepositView) string { return d.ID }))
+	account, err := s.accountParam(c)
+	if err != nil {
+		return err
+	}
+	ds, err := s.store.Deposits(c.Request().Context(), account, after, limit+1)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pageListed(ds, limit, viewDeposit))
 }
 
 // submitError maps a journal failure to what the client sees.

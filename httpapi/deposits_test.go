@@ -387,3 +387,38 @@ func TestXenditInvoicePaid(t *testing.T) {
 	}
 	h.checkJournal("main")
 }
+
+func TestWebhookEdgeCases(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "NGN")
+	unmatched := func() int {
+		return len(h.must(h.do("GET", "/v1/events?type=gateway.unmatched", nil), 200).json(t)["data"].([]any))
+	}
+
+	t.Run("a verified payload carrying NUL is recorded, not refused forever", func(t *testing.T) {
+		body := []byte(`{"event":"charge.success","data":{"id":77,"reference":"DEP-\u0000x","amount":100,"currency":"NGN","status":"success","metadata":0}}`)
+		r := h.webhook("paystack", body, paystackSign(body)...)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if unmatched() != 1 {
+			t.Fatal("the payload was not recorded")
+		}
+	})
+
+	t.Run("a second payment for a settled deposit is kept for finance", func(t *testing.T) {
+		dep := h.deposit(a, "10.00", "NGN", "paystack")
+		first := paystackCharge(t, dep["reference"].(string), 1000, "NGN", nil)
+		second := paystackCharge(t, dep["reference"].(string), 1000, "NGN", nil) // another Paystack transaction id
+		h.must(h.webhook("paystack", first, paystackSign(first)...), 200)
+		h.must(h.webhook("paystack", second, paystackSign(second)...), 200)
+		if got := h.balance(a); got != "10.00" {
+			t.Fatalf("balance %s: the second payment must not credit", got)
+		}
+		if unmatched() != 2 {
+			t.Fatal("the second payment was not recorded as unmatched")
+		}
+	})
+	h.checkJournal("main")
+}

@@ -28,15 +28,8 @@ func (s *Server) listEvents(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if f.Account != "" {
-		if checkAccountRef(f.Account) != nil {
-			return ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
-		}
-		a, err := s.store.Account(ctx, f.Account)
-		if err != nil {
-			return err
-		}
-		f.Account = a.ID
+	if f.Account, err = s.accountParam(c); err != nil {
+		return err
 	}
 	events, err := s.store.Events(ctx, f)
 	if err != nil {

@@ -204,12 +204,12 @@ func (s *Server) listRefunds(c echo.Context) error {
 		return err
 	}
 	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Limit: limit + 1}
-	if err := decodeCursor(c.QueryParam("cursor"), &f.After); err != nil {
+	if f.After, err = listCursor(c); err != nil {
 		return err
 	}
 	rs, err := s.store.Refunds(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(rs, limit, viewRefund, func(r ledger.Refund) string { return r.ID }))
+	return c.JSON(http.StatusOK, pageListed(rs, limit, viewRefund))
 }

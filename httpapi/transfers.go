@@ -77,27 +77,19 @@ func (s *Server) listTransfers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var after string
-	if err := decodeCursor(c.QueryParam("cursor"), &after); err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	account := c.QueryParam("account")
-	if account != "" {
-		if checkAccountRef(account) != nil {
-			return ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
-		}
-		a, err := s.store.Account(ctx, account)
-		if err != nil {
-			return err
-		}
-		account = a.ID
-	}
-	ts, err := s.store.Transfers(ctx, account, after, limit+1)
+	after, err := listCursor(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(ts, limit, viewTransfer, func(t pgjournal.Transfer) string { return t.ID }))
+	account, err := s.accountParam(c)
+	if err != nil {
+		return err
+	}
+	ts, err := s.store.Transfers(c.Request().Context(), account, after, limit+1)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pageListed(ts, limit, viewTransfer))
 }
 
 type adjustmentRequest struct {

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
-	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
@@ -128,28 +132,71 @@ func page[T, V any](rows []T, limit int, view func(T) V, cursor func(T) string) 
 	return out
 }
 
+// pageListed is page for rows listed in journal order with their cursors.
+func pageListed[T, V any](rows []pgjournal.Listed[T], limit int, view func(T) V) list[V] {
+	return page(rows, limit, func(l pgjournal.Listed[T]) V { return view(l.Item) },
+		func(l pgjournal.Listed[T]) string {
+			return l.Cursor.Book + ":" + strconv.FormatInt(l.Cursor.Position, 10)
+		})
+}
+
+// listCursor reads the ?cursor= of a list in journal order.
+func listCursor(c echo.Context) (pgjournal.Cursor, error) {
+	var cur pgjournal.Cursor
+	raw := c.QueryParam("cursor")
+	if raw == "" {
+		return cur, nil
+	}
+	text, err := base64.RawURLEncoding.DecodeString(raw)
+	if i := bytes.LastIndexByte(text, ':'); err == nil && i > 0 {
+		cur.Book = string(text[:i])
+		if cur.Position, err = strconv.ParseInt(string(text[i+1:]), 10, 64); err == nil {
+			return cur, nil
+		}
+	}
+	return cur, ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")
+}
+
+// accountParam resolves an optional ?account= (id or wallet number) to an
+// account id; empty stays empty.
+func (s *Server) accountParam(c echo.Context) (string, error) {
+	ref := c.QueryParam("account")
+	if ref == "" {
+		return "", nil
+	}
+	if checkAccountRef(ref) != nil {
+		return "", ledger.Errorf(ledger.EInvalidRequest, "account must be an account id or wallet number").WithField("account")
+	}
+	a, err := s.store.Account(c.Request().Context(), ref)
+	if err != nil {
+		return "", err
+	}
+	return a.ID, nil
+}
+
 func formatTime(t time.Time) string { return t.UTC().Format(ledger.TimeFormat) }
 
 // Cursors are opaque to clients: base64url of an internal position.
 func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
-func decodeCursor(c string, dst ...any) error {
+// decodeCursor reads a cursor of one or two journal integers ("position"
+// or "position.seq") into dst.
+func decodeCursor(c string, dst ...*int64) error {
 	if c == "" {
 		return nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err == nil {
-		format := "%s"
-		switch len(dst) {
-		case 1:
-			if _, ok := dst[0].(*int64); ok {
-				format = "%d"
+		parts := strings.Split(string(raw), ".")
+		if len(parts) == len(dst) {
+			for i, p := range parts {
+				if *dst[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+					break
+				}
 			}
-		case 2:
-			format = "%d.%d"
-		}
-		if _, err = fmt.Sscanf(string(raw), format, dst...); err == nil {
-			return nil
+			if err == nil {
+				return nil
+			}
 		}
 	}
 	return ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")

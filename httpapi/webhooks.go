@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/gateways"
@@ -63,7 +64,13 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 	if kind != ledger.NotifyUnreadable {
 		cmd.Amount = n.Amount.Text('f')
 	}
-	book, err := s.store.BookOfDeposit(ctx, n.Reference, name, n.GatewayReference, n.Account)
+	// PostgreSQL cannot store NUL in text or jsonb; a verified payload that
+	// carries one is still recorded, with U+FFFD in its place.
+	for _, f := range []*string{&cmd.EventID, &cmd.EventType, &cmd.Reference, &cmd.GatewayReference, &cmd.Currency,
+		&cmd.Account, &cmd.Message, &cmd.RefundID, &cmd.RefundReference, &cmd.Payload} {
+		*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
+	}
+	book, err := s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
 	if err != nil {
 		return err
 	}
@@ -76,7 +83,7 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 	scope := "webhook:" + name
 	resp, err := s.journal.Submit(ctx, pgjournal.Request{
 		Book: book, Command: cmd,
-		Idempotency: &pgjournal.Idempotency{Scope: scope, Key: n.EventID, Fingerprint: scope + ":" + n.EventID},
+		Idempotency: &pgjournal.Idempotency{Scope: scope, Key: cmd.EventID, Fingerprint: scope + ":" + cmd.EventID},
 		Render: func(o pgjournal.Outcome) pgjournal.Response {
 			if o.Err != nil {
 				return problemResponse(o.Err)

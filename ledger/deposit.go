@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"fmt"
+
+	"github.com/cockroachdb/apd/v3"
 	"strings"
 	"time"
 )
@@ -350,6 +352,11 @@ func (s *State) decideNotification(c GatewayNotification, env Env) ([]Event, err
 func (s *State) settleDeposit(d *Deposit, c GatewayNotification, env Env) ([]Event, error) {
 	switch d.Status {
 	case DepositSucceeded, DepositFlagged:
+		if c.GatewayReference != "" && d.GatewayReference != "" && c.GatewayReference != d.GatewayReference {
+			// Another payment for a settled deposit: money the gateway holds
+			// that no deposit accounts for. Keep it for finance.
+			return s.unmatched(d.Book, c, "a second payment for deposit "+d.ID+", which is already "+string(d.Status), env), nil
+		}
 		return nil, nil // already settled: a duplicate or a second success event of the same payment
 	}
 	wallet := s.accounts[d.Account]
@@ -362,7 +369,7 @@ func (s *State) settleDeposit(d *Deposit, c GatewayNotification, env Env) ([]Eve
 		GatewayReference: c.GatewayReference, GatewayEventID: c.EventID, GatewayEventType: c.EventType,
 		ReceivedAmount: c.Amount, ReceivedCurrency: c.Currency,
 	}
-	received, err := ParseMoney(c.Amount, c.Currency)
+	received, err := receivedMoney(c.Amount, c.Currency)
 	switch {
 	case err != nil || c.Currency != string(d.Amount.Currency()):
 		out.Reason = fmt.Sprintf("the gateway reported %s %s for a deposit of %s %s", c.Amount, c.Currency, d.Amount, d.Amount.Currency())
@@ -391,7 +398,7 @@ func (s *State) unsolicited(book string, c GatewayNotification, env Env) []Event
 		return s.unmatched(book, c, "no deposit has this reference and no tally_account names a wallet", env)
 	}
 	wallet := s.lookup(c.Account)
-	received, err := ParseMoney(c.Amount, c.Currency)
+	received, err := receivedMoney(c.Amount, c.Currency)
 	switch {
 	case wallet == nil || wallet.Kind != KindWallet || wallet.Book != book:
 		return s.unmatched(book, c, "metadata.tally_account names no wallet of this book", env)
@@ -429,4 +436,19 @@ func (s *State) systemAccount(book string, cur Currency, name string, env Env) (
 	// applied before this one is decided, so it is in s.system by now.
 	id := env.NewID(PrefixAccount)
 	return []Event{newEvent(book, AccountOpened, AccountOpenedData{AccountID: id, Kind: KindSystem, Currency: cur, Name: name}, env)}, id
+}
+
+// receivedMoney reads an amount a gateway reported. Unlike a client's amount
+// it may carry more digits than ISO gives the currency (Stripe reports ISK
+// with two decimals), as long as they are zeros: the value must be exact.
+func receivedMoney(amount, currency string) (Money, error) {
+	cur, ok := LookupCurrency(currency)
+	if !ok {
+		return Money{}, Errorf(EUnknownCurrency, "unknown currency %q", currency)
+	}
+	d, _, err := apd.NewFromString(amount)
+	if err != nil || d.Form != apd.Finite || d.Sign() <= 0 {
+		return Money{}, Errorf(EInvalidAmount, "amount %q is not a positive decimal", amount)
+	}
+	return MoneyFromDecimal(d, cur)
 }

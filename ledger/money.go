@@ -54,12 +54,21 @@ func ParseMoney(amount, currency string) (Money, error) {
 	return m, nil
 }
 
+// exact is arith for rescaling: dropping trailing zeros is fine ("50.000"
+// is 50.00), losing any other digit is not.
+var exact = func() apd.Context {
+	c := arith
+	c.Traps = apd.DefaultTraps | apd.Inexact
+	return c
+}()
+
 // MoneyFromDecimal wraps an exact decimal (for example read from NUMERIC) as
-// money of the currency. It refuses values with more digits than the currency has.
+// money of the currency. It refuses values that the currency's digits cannot
+// hold exactly.
 func MoneyFromDecimal(d *apd.Decimal, cur Currency) (Money, error) {
 	var m Money
 	m.currency = cur
-	if _, err := arith.Quantize(&m.amount, d, -int32(cur.Exponent())); err != nil {
+	if _, err := exact.Quantize(&m.amount, d, -int32(cur.Exponent())); err != nil {
 		return Money{}, fmt.Errorf("ledger: %s is not an exact %s amount: %w", d, cur, err)
 	}
 	return m, nil
@@ -134,7 +143,7 @@ func (m Money) Neg() Money {
 // String is the canonical wire form with exactly the currency's digits ("12.50").
 func (m Money) String() string {
 	var q apd.Decimal
-	if _, err := arith.Quantize(&q, &m.amount, -int32(m.currency.Exponent())); err != nil {
+	if _, err := exact.Quantize(&q, &m.amount, -int32(m.currency.Exponent())); err != nil {
 		panic(fmt.Sprintf("ledger: %s does not fit %s: %v", m.amount.String(), m.currency, err))
 	}
 	if q.IsZero() {

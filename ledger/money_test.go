@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"testing"
+
+	"github.com/cockroachdb/apd/v3"
 )
 
 func TestParseMoney(t *testing.T) {
@@ -72,6 +74,26 @@ func TestMoneyArithmeticIsExact(t *testing.T) {
 	}
 	if got := Zero("USD").Neg().String(); got != "0.00" {
 		t.Fatalf("-0 renders as %q, want 0.00", got)
+	}
+}
+
+func TestMoneyFromDecimalIsExact(t *testing.T) {
+	for _, tc := range []struct{ in, cur, want string }{
+		{"50.000", "NGN", "50.00"},
+		{"100.00", "ISK", "100"},
+		{"-3", "USD", "-3.00"},
+	} {
+		d, _, _ := apd.NewFromString(tc.in)
+		m, err := MoneyFromDecimal(d, Currency(tc.cur))
+		if err != nil || m.String() != tc.want {
+			t.Errorf("MoneyFromDecimal(%s %s) = %s, %v; want %s", tc.in, tc.cur, m, err, tc.want)
+		}
+	}
+	for _, tc := range []struct{ in, cur string }{{"50.001", "NGN"}, {"100.50", "ISK"}, {"0.0001", "KWD"}} {
+		d, _, _ := apd.NewFromString(tc.in)
+		if m, err := MoneyFromDecimal(d, Currency(tc.cur)); err == nil {
+			t.Errorf("MoneyFromDecimal(%s %s) = %s; it must refuse to round", tc.in, tc.cur, m)
+		}
 	}
 }
 

@@ -342,7 +342,7 @@ func (s *State) failRefund(r *Refund, gatewayRefundID, eventID, reason string, e
 // a refund the gateway reports that Tally did not ask for (made in its
 // dashboard) is recorded as a fact, even if it takes the wallet below zero.
 func (s *State) decideRefundNotification(d *Deposit, c GatewayNotification, env Env) ([]Event, error) {
-	amount, err := ParseMoney(c.Amount, c.Currency)
+	amount, err := receivedMoney(c.Amount, c.Currency)
 	if err != nil || amount.Currency() != d.Amount.Currency() {
 		return s.unmatched(env.Book, c, "the refund's amount or currency does not fit its deposit", env), nil
 	}

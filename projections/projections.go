@@ -253,8 +253,8 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			var d ledger.DepositInitiatedData
 			if err = json.Unmarshal(e.Data, &d); err == nil {
 				_, err = tx.Exec(ctx, `
-					INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, position, created_at, updated_at)
-					VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, 'pending', $8, $9, $9)`,
+					INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, created_position, position, created_at, updated_at)
+					VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, 'pending', $8, $8, $9, $9)`,
 					d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, e.Position, e.RecordedAt)
 			}
 		case ledger.DepositCheckoutOpened:
@@ -269,8 +269,8 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			if err = json.Unmarshal(e.Data, &d); err == nil {
 				if d.Unsolicited {
 					_, err = tx.Exec(ctx, `
-						INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, gateway_reference, unsolicited, position, created_at, updated_at)
-						VALUES ($1, $2, $3, nullif($4, ''), $5, $6::numeric, $7, 'succeeded', $8, true, $9, $10, $10)`,
+						INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, gateway_reference, unsolicited, created_position, position, created_at, updated_at)
+						VALUES ($1, $2, $3, nullif($4, ''), $5, $6::numeric, $7, 'succeeded', $8, true, $9, $9, $10, $10)`,
 						d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, d.GatewayReference, e.Position, e.RecordedAt)
 					break
 				}
@@ -328,8 +328,8 @@ func applyRefund(ctx context.Context, tx pgx.Tx, e ledger.Event, d ledger.Refund
 	insert := func(status ledger.RefundStatus) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO refunds (id, book, deposit_id, transfer_id, account_id, amount, currency, status, gateway,
-			                     gateway_refund_id, gateway_initiated, reason, position, created_at, updated_at)
-			VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6::numeric, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13, $14, $14)`,
+			                     gateway_refund_id, gateway_initiated, reason, created_position, position, created_at, updated_at)
+			VALUES ($1, $2, nullif($3, ''), nullif($4, ''), $5, $6::numeric, $7, $8, nullif($9, ''), nullif($10, ''), $11, $12, $13, $13, $14, $14)`,
 			d.RefundID, e.Book, d.DepositID, d.TransferID, d.Account, d.Amount, d.Currency, string(status), d.Gateway,
 			d.GatewayRefundID, d.GatewayInitiated, d.Reason, e.Position, e.RecordedAt)
 		return err

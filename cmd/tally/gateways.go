@@ -25,7 +25,8 @@ func openGateways(cfg Config, store *pgjournal.Store, selfURL string, log *slog.
 	set := gateways.Set{}
 	add := func(name string, g gateways.Gateway, err error) error {
 		if errors.Is(err, gateways.ErrNotConfigured) {
-			log.Info("gateway disabled: its secrets are not set", "gateway", name)
+			// The adapter's error names which secret is missing, never its value.
+			log.Info("gateway disabled", "gateway", name, "reason", err.Error())
 			return nil
 		}
 		if err != nil {

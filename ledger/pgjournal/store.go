@@ -50,32 +50,65 @@ func (s *Store) Account(ctx context.Context, ref string) (ledger.Account, error)
 	return a, classify(err)
 }
 
-// AccountFilter selects accounts for a list. Empty fields do not filter.
-type AccountFilter struct {
-	Owner, Currency, Kind string
-	After                 string // cursor: the last id of the previous page
-	Limit                 int
+// Cursor is a place in a list in journal order: rows sort by the book and
+// the position of the event that created them. A row is created under its
+// book's lock with the next position, so new rows only ever sort after
+// every cursor already handed out for their book.
+type Cursor struct {
+	Book     string
+	Position int64
 }
 
-// Accounts lists accounts in id (creation) order.
-func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]ledger.Account, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+accountColumns+`
-		FROM accounts a JOIN balances b ON b.account_id = a.id
-		WHERE ($1 = '' OR a.owner = $1) AND ($2 = '' OR a.currency = $2) AND ($3 = '' OR a.kind = $3) AND a.id > $4
-		ORDER BY a.id LIMIT $5`, f.Owner, f.Currency, f.Kind, f.After, f.Limit)
+// Listed is one row of a list with the cursor just after it.
+type Listed[T any] struct {
+	Item   T
+	Cursor Cursor
+}
+
+// listRow scans a row's own columns, then the two cursor columns the list
+// query appends.
+type listRow struct {
+	pgx.Row
+	cursor *Cursor
+}
+
+func (r listRow) Scan(dest ...any) error {
+	return r.Row.Scan(append(dest, &r.cursor.Book, &r.cursor.Position)...)
+}
+
+// list runs a list query whose last two columns are the cursor and scans
+// each row with scan.
+func list[T any](ctx context.Context, s *Store, scan func(pgx.Row) (T, error), query string, args ...any) ([]Listed[T], error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
 	defer rows.Close()
-	var out []ledger.Account
+	var out []Listed[T]
 	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
+		var l Listed[T]
+		if l.Item, err = scan(listRow{rows, &l.Cursor}); err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, l)
 	}
 	return out, classify(rows.Err())
+}
+
+// AccountFilter selects accounts for a list. Empty fields do not filter.
+type AccountFilter struct {
+	Owner, Currency, Kind string
+	After                 Cursor
+	Limit                 int
+}
+
+// Accounts lists accounts in the order they were opened.
+func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]Listed[ledger.Account], error) {
+	return list(ctx, s, scanAccount, `SELECT `+accountColumns+`, a.book, a.opened_position
+		FROM accounts a JOIN balances b ON b.account_id = a.id
+		WHERE ($1 = '' OR a.owner = $1) AND ($2 = '' OR a.currency = $2) AND ($3 = '' OR a.kind = $3)
+		  AND (a.book, a.opened_position) > ($4, $5)
+		ORDER BY a.book, a.opened_position LIMIT $6`, f.Owner, f.Currency, f.Kind, f.After.Book, f.After.Position, f.Limit)
 }
 
 // Balance is an account's balance as of a journal position.
@@ -136,7 +169,7 @@ type EntryFilter struct {
 	From, To      time.Time // recorded_at ≥ From and < To
 	Type          string
 	AfterPosition int64 // cursor
-	AfterSeq      int
+	AfterSeq      int64
 	Limit         int
 }
 
@@ -229,26 +262,12 @@ func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
 	return t, classify(err)
 }
 
-// Transfers lists transfers in creation (id) order, those of one account if
-// account is not empty, after the given id (cursor). Ids, not positions,
-// order them because positions are per book.
-func (s *Store) Transfers(ctx context.Context, account, afterID string, limit int) ([]Transfer, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+transferColumns+` FROM transfers
-		WHERE ($1 = '' OR from_account = $1 OR to_account = $1) AND id > $2
-		ORDER BY id LIMIT $3`, account, afterID, limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []Transfer
-	for rows.Next() {
-		t, err := scanTransfer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, classify(rows.Err())
+// Transfers lists transfers in journal order, those of one account if
+// account is not empty, after the cursor.
+func (s *Store) Transfers(ctx context.Context, account string, after Cursor, limit int) ([]Listed[Transfer], error) {
+	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, book, position FROM transfers
+		WHERE ($1 = '' OR from_account = $1 OR to_account = $1) AND (book, position) > ($2, $3)
+		ORDER BY book, position LIMIT $4`, account, after.Book, after.Position, limit)
 }
 
 // EventFilter selects journal events. Zero fields do not filter.
@@ -266,7 +285,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, erro
 		SELECT e.book, e.position, e.id, e.type, e.occurred_at, e.recorded_at, e.data::text, e.prev_hash, e.hash
 		FROM events e
 		WHERE e.book = $1 AND e.position > $2 AND ($3 = '' OR e.type = $3)
-		  AND ($4 = '' OR e.data->>'account_id' = $4 OR EXISTS (
+		  AND ($4 = '' OR e.data->>'account_id' = $4 OR e.data->>'account' = $4 OR EXISTS (
 		        SELECT 1 FROM postings p WHERE p.book = e.book AND p.position = e.position AND p.account_id = $4))
 		ORDER BY e.position LIMIT $5`, f.Book, f.After, f.Type, f.Account, f.Limit)
 	if err != nil {
@@ -398,25 +417,12 @@ func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
 	return v, classify(err)
 }
 
-// Deposits lists deposits in creation order, those of one account if
-// account is not empty, after the given id (cursor).
-func (s *Store) Deposits(ctx context.Context, account, afterID string, limit int) ([]DepositView, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+depositViewColumns+` FROM deposits d
-		WHERE ($1 = '' OR d.account_id = $1) AND d.id > $2
-		ORDER BY d.id LIMIT $3`, account, afterID, limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []DepositView
-	for rows.Next() {
-		v, err := scanDepositView(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, classify(rows.Err())
+// Deposits lists deposits in journal order, those of one account if account
+// is not empty, after the cursor.
+func (s *Store) Deposits(ctx context.Context, account string, after Cursor, limit int) ([]Listed[DepositView], error) {
+	return list(ctx, s, scanDepositView, `SELECT `+depositViewColumns+`, d.book, d.created_position FROM deposits d
+		WHERE ($1 = '' OR d.account_id = $1) AND (d.book, d.created_position) > ($2, $3)
+		ORDER BY d.book, d.created_position LIMIT $4`, account, after.Book, after.Position, limit)
 }
 
 // BookOfDeposit returns the book of the deposit a gateway notification is
@@ -464,26 +470,13 @@ func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
 // RefundFilter selects refunds for a list. Empty fields do not filter.
 type RefundFilter struct {
 	Deposit, Transfer string
-	After             string // cursor: the last id of the previous page
+	After             Cursor
 	Limit             int
 }
 
-// Refunds lists refunds in creation (id) order.
-func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]ledger.Refund, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refunds r
-		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2) AND r.id > $3
-		ORDER BY r.id LIMIT $4`, f.Deposit, f.Transfer, f.After, f.Limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []ledger.Refund
-	for rows.Next() {
-		r, err := scanRefund(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, classify(rows.Err())
+// Refunds lists refunds in journal order.
+func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]Listed[ledger.Refund], error) {
+	return list(ctx, s, scanRefund, `SELECT `+refundColumns+`, r.book, r.created_position FROM refunds r
+		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2) AND (r.book, r.created_position) > ($3, $4)
+		ORDER BY r.book, r.created_position LIMIT $5`, f.Deposit, f.Transfer, f.After.Book, f.After.Position, f.Limit)
 }

@@ -70,7 +70,8 @@ CREATE TABLE accounts (
     opened_position bigint NOT NULL,
     UNIQUE (book, currency, name)
 );
-CREATE INDEX accounts_by_owner ON accounts (owner, id);
+CREATE INDEX accounts_by_owner ON accounts (owner, book, opened_position);
+CREATE INDEX accounts_by_position ON accounts (book, opened_position);
 
 -- Projection: current balance of each account, kept inline by the sequencer.
 CREATE TABLE balances (
@@ -95,8 +96,9 @@ CREATE TABLE transfers (
     position        bigint      NOT NULL,
     created_at      timestamptz NOT NULL
 );
-CREATE INDEX transfers_by_from ON transfers (from_account, id);
-CREATE INDEX transfers_by_to ON transfers (to_account, id);
+CREATE INDEX transfers_by_from ON transfers (from_account, position);
+CREATE INDEX transfers_by_to ON transfers (to_account, position);
+CREATE INDEX transfers_by_position ON transfers (book, position);
 
 -- Projection: adjustments (adjustment.posted).
 CREATE TABLE adjustments (

@@ -15,9 +15,11 @@ CREATE TABLE deposits (
     received_amount   text,
     received_currency text,
     reason            text,
-    position          bigint      NOT NULL,
+    created_position  bigint      NOT NULL, -- lists are in this (journal) order
+    position          bigint      NOT NULL, -- the last event that changed it
     created_at        timestamptz NOT NULL,
     updated_at        timestamptz NOT NULL
 );
-CREATE INDEX deposits_by_account ON deposits (account_id, id);
+CREATE INDEX deposits_by_account ON deposits (account_id, created_position);
+CREATE INDEX deposits_by_position ON deposits (book, created_position);
 CREATE INDEX deposits_by_gateway_reference ON deposits (gateway, gateway_reference);

@@ -12,10 +12,12 @@ CREATE TABLE refunds (
     gateway_refund_id text,
     gateway_initiated boolean     NOT NULL DEFAULT false,
     reason            text        NOT NULL DEFAULT '',
-    position          bigint      NOT NULL,
+    created_position  bigint      NOT NULL, -- lists are in this (journal) order
+    position          bigint      NOT NULL, -- the last event that changed it
     created_at        timestamptz NOT NULL,
     updated_at        timestamptz NOT NULL,
     CHECK ((deposit_id IS NULL) <> (transfer_id IS NULL))
 );
-CREATE INDEX refunds_by_deposit ON refunds (deposit_id, id);
-CREATE INDEX refunds_by_transfer ON refunds (transfer_id, id);
+CREATE INDEX refunds_by_deposit ON refunds (deposit_id, created_position);
+CREATE INDEX refunds_by_transfer ON refunds (transfer_id, created_position);
+CREATE INDEX refunds_by_position ON refunds (book, created_position);
