@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
 // Scope is a permission an API key carries.
@@ -43,17 +45,27 @@ func (p *Principal) IdempotencyScope() string {
 	return "key:" + p.KeyID
 }
 
-// authenticator checks bearer keys. Today it knows the bootstrap admin key;
-// scoped keys stored in the database plug in here.
+// authenticator checks bearer keys: the bootstrap admin key, then the keys
+// stored in the database (see keys.go).
 type authenticator struct {
 	adminKey string
+	keys     *pgjournal.Keys // nil: only the admin key authenticates
 }
 
-func (a *authenticator) principal(token string) (*Principal, bool) {
+// principal returns who token belongs to. Returns EUnauthenticated for an
+// unknown, revoked or expired key, EUnavailable if the database is down.
+func (a *authenticator) principal(ctx context.Context, token string) (*Principal, error) {
 	if a.adminKey != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.adminKey)) == 1 {
-		return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}, true
+		return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}, nil
 	}
-	return nil, false
+	if a.keys == nil || !ledger.LooksLikeAPIKey(token) {
+		return nil, ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")
+	}
+	k, err := a.keys.Authenticate(ctx, ledger.HashAPIKey(token))
+	if err != nil {
+		return nil, err
+	}
+	return principalOf(k), nil
 }
 
 // authenticate requires a valid "Authorization: Bearer <key>".
@@ -63,9 +75,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || token == "" {
 			return ledger.Errorf(ledger.EUnauthenticated, "send an API key as \"Authorization: Bearer <key>\"")
 		}
-		p, ok := s.auth.principal(token)
-		if !ok {
-			return ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")
+		p, err := s.auth.principal(c.Request().Context(), token)
+		if err != nil {
+			return err
 		}
 		c.Set("principal", p)
 		return next(c)

@@ -40,6 +40,10 @@ func (s *Server) createTransfer(c echo.Context) error {
 	if v.err != nil {
 		return v.err
 	}
+	// A key bound to an owner sends only from that owner's accounts.
+	if err := s.visible(c, req.From); err != nil {
+		return err
+	}
 	cmd := ledger.Transfer{
 		TransferID: ledger.NewID(ledger.PrefixTransfer), From: req.From, To: req.To, Amount: amount,
 		Description: req.Description, Metadata: req.Metadata,
@@ -69,6 +73,9 @@ func (s *Server) getTransfer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.visibleAny(c, "transfer", id, t.From, t.To); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, viewTransfer(t))
 }
 
@@ -91,9 +98,17 @@ func (s *Server) listTransfers(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if !canSee(c, a) {
+			return notFound("account", account)
+		}
 		account = a.ID
 	}
-	ts, err := s.store.Transfers(ctx, account, after, limit+1)
+	var ts []pgjournal.Transfer
+	if owner := principal(c).Owner; owner != "" && account == "" {
+		ts, err = s.store.TransfersOfOwner(ctx, owner, after, limit+1)
+	} else {
+		ts, err = s.store.Transfers(ctx, account, after, limit+1)
+	}
 	if err != nil {
 		return err
 	}
