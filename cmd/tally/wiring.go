@@ -27,6 +27,7 @@ type Main struct {
 	pool    *pgxpool.Pool
 	journal *pgjournal.Journal
 	http    *http.Server
+	addr    string
 	serving chan error
 }
 
@@ -78,10 +79,13 @@ func (m *Main) Run(ctx context.Context) error {
 	for _, p := range projections.Inline() {
 		inline = append(inline, p)
 	}
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log})
 	store := pgjournal.NewStore(m.pool)
+	metrics := httpapi.NewMetrics(store.PoolStats)
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log,
+		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
+		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -97,26 +101,30 @@ func (m *Main) Run(ctx context.Context) error {
 	m.http = &http.Server{
 		Addr:              m.cfg.HTTPAddr,
 		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(5*time.Second, m.cfg.ReadTimeout),
+		ReadTimeout:       m.cfg.ReadTimeout,
+		WriteTimeout:      m.cfg.WriteTimeout,
+		IdleTimeout:       m.cfg.IdleTimeout,
 	}
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
+	m.addr = ln.Addr().String()
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
-	m.log.Info("tally is serving", "addr", ln.Addr().String(), "local_mode", m.cfg.LocalMode())
+	m.log.Info("tally is serving", "addr", m.addr, "local_mode", m.cfg.LocalMode())
 	return nil
 }
+
+// Addr is the address the API listens on, once Run has returned.
+func (m *Main) Addr() string { return m.addr }
 
 // Close stops accepting requests, answers those in flight, lets the
 // sequencers finish their batches, then closes the pool and the local database.
 func (m *Main) Close() {
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
 		if err := m.http.Shutdown(ctx); err != nil {
 			m.log.Warn("http shutdown", "err", err)
 		}
