@@ -31,16 +31,23 @@ type Principal struct {
 	KeyID  string
 	Owner  string // empty: the key may act for every owner
 	Scopes map[Scope]bool
+	// Lineage is the first key id of the key's rotation chain; empty for the
+	// bootstrap key.
+	Lineage string
 }
 
 // Has reports whether the principal holds the scope. admin holds every scope.
 func (p *Principal) Has(s Scope) bool { return p.Scopes[ScopeAdmin] || p.Scopes[s] }
 
 // IdempotencyScope is the namespace of the caller's Idempotency-Keys: the
-// owner, or the key id for owner-less keys.
+// owner, or for owner-less keys the key's lineage, so that a retry sent
+// with the rotated key still finds the first attempt.
 func (p *Principal) IdempotencyScope() string {
 	if p.Owner != "" {
 		return "owner:" + p.Owner
+	}
+	if p.Lineage != "" {
+		return "key:" + p.Lineage
 	}
 	return "key:" + p.KeyID
 }

@@ -15,7 +15,7 @@ import (
 func (s *Server) harden(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		r.Body = http.MaxBytesReader(c.Response(), r.Body, MaxBodyBytes+1)
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, MaxBodyBytes)
 		if s.requestTimeout > 0 {
 			ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
 			defer cancel()

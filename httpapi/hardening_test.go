@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/ledger"
 )
 
@@ -122,23 +123,54 @@ func TestRequestTimeoutCancelsDatabaseWork(t *testing.T) {
 	h.checkJournal(ledger.DefaultBook)
 }
 
+// A body of exactly 1 MiB is read; one byte more is 413, announced or not.
 func TestBodiesAreCapped(t *testing.T) {
 	h := newHarness(t)
-	// Chunked, so that no Content-Length announces the size.
-	big := io.MultiReader(strings.NewReader(`{"name":"`), strings.NewReader(strings.Repeat("a", MaxBodyBytes+10)), strings.NewReader(`"}`))
-	req, err := http.NewRequest("POST", h.srv.URL+"/v1/keys", big)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name   string
+		size   int
+		status int
+		code   string
+	}{
+		{"a body of exactly 1 MiB is read", MaxBodyBytes, 400, "invalid_request"}, // the name is too long
+		{"a body one byte over 1 MiB is refused", MaxBodyBytes + 1, 413, "body_too_large"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			prefix, suffix := `{"scopes":["admin"],"name":"`, `"}`
+			// Chunked, so that no Content-Length announces the size.
+			body := io.MultiReader(strings.NewReader(prefix), strings.NewReader(strings.Repeat("a", c.size-len(prefix)-len(suffix))), strings.NewReader(suffix))
+			req, err := http.NewRequest("POST", h.srv.URL+"/v1/keys", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+adminKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			got, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || !strings.Contains(string(got), `"code":"`+c.code+`"`) {
+				t.Fatalf("%d %s", resp.StatusCode, got)
+			}
+		})
 	}
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 413 || !strings.Contains(string(body), `"code":"body_too_large"`) {
-		t.Fatalf("%d %s", resp.StatusCode, body)
+}
+
+// A handler that reads the raw body itself (as webhook receivers do) also
+// hits the cap, and the client gets 413, not 500.
+func TestRawBodyReadersAreCapped(t *testing.T) {
+	h := newHarness(t)
+	h.api.echo.POST("/test/raw", func(c echo.Context) error {
+		if _, err := io.ReadAll(c.Request().Body); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	h.must(h.do("POST", "/test/raw", strings.Repeat("a", MaxBodyBytes)), 204)
+	r := h.must(h.do("POST", "/test/raw", strings.Repeat("a", MaxBodyBytes+1)), 413)
+	if r.str(t, "code") != "body_too_large" {
+		t.Fatalf("%s", r.body)
 	}
 }

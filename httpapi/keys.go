@@ -113,7 +113,7 @@ func IssueKey(ctx context.Context, keys *pgjournal.Keys, req KeyRequest) (ledger
 
 // principalOf is who a stored key lets act.
 func principalOf(k ledger.APIKey) *Principal {
-	p := &Principal{KeyID: k.ID, Owner: k.Owner, Scopes: make(map[Scope]bool, len(k.Scopes))}
+	p := &Principal{KeyID: k.ID, Owner: k.Owner, Lineage: k.Lineage, Scopes: make(map[Scope]bool, len(k.Scopes))}
 	for _, sc := range k.Scopes {
 		p.Scopes[Scope(sc)] = true
 	}
@@ -246,7 +246,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 		return err
 	}
 	now := ledger.Truncate(time.Now())
-	next := ledger.APIKey{ID: ledger.NewID(ledger.PrefixKey), Name: old.Name, Scopes: old.Scopes, Owner: old.Owner, CreatedAt: now}
+	next := ledger.APIKey{ID: ledger.NewID(ledger.PrefixKey), Name: old.Name, Scopes: old.Scopes, Owner: old.Owner, CreatedAt: now, Lineage: old.Lineage}
 	if !old.ExpiresAt.IsZero() {
 		next.ExpiresAt = now.Add(old.ExpiresAt.Sub(old.CreatedAt))
 	}

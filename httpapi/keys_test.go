@@ -318,6 +318,25 @@ func TestKeyLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("retries through a rotated key replay", func(t *testing.T) {
+		for _, owner := range []string{"", "u8"} {
+			a := h.open(ledger.NewID("o"), "NGN")
+			h.fund(a, "5", "NGN")
+			old := h.newKey(owner, "transfers:write", "accounts:write")
+			if owner != "" {
+				a = h.must(h.do("POST", "/v1/accounts", map[string]any{"currency": "NGN"}, as(old["key"].(string))...), 201).str(t, "id")
+				h.fund(a, "5", "NGN")
+			}
+			body := map[string]any{"from": a, "to": h.open("x", "NGN"), "amount": "1", "currency": "NGN"}
+			first := h.must(h.do("POST", "/v1/transfers", body, as(old["key"].(string), "Idempotency-Key", "across-rotation")...), 201)
+			next := h.must(h.do("POST", "/v1/keys/"+old["id"].(string)+"/rotate", nil), 201).json(t)
+			again := h.must(h.do("POST", "/v1/transfers", body, as(next["key"].(string), "Idempotency-Key", "across-rotation")...), 201)
+			if again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
+				t.Fatalf("owner %q: the retry through the rotated key did not replay: %s", owner, again.body)
+			}
+		}
+	})
+
 	t.Run("an expired key is refused and no longer counts", func(t *testing.T) {
 		k := h.newKey("u4", "accounts:read")
 		if _, err := h.pool.Exec(ctx, `UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, k["id"]); err != nil {

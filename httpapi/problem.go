@@ -122,8 +122,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	var le *ledger.Error
 	var he *echo.HTTPError
+	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &le):
+	case errors.As(err, &tooLarge): // a handler read past harden's cap
+		le = ledger.Errorf(ledger.EBodyTooLarge, "request bodies are limited to 1 MiB")
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

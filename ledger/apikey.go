@@ -29,6 +29,7 @@ type APIKey struct {
 	ExpiresAt  time.Time // zero: never
 	RevokedAt  time.Time // zero: not revoked
 	ReplacedBy string    // the key that replaced this one by rotation
+	Lineage    string    // the first key of its rotation chain (its own id if never rotated)
 }
 
 // Status is "revoked", "expired" or "active" as of now.

@@ -22,12 +22,12 @@ type Keys struct {
 // NewKeys returns a key store using pool.
 func NewKeys(pool *pgxpool.Pool) *Keys { return &Keys{pool: pool} }
 
-const keyColumns = `id, name, prefix, scopes, coalesce(owner, ''), created_at, expires_at, revoked_at, coalesce(replaced_by, '')`
+const keyColumns = `id, name, prefix, scopes, coalesce(owner, ''), created_at, expires_at, revoked_at, coalesce(replaced_by, ''), lineage`
 
 func scanKey(row pgx.Row) (ledger.APIKey, error) {
 	var k ledger.APIKey
 	var expires, revoked *time.Time
-	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.Scopes, &k.Owner, &k.CreatedAt, &expires, &revoked, &k.ReplacedBy)
+	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.Scopes, &k.Owner, &k.CreatedAt, &expires, &revoked, &k.ReplacedBy, &k.Lineage)
 	if expires != nil {
 		k.ExpiresAt = *expires
 	}
@@ -51,21 +51,23 @@ func nullString(s string) *string {
 	return &s
 }
 
-// Create stores a new key with the hash of its secret. Returns
+// Create stores a new key with the hash of its secret; it starts its own
+// rotation lineage. Returns
 // EKeyLimitReached if its owner already holds ledger.MaxActiveKeys active keys.
 func (ks *Keys) Create(ctx context.Context, k ledger.APIKey, hash []byte) error {
 	return ks.inTx(ctx, k.Owner, func(tx pgx.Tx) error {
 		if err := checkKeyLimit(ctx, tx, k.Owner); err != nil {
 			return err
 		}
+		k.Lineage = k.ID
 		return insertKey(ctx, tx, k, hash)
 	})
 }
 
 // Rotate replaces the key oldID by next in one transaction: from the commit
 // on, the old secret no longer authenticates. The caller builds next from the
-// old key (Get), keeping its owner and scopes. Returns ENotFound if oldID is
-// unknown or already revoked.
+// old key (Get), keeping its owner, scopes and lineage. Returns ENotFound if
+// oldID is unknown or already revoked.
 func (ks *Keys) Rotate(ctx context.Context, oldID string, next ledger.APIKey, hash []byte) error {
 	return ks.inTx(ctx, next.Owner, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = $2
@@ -147,7 +149,7 @@ func (ks *Keys) Authenticate(ctx context.Context, hash []byte) (ledger.APIKey, e
 	// Expiry is judged by the database clock, the same one the key limit uses.
 	err := ks.pool.QueryRow(ctx, `SELECT `+keyColumns+`, coalesce(expires_at <= now(), false)
 		FROM api_keys WHERE secret_hash = $1`, hash).Scan(
-		&k.ID, &k.Name, &k.Prefix, &k.Scopes, &k.Owner, &k.CreatedAt, &expires, &revoked, &k.ReplacedBy, &expired)
+		&k.ID, &k.Name, &k.Prefix, &k.Scopes, &k.Owner, &k.CreatedAt, &expires, &revoked, &k.ReplacedBy, &k.Lineage, &expired)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return k, ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")
@@ -194,8 +196,8 @@ func checkKeyLimit(ctx context.Context, tx pgx.Tx, owner string) error {
 }
 
 func insertKey(ctx context.Context, tx pgx.Tx, k ledger.APIKey, hash []byte) error {
-	_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, name, prefix, secret_hash, scopes, owner, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		k.ID, k.Name, k.Prefix, hash, k.Scopes, nullString(k.Owner), k.CreatedAt, nullTime(k.ExpiresAt))
+	_, err := tx.Exec(ctx, `INSERT INTO api_keys (id, name, prefix, secret_hash, scopes, owner, created_at, expires_at, lineage)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		k.ID, k.Name, k.Prefix, hash, k.Scopes, nullString(k.Owner), k.CreatedAt, nullTime(k.ExpiresAt), k.Lineage)
 	return err
 }

@@ -11,7 +11,10 @@ CREATE TABLE api_keys (
     created_at  timestamptz NOT NULL,
     expires_at  timestamptz,
     revoked_at  timestamptz,
-    replaced_by text        REFERENCES api_keys (id)
+    replaced_by text        REFERENCES api_keys (id),
+    -- The first key of a rotation chain: owner-less keys scope their
+    -- Idempotency-Keys to it, so that a retry still replays after a rotation.
+    lineage     text        NOT NULL
 );
 -- Counting an owner's active keys (at most 5) and listing them.
 CREATE INDEX api_keys_by_owner ON api_keys (owner, id) WHERE revoked_at IS NULL;

@@ -74,6 +74,13 @@ type Server struct {
 // our probe and the server's bind; Start then retries on another port.
 var errPortInUse = errors.New("port already in use")
 
+// errOldBackends means a crashed server's backends still hold its shared
+// memory: they exit once they notice the postmaster is gone, so a start
+// right after a crash waits for them (up to oldBackendsWait).
+var errOldBackends = errors.New("backends of a crashed server are still running")
+
+const oldBackendsWait = 15 * time.Second
+
 // Start initialises the cluster in opt.DataDir on first use, starts
 // PostgreSQL on it, waits until it accepts connections and makes sure the
 // database "tally" exists. ctx bounds the start, not the server's life: call
@@ -117,6 +124,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 
 	var s *Server
+	waitOld := time.Now().Add(oldBackendsWait)
 	for attempt := 1; ; attempt++ {
 		port := opt.Port
 		if port == 0 {
@@ -131,6 +139,10 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		}
 		// Another process can take a probed port before postgres binds it.
 		if opt.Port == 0 && errors.Is(err, errPortInUse) && attempt < portAttempts {
+			continue
+		}
+		if errors.Is(err, errOldBackends) && time.Now().Before(waitOld) && ctx.Err() == nil {
+			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		log.close()
@@ -266,6 +278,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 			tail := s.log.tail()
 			if strings.Contains(tail, "Address already in use") {
 				return fmt.Errorf("pglocal: port %d: %w\n%s", s.port, errPortInUse, tail)
+			}
+			if strings.Contains(tail, "pre-existing shared memory block") {
+				return fmt.Errorf("pglocal: %w\n%s", errOldBackends, tail)
 			}
 			return fmt.Errorf("pglocal: server exited during start-up (%v)\n%s", s.exitErr, tail)
 		case <-ctx.Done():
