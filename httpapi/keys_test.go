@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
 // newKey creates an API key through the API and returns its response.
@@ -425,4 +427,22 @@ func TestKeyRequestsAreChecked(t *testing.T) {
 	if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM api_keys`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d keys stored (%v)", n, err)
 	}
+}
+
+// A key cannot be checked while the database is down: that is 503, which
+// clients retry, not 401, which tells them their key is bad.
+func TestKeysWhileTheDatabaseIsDown(t *testing.T) {
+	down, err := pgxpool.New(context.Background(), "postgres://tally@127.0.0.1:1/tally?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	h := newHarness(t, func(c *Config) { c.Keys = pgjournal.NewKeys(down) })
+	key, _ := ledger.NewAPIKeySecret()
+	r := h.must(h.do("GET", "/v1/accounts", nil, as(key)...), 503)
+	if r.str(t, "code") != "unavailable" {
+		t.Fatalf("%s", r.body)
+	}
+	// The bootstrap key needs no lookup.
+	h.must(h.do("GET", "/v1/accounts", nil), 200)
 }
