@@ -33,6 +33,14 @@ func (s *Server) openAccount(c echo.Context) error {
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
+	// A key bound to an owner opens accounts for that owner only.
+	if owner := principal(c).Owner; owner != "" {
+		if req.Owner == "" {
+			req.Owner = owner
+		} else if req.Owner != owner {
+			return ledger.Errorf(ledger.EForbidden, "this API key may only open accounts for its own owner").WithField("owner")
+		}
+	}
 	var v checker
 	v.text("owner", req.Owner, true, 128)
 	cur, ok := ledger.LookupCurrency(req.Currency)
@@ -86,6 +94,9 @@ func (s *Server) getAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !canSee(c, a) {
+		return notFound("account", ref)
+	}
 	return c.JSON(http.StatusOK, viewAccount(a))
 }
 
@@ -106,6 +117,12 @@ func (s *Server) listAccounts(c echo.Context) error {
 			return ledger.Errorf(ledger.EUnknownCurrency, "unknown currency %q", f.Currency).WithField("currency")
 		}
 	}
+	if owner := principal(c).Owner; owner != "" {
+		if f.Owner != "" && f.Owner != owner {
+			return c.JSON(http.StatusOK, list[accountView]{Data: []accountView{}})
+		}
+		f.Owner = owner
+	}
 	accounts, err := s.store.Accounts(c.Request().Context(), f)
 	if err != nil {
 		return err
@@ -116,6 +133,9 @@ func (s *Server) listAccounts(c echo.Context) error {
 func (s *Server) getBalance(c echo.Context) error {
 	ref, err := accountRef(c)
 	if err != nil {
+		return err
+	}
+	if err := s.visible(c, ref); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -179,6 +199,9 @@ func (s *Server) listEntries(c echo.Context) error {
 	a, err := s.store.Account(ctx, ref)
 	if err != nil {
 		return err
+	}
+	if !canSee(c, a) {
+		return notFound("account", ref)
 	}
 	entries, err := s.store.Entries(ctx, a.ID, f)
 	if err != nil {

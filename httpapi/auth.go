@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
 // Scope is a permission an API key carries.
@@ -29,31 +31,48 @@ type Principal struct {
 	KeyID  string
 	Owner  string // empty: the key may act for every owner
 	Scopes map[Scope]bool
+	// Lineage is the first key id of the key's rotation chain; empty for the
+	// bootstrap key.
+	Lineage string
 }
 
 // Has reports whether the principal holds the scope. admin holds every scope.
 func (p *Principal) Has(s Scope) bool { return p.Scopes[ScopeAdmin] || p.Scopes[s] }
 
 // IdempotencyScope is the namespace of the caller's Idempotency-Keys: the
-// owner, or the key id for owner-less keys.
+// owner, or for owner-less keys the key's lineage, so that a retry sent
+// with the rotated key still finds the first attempt.
 func (p *Principal) IdempotencyScope() string {
 	if p.Owner != "" {
 		return "owner:" + p.Owner
 	}
+	if p.Lineage != "" {
+		return "key:" + p.Lineage
+	}
 	return "key:" + p.KeyID
 }
 
-// authenticator checks bearer keys. Today it knows the bootstrap admin key;
-// scoped keys stored in the database plug in here.
+// authenticator checks bearer keys: the bootstrap admin key, then the keys
+// stored in the database (see keys.go).
 type authenticator struct {
 	adminKey string
+	keys     *pgjournal.Keys // nil: only the admin key authenticates
 }
 
-func (a *authenticator) principal(token string) (*Principal, bool) {
+// principal returns who token belongs to. Returns EUnauthenticated for an
+// unknown, revoked or expired key, EUnavailable if the database is down.
+func (a *authenticator) principal(ctx context.Context, token string) (*Principal, error) {
 	if a.adminKey != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.adminKey)) == 1 {
-		return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}, true
+		return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}, nil
 	}
-	return nil, false
+	if a.keys == nil || !ledger.LooksLikeAPIKey(token) {
+		return nil, ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")
+	}
+	k, err := a.keys.Authenticate(ctx, ledger.HashAPIKey(token))
+	if err != nil {
+		return nil, err
+	}
+	return principalOf(k), nil
 }
 
 // authenticate requires a valid "Authorization: Bearer <key>".
@@ -63,9 +82,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || token == "" {
 			return ledger.Errorf(ledger.EUnauthenticated, "send an API key as \"Authorization: Bearer <key>\"")
 		}
-		p, ok := s.auth.principal(token)
-		if !ok {
-			return ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")
+		p, err := s.auth.principal(c.Request().Context(), token)
+		if err != nil {
+			return err
 		}
 		c.Set("principal", p)
 		return next(c)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,6 +29,10 @@ func readBody(c echo.Context) ([]byte, error) {
 		return nil, ledger.Errorf(ledger.EBodyTooLarge, "request bodies are limited to 1 MiB")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, ledger.Errorf(ledger.EBodyTooLarge, "request bodies are limited to 1 MiB")
+	}
 	if err != nil {
 		return nil, ledger.Errorf(ledger.EInvalidRequest, "the request body could not be read")
 	}

@@ -101,6 +101,9 @@ func (s *Server) createDeposit(c echo.Context) error {
 	if v.err != nil {
 		return v.err
 	}
+	if err := s.visible(c, req.Account); err != nil {
+		return err
+	}
 	gw, err := s.gateways.Get(req.Gateway)
 	if err != nil {
 		return ledger.Errorf(ledger.EInvalidRequest, "gateway %q is not enabled on this server", req.Gateway).WithField("gateway")
@@ -190,14 +193,14 @@ func gatewayFailure(name string, err error) string {
 	case errors.As(err, &ge) && ge.StatusCode == 0:
 		return fmt.Sprintf("%s could not be reached or did not answer in time", name)
 	case errors.As(err, &ge):
-		return fmt.Sprintf("%s refused the checkout (HTTP %d%s)", name, ge.StatusCode, optional(": ", ge.Message))
+		return fmt.Sprintf("%s refused the checkout (HTTP %d%s)", name, ge.StatusCode, prefixed(": ", ge.Message))
 	case errors.Is(err, gateways.ErrUnsupported):
 		return fmt.Sprintf("%s cannot take this deposit: %v", name, err)
 	}
 	return fmt.Sprintf("%s could not open a checkout", name)
 }
 
-func optional(prefix, s string) string {
+func prefixed(prefix, s string) string {
 	if s == "" {
 		return ""
 	}
@@ -211,6 +214,9 @@ func (s *Server) getDeposit(c echo.Context) error {
 	}
 	d, err := s.store.Deposit(c.Request().Context(), id)
 	if err != nil {
+		return err
+	}
+	if err := s.visibleAny(c, "deposit", id, d.Account); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewDeposit(d))
@@ -229,7 +235,8 @@ func (s *Server) listDeposits(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ds, err := s.store.Deposits(c.Request().Context(), account, after, limit+1)
+	ds, err := s.store.Deposits(c.Request().Context(), pgjournal.DepositFilter{
+		Account: account, Owner: principal(c).Owner, After: after, Limit: limit + 1})
 	if err != nil {
 		return err
 	}

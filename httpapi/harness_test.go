@@ -29,14 +29,17 @@ type harness struct {
 	srv   *httptest.Server
 	pool  *pgxpool.Pool
 	store *pgjournal.Store
+	// openapi checks every response against the OpenAPI document.
+	openapi *openAPIValidator
 }
 
+// newHarness starts the API; options adjust its Config (gateways, rate
+// limits, a capturing logger, …) before it starts.
 func newHarness(t *testing.T, options ...func(*Config)) *harness {
 	return newBenchHarness(t, options...)
 }
 
-// newBenchHarness is newHarness for tests and benchmarks alike. Options
-// adjust the API's configuration (gateways, for instance).
+// newBenchHarness is newHarness for tests and benchmarks alike.
 func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	t.Helper()
 	url := testdb.New(t)
@@ -48,9 +51,10 @@ func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	for _, p := range projections.Inline() {
 		inline = append(inline, p)
 	}
-	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline})
 	store := pgjournal.NewStore(pool)
-	cfg := Config{Journal: journal, Store: store, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)}
+	metrics := NewMetrics(store.PoolStats)
+	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline, Observer: metrics})
+	cfg := Config{Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), Metrics: metrics, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)}
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -61,7 +65,7 @@ func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 		journal.Close()
 		pool.Close()
 	})
-	return &harness{t: t, api: api, srv: srv, pool: pool, store: store}
+	return &harness{t: t, api: api, srv: srv, pool: pool, store: store, openapi: loadOpenAPI(t, api)}
 }
 
 type reply struct {
@@ -128,6 +132,7 @@ func (h *harness) do(method, path string, body any, headers ...string) reply {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.openapi.check(h.t, req, resp, raw)
 	return reply{status: resp.StatusCode, header: resp.Header, body: raw}
 }
 

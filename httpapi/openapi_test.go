@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
 // routeOnlyServer is the API without a journal or a store: enough to list its
 // routes and serve the embedded document, so these tests need no database.
 func routeOnlyServer() *Server {
-	return New(Config{AdminKey: "x", Sandbox: http.NotFoundHandler(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return New(Config{AdminKey: "x", Sandbox: http.NotFoundHandler(), Keys: pgjournal.NewKeys(nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "options": true, "head": true, "patch": true, "trace": true}

@@ -34,6 +34,7 @@ var statusOf = map[ledger.Code]int{
 	ledger.ERefundExceedsOriginal: http.StatusUnprocessableEntity,
 	ledger.ENotRefundable:         http.StatusUnprocessableEntity,
 	ledger.EIdempotencyKeyReused:  http.StatusUnprocessableEntity,
+	ledger.EKeyLimitReached:       http.StatusUnprocessableEntity,
 	ledger.ERateLimited:           http.StatusTooManyRequests,
 	ledger.EInternal:              http.StatusInternalServerError,
 	ledger.EGatewayError:          http.StatusBadGateway,
@@ -64,6 +65,7 @@ var titles = map[ledger.Code]string{
 	ledger.ERefundExceedsOriginal: "Refund exceeds original",
 	ledger.ENotRefundable:         "Not refundable",
 	ledger.EIdempotencyKeyReused:  "Idempotency-Key reused",
+	ledger.EKeyLimitReached:       "Key limit reached",
 	ledger.ERateLimited:           "Rate limited",
 	ledger.EInternal:              "Internal error",
 	ledger.EGatewayError:          "Gateway error",
@@ -120,8 +122,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	}
 	var le *ledger.Error
 	var he *echo.HTTPError
+	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &le):
+	case errors.As(err, &tooLarge): // a handler read past harden's cap
+		le = ledger.Errorf(ledger.EBodyTooLarge, "request bodies are limited to 1 MiB")
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:

@@ -78,6 +78,10 @@ func (s *Server) createRefund(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		// The money leaves the recipient: only its owner may send it back.
+		if err := s.visibleAny(c, "transfer", t.ID, t.To); err != nil {
+			return err
+		}
 		if err := checkRefundAmount(req.Amount, t.Amount.Currency()); err != nil {
 			return err
 		}
@@ -86,6 +90,9 @@ func (s *Server) createRefund(c echo.Context) error {
 	}
 	dep, err := s.store.Deposit(ctx, req.Deposit)
 	if err != nil {
+		return err
+	}
+	if err := s.visibleAny(c, "deposit", dep.ID, dep.Account); err != nil {
 		return err
 	}
 	if err := checkRefundAmount(req.Amount, dep.Amount.Currency()); err != nil {
@@ -195,6 +202,9 @@ func (s *Server) getRefund(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.visibleAny(c, "refund", id, r.Account); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, viewRefund(r))
 }
 
@@ -203,7 +213,7 @@ func (s *Server) listRefunds(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Limit: limit + 1}
+	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Owner: principal(c).Owner, Limit: limit + 1}
 	if f.After, err = listCursor(c); err != nil {
 		return err
 	}

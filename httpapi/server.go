@@ -28,6 +28,16 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations applied); /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
+	// Keys stores API keys; nil: only AdminKey authenticates and there are no key routes.
+	Keys *pgjournal.Keys
+	// Metrics are served at /metrics; nil: New makes its own.
+	Metrics *Metrics
+	// RateLimit is each key's sustained requests per second and RateBurst
+	// its bucket size; RateLimit 0 means unlimited.
+	RateLimit float64
+	RateBurst int
+	// RequestTimeout bounds each request, database work included; zero: 10s.
+	RequestTimeout time.Duration
 }
 
 // Server is the HTTP API.
@@ -40,6 +50,12 @@ type Server struct {
 	gateways gateways.Set
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
+
+	metrics        *Metrics
+	limiter        *limiter
+	requestTimeout time.Duration
+	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
+	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
 }
 
 // New builds the API and its routes.
@@ -47,29 +63,43 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
 	s := &Server{
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,
-		auth:     &authenticator{adminKey: cfg.AdminKey},
+		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys},
 		inflight: newInflight(),
 		gateways: cfg.Gateways,
 		log:      cfg.Logger,
 		ready:    cfg.Ready,
+
+		metrics:        cfg.Metrics,
+		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
+		requestTimeout: cfg.RequestTimeout,
+		routeScopes:    map[string]Scope{},
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestLog)
+	e.Use(s.requestLog, s.harden)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)
+	// Unauthenticated, as Prometheus scrapes expect; see docs/operations.md.
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 
 	// Authentication is per route, not on a /v1 group: Echo answers a group
 	// with a catch-all that would turn 405s into 404s.
 	v1 := func(method, path string, h echo.HandlerFunc, scope Scope) {
-		e.Add(method, "/v1"+path, h, s.authenticate, require(scope))
+		s.routeScopes[method+" /v1"+path] = scope
+		e.Add(method, "/v1"+path, h, s.authenticate, s.rateLimit, require(scope))
 	}
 	v1("POST", "/accounts", s.openAccount, ScopeAccountsWrite)
 	v1("GET", "/accounts", s.listAccounts, ScopeAccountsRead)
@@ -90,6 +120,9 @@ func New(cfg Config) *Server {
 	v1("POST", "/refunds", s.createRefund, ScopeRefundsWrite)
 	v1("GET", "/refunds", s.listRefunds, ScopeAccountsRead)
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
+	if cfg.Keys != nil {
+		s.keyRoutes(v1)
+	}
 
 	// Webhooks are authenticated by the gateway's signature, not an API key.
 	e.POST("/v1/webhooks/:gateway", s.receiveWebhook)
@@ -98,6 +131,11 @@ func New(cfg Config) *Server {
 		e.GET("/sandbox/checkout/:reference", pages)
 		e.POST("/sandbox/checkout/:reference/pay", pages)
 		e.POST("/sandbox/checkout/:reference/decline", pages)
+	}
+
+	s.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.routes[r.Method+" "+r.Path] = true
 	}
 	return s
 }
@@ -124,8 +162,10 @@ func (s *Server) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// requestLog logs one line per request with a request id; it never logs
-// headers or bodies, so keys and secrets stay out of logs.
+// requestLog logs one line per request with a request id and the calling
+// key's id, and counts it in the HTTP metrics. It never logs headers, bodies
+// or query strings, so keys and secrets stay out of logs. Probes and scrapes
+// log at debug level, so that they do not drown the requests that matter.
 func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -139,10 +179,29 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		s.log.Info("request", "request_id", id, "method", c.Request().Method, "route", c.Path(),
-			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
+		elapsed := time.Since(start)
+		method, route, status := c.Request().Method, s.routeLabel(c), c.Response().Status
+		s.metrics.observeHTTP(route, method, status, elapsed)
+		attrs := []any{"request_id", id, "method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds()}
+		if p, ok := c.Get("principal").(*Principal); ok {
+			attrs = append(attrs, "key_id", p.KeyID)
+		}
+		level := slog.LevelInfo
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			level = slog.LevelDebug
+		}
+		s.log.Log(c.Request().Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// routeLabel is the route pattern the request matched ("/v1/accounts/:id"),
+// or "unmatched", so that metric labels stay few whatever paths clients send.
+func (s *Server) routeLabel(c echo.Context) string {
+	if p := c.Path(); s.routes[c.Request().Method+" "+p] {
+		return p
+	}
+	return "unmatched"
 }
 
 func requestID(c echo.Context) string {

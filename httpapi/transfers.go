@@ -40,6 +40,10 @@ func (s *Server) createTransfer(c echo.Context) error {
 	if v.err != nil {
 		return v.err
 	}
+	// A key bound to an owner sends only from that owner's accounts.
+	if err := s.visible(c, req.From); err != nil {
+		return err
+	}
 	cmd := ledger.Transfer{
 		TransferID: ledger.NewID(ledger.PrefixTransfer), From: req.From, To: req.To, Amount: amount,
 		Description: req.Description, Metadata: req.Metadata,
@@ -69,6 +73,9 @@ func (s *Server) getTransfer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.visibleAny(c, "transfer", id, t.From, t.To); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, viewTransfer(t))
 }
 
@@ -85,7 +92,9 @@ func (s *Server) listTransfers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ts, err := s.store.Transfers(c.Request().Context(), account, after, limit+1)
+	// An owner-bound key lists the transfers of its owner's accounts.
+	ts, err := s.store.Transfers(c.Request().Context(), pgjournal.TransferFilter{
+		Account: account, Owner: principal(c).Owner, After: after, Limit: limit + 1})
 	if err != nil {
 		return err
 	}

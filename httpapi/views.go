@@ -157,8 +157,18 @@ func listCursor(c echo.Context) (pgjournal.Cursor, error) {
 	return cur, ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")
 }
 
+// idCursor reads the ?cursor= of a list in id order (API keys: they are
+// configuration, not journal rows).
+func idCursor(c echo.Context) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c.QueryParam("cursor"))
+	if err != nil {
+		return "", ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")
+	}
+	return string(raw), nil
+}
+
 // accountParam resolves an optional ?account= (id or wallet number) to an
-// account id; empty stays empty.
+// account id the caller may see; empty stays empty.
 func (s *Server) accountParam(c echo.Context) (string, error) {
 	ref := c.QueryParam("account")
 	if ref == "" {
@@ -170,6 +180,9 @@ func (s *Server) accountParam(c echo.Context) (string, error) {
 	a, err := s.store.Account(c.Request().Context(), ref)
 	if err != nil {
 		return "", err
+	}
+	if !canSee(c, a) {
+		return "", notFound("account", ref)
 	}
 	return a.ID, nil
 }

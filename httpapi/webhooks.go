@@ -35,6 +35,7 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 	switch {
 	case errors.Is(err, gateways.ErrInvalidSignature):
 		s.log.Warn("webhook refused", "gateway", name, "err", err)
+		s.metrics.WebhookEvent(name, WebhookInvalidSignature)
 		return ledger.Errorf(ledger.EInvalidSignature, "the webhook signature is missing, wrong or stale")
 	case err != nil:
 		// Verified but unreadable: keep it, so that nothing verified is dropped.
@@ -43,6 +44,7 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 		n = gateways.Notification{Gateway: name, EventID: "unreadable:" + hex.EncodeToString(sum[:]), Raw: body}
 		return s.applyNotification(c, name, n, ledger.NotifyUnreadable)
 	case n.Kind == gateways.Ignored:
+		s.metrics.WebhookEvent(name, WebhookIgnored)
 		return c.JSON(http.StatusOK, received)
 	}
 	if n.EventID == "" {
@@ -81,6 +83,7 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 	// from the record without being decided again. The fingerprint is the id
 	// too, so a redelivery is never mistaken for a different request.
 	scope := "webhook:" + name
+	outcome := WebhookDuplicate // unless the decision appends something
 	resp, err := s.journal.Submit(ctx, pgjournal.Request{
 		Book: book, Command: cmd,
 		Idempotency: &pgjournal.Idempotency{Scope: scope, Key: cmd.EventID, Fingerprint: scope + ":" + cmd.EventID},
@@ -88,11 +91,29 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 			if o.Err != nil {
 				return problemResponse(o.Err)
 			}
+			for _, e := range o.Events {
+				if kind, ok := webhookOutcomes[e.Type]; ok {
+					outcome = kind
+				}
+			}
 			return jsonResponse(http.StatusOK, received)
 		},
 	})
 	if err != nil {
+		s.metrics.WebhookEvent(name, WebhookError)
 		return submitError(err)
 	}
+	s.metrics.WebhookEvent(name, outcome)
 	return write(c, resp)
+}
+
+// webhookOutcomes names, for the metrics, what a notification's events did.
+var webhookOutcomes = map[ledger.EventType]string{
+	ledger.DepositSucceededEvent: WebhookCredited,
+	ledger.DepositFlaggedEvent:   WebhookFlagged,
+	ledger.DepositFailedEvent:    WebhookFailed,
+	ledger.DepositExpiredEvent:   WebhookFailed,
+	ledger.GatewayUnmatched:      WebhookUnmatched,
+	ledger.RefundSucceededEvent:  WebhookRefund,
+	ledger.RefundFailedEvent:     WebhookRefund,
 }

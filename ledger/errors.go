@@ -32,6 +32,7 @@ const (
 	ERefundExceedsOriginal Code = "refund_exceeds_original"
 	ENotRefundable         Code = "not_refundable"
 	EIdempotencyKeyReused  Code = "idempotency_key_reused"
+	EKeyLimitReached       Code = "key_limit_reached"
 	ERateLimited           Code = "rate_limited"
 	EGatewayError          Code = "gateway_error"
 	EUnavailable           Code = "unavailable"

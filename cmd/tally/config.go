@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is everything tally reads from its environment.
@@ -20,6 +21,15 @@ type Config struct {
 	PublicURL string
 	// Sandbox enables the sandbox gateway; on by default in local mode.
 	Sandbox bool
+
+	// Hardening; docs/operations.md gives the defaults and the reasons.
+	RateLimit       float64       // requests per second per API key; 0: unlimited
+	RateBurst       int           // bucket size per API key
+	RequestTimeout  time.Duration // bounds each request, database work included
+	ReadTimeout     time.Duration // http.Server: reading a whole request
+	WriteTimeout    time.Duration // http.Server: from the end of the request headers to the end of the response
+	IdleTimeout     time.Duration // http.Server: keep-alive connections
+	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
 	migrateOnly bool
 }
@@ -43,7 +53,77 @@ func configFromEnv() (Config, error) {
 		return c, fmt.Errorf("TALLY_SANDBOX must be true or false, not %q", sandbox)
 	}
 	c.PublicURL = trimURL(envOr("TALLY_PUBLIC_URL", "http://localhost"+portOf(c.HTTPAddr)))
-	return c, nil
+	if c.RateLimit, err = envFloat("TALLY_RATE_LIMIT", 100); err != nil {
+		return c, err
+	}
+	if c.RateBurst, err = envInt("TALLY_RATE_BURST", 200); err != nil {
+		return c, err
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+		def  time.Duration
+	}{
+		{"TALLY_REQUEST_TIMEOUT", &c.RequestTimeout, 10 * time.Second},
+		{"TALLY_HTTP_READ_TIMEOUT", &c.ReadTimeout, 30 * time.Second},
+		{"TALLY_HTTP_WRITE_TIMEOUT", &c.WriteTimeout, 30 * time.Second},
+		{"TALLY_HTTP_IDLE_TIMEOUT", &c.IdleTimeout, 2 * time.Minute},
+		{"TALLY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 20 * time.Second},
+	} {
+		if *d.dst, err = envDuration(d.name, d.def); err != nil {
+			return c, err
+		}
+	}
+	return c, c.check()
+}
+
+// check refuses settings that contradict each other.
+func (c Config) check() error {
+	if c.RateLimit < 0 || c.RateBurst < 1 {
+		return fmt.Errorf("TALLY_RATE_LIMIT must be ≥ 0 (0: unlimited) and TALLY_RATE_BURST ≥ 1")
+	}
+	// A request must be able to answer its own 503 before the server cuts
+	// the connection, or the client sees a reset instead of a retryable error.
+	if c.WriteTimeout <= c.RequestTimeout {
+		return fmt.Errorf("TALLY_HTTP_WRITE_TIMEOUT (%s) must be longer than TALLY_REQUEST_TIMEOUT (%s)", c.WriteTimeout, c.RequestTimeout)
+	}
+	return nil
+}
+
+func envFloat(name string, def float64) (float64, error) {
+	v := envOr(name, "")
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number", name, v)
+	}
+	return f, nil
+}
+
+func envInt(name string, def int) (int, error) {
+	v := envOr(name, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not an integer", name, v)
+	}
+	return n, nil
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := envOr(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration such as \"10s\"", name, v)
+	}
+	return d, nil
 }
 
 func envOr(name, def string) string {

@@ -16,6 +16,7 @@ const usage = `tally — an event-sourced double-entry ledger
 Usage:
   tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
   tally migrate   apply database migrations and exit
+  tally keys      create, list and revoke API keys (tally keys help)
 
 Configuration is by environment; see docs/operations.md.
 `
@@ -34,6 +35,11 @@ func main() {
 		err = serve(ctx)
 	case "migrate":
 		err = migrateOnly(ctx)
+	case "keys":
+		if err = keysCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, keysUsage)
+			os.Exit(2)
+		}
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

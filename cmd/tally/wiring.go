@@ -29,6 +29,7 @@ type Main struct {
 	journal  *pgjournal.Journal
 	http     *http.Server
 	listener net.Listener
+	addr     string
 	sandbox  *sandbox.Gateway
 	serving  chan error
 }
@@ -81,14 +82,16 @@ func (m *Main) Run(ctx context.Context) error {
 	for _, p := range projections.Inline() {
 		inline = append(inline, p)
 	}
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log})
 	store := pgjournal.NewStore(m.pool)
+	metrics := httpapi.NewMetrics(store.PoolStats)
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
 	m.listener = ln
-	self := "http://127.0.0.1" + portOf(ln.Addr().String())
+	m.addr = ln.Addr().String()
+	self := "http://127.0.0.1" + portOf(m.addr)
 	set, sb, err := openGateways(m.cfg, store, self, m.log)
 	if err != nil {
 		return err
@@ -101,6 +104,8 @@ func (m *Main) Run(ctx context.Context) error {
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log,
 		Gateways: set, Sandbox: sandboxPages,
+		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
+		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -116,16 +121,19 @@ func (m *Main) Run(ctx context.Context) error {
 	m.http = &http.Server{
 		Addr:              m.cfg.HTTPAddr,
 		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(5*time.Second, m.cfg.ReadTimeout),
+		ReadTimeout:       m.cfg.ReadTimeout,
+		WriteTimeout:      m.cfg.WriteTimeout,
+		IdleTimeout:       m.cfg.IdleTimeout,
 	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
-	m.log.Info("tally is serving", "addr", ln.Addr().String(), "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
+	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
 	return nil
 }
+
+// Addr is the address the API listens on, once Run has returned.
+func (m *Main) Addr() string { return m.addr }
 
 // Close stops accepting requests, answers those in flight, lets the
 // sequencers finish their batches, then closes the pool and the local database.
@@ -135,7 +143,7 @@ func (m *Main) Close() {
 		_ = m.sandbox.Close()
 	}
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownTimeout)
 		if err := m.http.Shutdown(ctx); err != nil {
 			m.log.Warn("http shutdown", "err", err)
 		}

@@ -37,6 +37,16 @@ type Options struct {
 	// Inline projections run in every append transaction, in order.
 	Inline []Projection
 	Logger *slog.Logger
+	// Observer, if set, is told about every committed batch (metrics).
+	Observer Observer
+}
+
+// Observer learns how the sequencer batches. It is called from the
+// sequencer goroutine after each commit, so it must return quickly.
+type Observer interface {
+	// BatchCommitted reports one append transaction: how many commands it
+	// answered and how long it took from BEGIN to the acknowledged COMMIT.
+	BatchCommitted(book string, commands int, elapsed time.Duration)
 }
 
 // Journal is the write side of the ledger.
@@ -48,6 +58,9 @@ type Journal struct {
 	seqs    map[string]*sequencer
 	closing bool
 	wg      sync.WaitGroup
+	// sending is held (shared) while Submit puts a command on a queue, so
+	// that Close cannot close the queue under it.
+	sending sync.RWMutex
 
 	books sync.Map // account id or wallet number → book
 
@@ -66,7 +79,10 @@ func (j *Journal) Stats() Stats {
 	return Stats{Batches: j.batches.Load(), Commands: j.commands.Load(), Largest: j.largest.Load()}
 }
 
-func (j *Journal) recordBatch(n int) {
+func (j *Journal) recordBatch(book string, n int, elapsed time.Duration) {
+	if j.opt.Observer != nil {
+		j.opt.Observer.BatchCommitted(book, n, elapsed)
+	}
 	j.batches.Add(1)
 	j.commands.Add(int64(n))
 	for {
@@ -154,15 +170,9 @@ func (j *Journal) Submit(ctx context.Context, req Request) (Response, error) {
 			return Response{}, classify(err)
 		}
 	}
-	s, err := j.sequencer(book)
-	if err != nil {
-		return Response{}, err
-	}
 	p := &pending{ctx: ctx, req: req, done: make(chan result, 1)}
-	select {
-	case s.queue <- p:
-	case <-ctx.Done():
-		return Response{}, ctx.Err()
+	if err := j.enqueue(ctx, book, p); err != nil {
+		return Response{}, err
 	}
 	select {
 	case r := <-p.done:
@@ -174,9 +184,29 @@ func (j *Journal) Submit(ctx context.Context, req Request) (Response, error) {
 	}
 }
 
-// Close stops accepting commands, lets every sequencer finish what is queued,
-// and waits for them.
+// enqueue puts p on its book's sequencer queue. It returns ErrClosed once
+// Close has begun, and ctx's error if the caller gives up while the queue is full.
+func (j *Journal) enqueue(ctx context.Context, book string, p *pending) error {
+	j.sending.RLock()
+	defer j.sending.RUnlock()
+	s, err := j.sequencer(book)
+	if err != nil {
+		return err
+	}
+	select {
+	case s.queue <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting commands, lets every sequencer finish what is queued
+// (answering every caller), and waits for them.
 func (j *Journal) Close() {
+	// Wait for Submits that are putting a command on a queue: the sequencers
+	// keep draining, so they finish, and later ones see closing.
+	j.sending.Lock()
 	j.mu.Lock()
 	if !j.closing {
 		j.closing = true
@@ -185,6 +215,7 @@ func (j *Journal) Close() {
 		}
 	}
 	j.mu.Unlock()
+	j.sending.Unlock()
 	j.wg.Wait()
 }
 

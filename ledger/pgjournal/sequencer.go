@@ -87,6 +87,7 @@ func (s *sequencer) process(batch []*pending) {
 
 // append runs one transaction for the batch and returns each command's result.
 func (s *sequencer) append(batch []*pending) ([]result, error) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
 	defer cancel()
 	tx, err := s.j.pool.BeginTx(ctx, pgx.TxOptions{})
@@ -188,7 +189,7 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
 	}
-	s.j.recordBatch(len(batch))
+	s.j.recordBatch(s.book, len(batch), time.Since(start))
 	return results, nil
 }
 

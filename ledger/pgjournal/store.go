@@ -262,12 +262,21 @@ func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
 	return t, classify(err)
 }
 
-// Transfers lists transfers in journal order, those of one account if
-// account is not empty, after the cursor.
-func (s *Store) Transfers(ctx context.Context, account string, after Cursor, limit int) ([]Listed[Transfer], error) {
-	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, book, position FROM transfers
-		WHERE ($1 = '' OR from_account = $1 OR to_account = $1) AND (book, position) > ($2, $3)
-		ORDER BY book, position LIMIT $4`, account, after.Book, after.Position, limit)
+// TransferFilter selects transfers for a list. Empty fields do not filter.
+type TransferFilter struct {
+	Account string // transfers from or to this account
+	Owner   string // transfers from or to any account of this owner
+	After   Cursor
+	Limit   int
+}
+
+// Transfers lists transfers in journal order.
+func (s *Store) Transfers(ctx context.Context, f TransferFilter) ([]Listed[Transfer], error) {
+	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, book, position FROM transfers t
+		WHERE ($1 = '' OR from_account = $1 OR to_account = $1)
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
+		  AND (book, position) > ($3, $4)
+		ORDER BY book, position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
 }
 
 // EventFilter selects journal events. Zero fields do not filter.
@@ -417,12 +426,21 @@ func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
 	return v, classify(err)
 }
 
-// Deposits lists deposits in journal order, those of one account if account
-// is not empty, after the cursor.
-func (s *Store) Deposits(ctx context.Context, account string, after Cursor, limit int) ([]Listed[DepositView], error) {
+// DepositFilter selects deposits for a list. Empty fields do not filter.
+type DepositFilter struct {
+	Account string // deposits to this account
+	Owner   string // deposits to any account of this owner
+	After   Cursor
+	Limit   int
+}
+
+// Deposits lists deposits in journal order.
+func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[DepositView], error) {
 	return list(ctx, s, scanDepositView, `SELECT `+depositViewColumns+`, d.book, d.created_position FROM deposits d
-		WHERE ($1 = '' OR d.account_id = $1) AND (d.book, d.created_position) > ($2, $3)
-		ORDER BY d.book, d.created_position LIMIT $4`, account, after.Book, after.Position, limit)
+		WHERE ($1 = '' OR d.account_id = $1)
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = d.account_id AND a.owner = $2))
+		  AND (d.book, d.created_position) > ($3, $4)
+		ORDER BY d.book, d.created_position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
 }
 
 // BookOfDeposit returns the book of the deposit a gateway notification is
@@ -470,6 +488,7 @@ func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
 // RefundFilter selects refunds for a list. Empty fields do not filter.
 type RefundFilter struct {
 	Deposit, Transfer string
+	Owner             string // refunds out of any account of this owner
 	After             Cursor
 	Limit             int
 }
@@ -477,6 +496,8 @@ type RefundFilter struct {
 // Refunds lists refunds in journal order.
 func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]Listed[ledger.Refund], error) {
 	return list(ctx, s, scanRefund, `SELECT `+refundColumns+`, r.book, r.created_position FROM refunds r
-		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2) AND (r.book, r.created_position) > ($3, $4)
-		ORDER BY r.book, r.created_position LIMIT $5`, f.Deposit, f.Transfer, f.After.Book, f.After.Position, f.Limit)
+		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2)
+		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = r.account_id AND a.owner = $3))
+		  AND (r.book, r.created_position) > ($4, $5)
+		ORDER BY r.book, r.created_position LIMIT $6`, f.Deposit, f.Transfer, f.Owner, f.After.Book, f.After.Position, f.Limit)
 }
