@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,80 +108,55 @@ func (s *Server) createDeposit(c echo.Context) error {
 		return ledger.Errorf(ledger.EInvalidRequest, "gateway %q is not enabled on this server", req.Gateway).WithField("gateway")
 	}
 
-	p := principal(c)
-	idem := pgjournal.Idempotency{Scope: p.IdempotencyScope(), Key: key, Fingerprint: Fingerprint(c.Request().Method, c.Request().URL.Path, body)}
-	slot := idem.Scope + "\x00" + idem.Key
-	if !s.inflight.acquire(slot) {
-		return ledger.Errorf(ledger.EIdempotencyKeyInUse, "a request with this Idempotency-Key is still in progress; retry when it has finished")
-	}
-	defer s.inflight.release(slot)
-
 	depositID := ledger.NewID(ledger.PrefixDeposit)
-	cmd := ledger.InitiateDeposit{
-		DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: req.Account,
-		Amount: amount, Gateway: gw.Name(), Email: req.Email, CallbackURL: req.CallbackURL,
-	}
-	first, err := s.journal.Submit(c.Request().Context(), pgjournal.Request{Command: cmd, Idempotency: &idem,
-		Render: func(o pgjournal.Outcome) pgjournal.Response {
-			if o.Err != nil {
-				return problemResponse(o.Err)
+	return s.submitTwoStep(c, key, body, twoStep{
+		id: depositID,
+		first: ledger.InitiateDeposit{
+			DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: req.Account,
+			Amount: amount, Gateway: gw.Name(), Email: req.Email, CallbackURL: req.CallbackURL,
+		},
+		then: func(ctx context.Context, id string) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+			dep, err := s.store.Deposit(ctx, id)
+			if err != nil {
+				return nil, nil, err
 			}
-			return pgjournal.Response{Status: pgjournal.InProgress, ContentType: "application/json", Body: []byte(fmt.Sprintf(`{"deposit_id":%q}`, depositID))}
-		}})
-	if err != nil {
-		return submitError(err)
-	}
-	if first.Status != pgjournal.InProgress {
-		return write(c, first) // refused, or a retry of a finished request
-	}
-	var progress struct {
-		DepositID string `json:"deposit_id"`
-	}
-	if err := json.Unmarshal(first.Body, &progress); err != nil {
-		return fmt.Errorf("in-progress deposit record: %w", err)
-	}
-
-	// The gateway call and its recording outlive a client that hangs up.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), gatewayTimeout)
-	defer cancel()
-	dep, err := s.store.Deposit(ctx, progress.DepositID)
-	if err != nil {
-		return err
-	}
-	var next ledger.Command
-	var checkout gateways.Checkout
-	var gerr error
-	if dep.Status == ledger.DepositPending && dep.CheckoutURL == "" {
-		checkout, gerr = gw.OpenCheckout(ctx, gateways.CheckoutRequest{
-			Reference: dep.Reference, DepositID: dep.ID, Account: dep.Account, Amount: *dep.Amount.Decimal(),
-			Currency: string(dep.Amount.Currency()), Email: req.Email, CallbackURL: req.CallbackURL,
-		})
-	}
-	// else: a retry resuming a deposit that already has its checkout (or was
-	// settled by a webhook meanwhile): the gateway is not asked again, and
-	// RecordCheckout below records nothing.
-	if gerr != nil {
-		s.log.Warn("gateway refused a checkout", "gateway", gw.Name(), "deposit", dep.ID, "err", gerr)
-		next = ledger.FailDeposit{DepositID: dep.ID, Reason: gatewayFailure(gw.Name(), gerr)}
-	} else {
-		next = ledger.RecordCheckout{DepositID: dep.ID, CheckoutURL: checkout.URL, GatewayReference: checkout.GatewayReference}
-	}
-	idem.Finish = true
-	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Idempotency: &idem,
-		Render: func(o pgjournal.Outcome) pgjournal.Response {
-			if o.Err != nil {
-				return problemResponse(o.Err)
+			// A retry resuming a deposit that already has its checkout (or
+			// was settled by a webhook meanwhile) does not ask the gateway
+			// again; RecordCheckout then records nothing.
+			var checkout gateways.Checkout
+			var gerr error
+			if dep.Status == ledger.DepositPending && dep.CheckoutURL == "" {
+				checkout, gerr = gw.OpenCheckout(ctx, gateways.CheckoutRequest{
+					Reference: dep.Reference, DepositID: dep.ID, Account: dep.Account, Amount: *dep.Amount.Decimal(),
+					Currency: string(dep.Amount.Currency()), Email: req.Email, CallbackURL: req.CallbackURL,
+				})
 			}
 			if gerr != nil {
-				return problemResponse(ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr)))
+				s.log.Warn("gateway refused a checkout", "gateway", gw.Name(), "deposit", dep.ID, "err", gerr)
+				refusal := ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr))
+				return ledger.FailDeposit{DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal), nil
 			}
-			d, _ := o.State.Deposit(dep.ID)
-			return jsonResponse(http.StatusCreated, viewDeposit(pgjournal.DepositView{Deposit: d}))
-		}})
-	if err != nil {
-		return submitError(err)
+			return ledger.RecordCheckout{DepositID: dep.ID, CheckoutURL: checkout.URL, GatewayReference: checkout.GatewayReference},
+				func(o pgjournal.Outcome) pgjournal.Response {
+					if o.Err != nil {
+						return problemResponse(o.Err)
+					}
+					d, _ := o.State.Deposit(dep.ID)
+					return jsonResponse(http.StatusCreated, viewDeposit(pgjournal.DepositView{Deposit: d}))
+				}, nil
+		},
+	})
+}
+
+// failedWith renders the outcome of recording a gateway's refusal: the
+// refusal itself, unless recording it was refused.
+func failedWith(refusal *ledger.Error) func(pgjournal.Outcome) pgjournal.Response {
+	return func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		return problemResponse(refusal)
 	}
-	return write(c, resp)
 }
 
 // gatewayFailure is the client-safe account of a failed gateway call: the

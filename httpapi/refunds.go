@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -124,73 +122,34 @@ func renderRefund(refundID string) func(pgjournal.Outcome) pgjournal.Response {
 }
 
 func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gateways.Gateway, dep pgjournal.DepositView, cmd ledger.RequestDepositRefund) error {
-	p := principal(c)
-	idem := pgjournal.Idempotency{Scope: p.IdempotencyScope(), Key: key, Fingerprint: Fingerprint(c.Request().Method, c.Request().URL.Path, body)}
-	slot := idem.Scope + "\x00" + idem.Key
-	if !s.inflight.acquire(slot) {
-		return ledger.Errorf(ledger.EIdempotencyKeyInUse, "a request with this Idempotency-Key is still in progress; retry when it has finished")
-	}
-	defer s.inflight.release(slot)
-
-	first, err := s.journal.Submit(c.Request().Context(), pgjournal.Request{Command: cmd, Book: dep.Book, Idempotency: &idem,
-		Render: func(o pgjournal.Outcome) pgjournal.Response {
-			if o.Err != nil {
-				return problemResponse(o.Err)
+	return s.submitTwoStep(c, key, body, twoStep{
+		book: dep.Book, first: cmd, id: cmd.RefundID,
+		then: func(ctx context.Context, id string) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+			r, err := s.store.Refund(ctx, id)
+			if err != nil {
+				return nil, nil, err
 			}
-			return pgjournal.Response{Status: pgjournal.InProgress, ContentType: "application/json", Body: []byte(fmt.Sprintf(`{"refund_id":%q}`, cmd.RefundID))}
-		}})
-	if err != nil {
-		return submitError(err)
-	}
-	if first.Status != pgjournal.InProgress {
-		return write(c, first)
-	}
-	var progress struct {
-		RefundID string `json:"refund_id"`
-	}
-	if err := json.Unmarshal(first.Body, &progress); err != nil {
-		return fmt.Errorf("in-progress refund record: %w", err)
-	}
-
-	// The gateway call and its recording outlive a client that hangs up.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), gatewayTimeout)
-	defer cancel()
-	r, err := s.store.Refund(ctx, progress.RefundID)
-	if err != nil {
-		return err
-	}
-	result, gerr := gw.Refund(ctx, gateways.RefundRequest{
-		RefundID: r.ID, DepositReference: dep.Reference, GatewayReference: dep.GatewayReference,
-		Amount: *r.Amount.Decimal(), Currency: string(r.Amount.Currency()), Reason: r.Reason,
+			result, gerr := gw.Refund(ctx, gateways.RefundRequest{
+				RefundID: r.ID, DepositReference: dep.Reference, GatewayReference: dep.GatewayReference,
+				Amount: *r.Amount.Decimal(), Currency: string(r.Amount.Currency()), Reason: r.Reason,
+			})
+			var refusal *ledger.Error
+			switch {
+			case errors.Is(gerr, gateways.ErrUnsupported):
+				refusal = ledger.Errorf(ledger.ENotRefundable, "%s cannot refund this payment through its API: %v", gw.Name(), gerr)
+			case gerr != nil:
+				s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
+				refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr))
+			case result.Status == gateways.RefundStatusFailed:
+				refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
+			}
+			if refusal != nil {
+				return ledger.FailRefund{RefundID: r.ID, Reason: refusal.Message}, failedWith(refusal), nil
+			}
+			return ledger.RecordRefundSubmission{RefundID: r.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded},
+				renderRefund(r.ID), nil
+		},
 	})
-	var next ledger.Command
-	var refusal *ledger.Error
-	switch {
-	case errors.Is(gerr, gateways.ErrUnsupported):
-		refusal = ledger.Errorf(ledger.ENotRefundable, "%s cannot refund this payment through its API: %v", gw.Name(), gerr)
-	case gerr != nil:
-		s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
-		refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr))
-	case result.Status == gateways.RefundStatusFailed:
-		refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
-	}
-	if refusal != nil {
-		next = ledger.FailRefund{RefundID: r.ID, Reason: refusal.Message}
-	} else {
-		next = ledger.RecordRefundSubmission{RefundID: r.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded}
-	}
-	idem.Finish = true
-	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Book: dep.Book, Idempotency: &idem,
-		Render: func(o pgjournal.Outcome) pgjournal.Response {
-			if o.Err == nil && refusal != nil {
-				return problemResponse(refusal)
-			}
-			return renderRefund(r.ID)(o)
-		}})
-	if err != nil {
-		return submitError(err)
-	}
-	return write(c, resp)
 }
 
 func (s *Server) getRefund(c echo.Context) error {
