@@ -140,6 +140,15 @@ var (
 	ErrUnsupported = errors.New("not supported by the gateway")
 )
 
+// RefundIDEchoer is implemented by gateways that echo Tally's refund id
+// (metadata.tally_refund or their reference field) on every notification of
+// a refund Tally asked for. For them a refund notification without our id is
+// one made elsewhere (the gateway's dashboard); for the others (Paystack) the
+// ledger has to match refunds by deposit and amount.
+type RefundIDEchoer interface {
+	EchoesRefundID() bool
+}
+
 // GatewayError is a failed, refused or timed-out call to a gateway's API. It never carries
 // the request's credentials; Message is the gateway's own explanation.
 type GatewayError struct {

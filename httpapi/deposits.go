@@ -133,7 +133,7 @@ func (s *Server) createDeposit(c echo.Context) error {
 			}
 			if gerr != nil {
 				s.log.Warn("gateway refused a checkout", "gateway", gw.Name(), "deposit", dep.ID, "err", gerr)
-				refusal := ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr))
+				refusal := ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), "checkout", gerr))
 				return ledger.FailDeposit{DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal), nil
 			}
 			return ledger.RecordCheckout{DepositID: dep.ID, CheckoutURL: checkout.URL, GatewayReference: checkout.GatewayReference},
@@ -161,17 +161,17 @@ func failedWith(refusal *ledger.Error) func(pgjournal.Outcome) pgjournal.Respons
 
 // gatewayFailure is the client-safe account of a failed gateway call: the
 // gateway's own message, never our credentials or request.
-func gatewayFailure(name string, err error) string {
+func gatewayFailure(name, op string, err error) string {
 	var ge *gateways.GatewayError
 	switch {
 	case errors.As(err, &ge) && ge.StatusCode == 0:
 		return fmt.Sprintf("%s could not be reached or did not answer in time", name)
 	case errors.As(err, &ge):
-		return fmt.Sprintf("%s refused the checkout (HTTP %d%s)", name, ge.StatusCode, prefixed(": ", ge.Message))
+		return fmt.Sprintf("%s refused the %s (HTTP %d%s)", name, op, ge.StatusCode, prefixed(": ", ge.Message))
 	case errors.Is(err, gateways.ErrUnsupported):
-		return fmt.Sprintf("%s cannot take this deposit: %v", name, err)
+		return fmt.Sprintf("%s cannot take this %s: %v", name, op, err)
 	}
-	return fmt.Sprintf("%s could not open a checkout", name)
+	return fmt.Sprintf("%s could not complete the %s", name, op)
 }
 
 func prefixed(prefix, s string) string {

@@ -34,9 +34,11 @@ const (
 // checkouts as Paystack, Stripe and Xendit answer them, and can be told to
 // stall so that a call times out.
 type fakeGateways struct {
-	srv   *httptest.Server
-	stall atomic.Bool
-	calls atomic.Int64
+	srv           *httptest.Server
+	stall         atomic.Bool
+	refuseRefunds atomic.Bool  // answer refund requests 400
+	refundStatus  atomic.Value // Stripe's immediate refund status; default "pending"
+	calls         atomic.Int64
 }
 
 func newFakeGateways(t *testing.T) *fakeGateways {
@@ -52,6 +54,12 @@ func newFakeGateways(t *testing.T) *fakeGateways {
 		}
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
+		refund := r.URL.Path == "/refund" || r.URL.Path == "/v1/refunds"
+		if refund && f.refuseRefunds.Load() {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"status":false,"message":"Transaction has been fully reversed","error":{"message":"cannot refund","type":"invalid_request_error"}}`)
+			return
+		}
 		switch r.URL.Path {
 		case "/transaction/initialize":
 			var req map[string]any
@@ -66,7 +74,11 @@ func newFakeGateways(t *testing.T) *fakeGateways {
 			fmt.Fprintf(w, `{"status":true,"message":"Refund has been queued for processing","data":{"transaction":{"id":1004723697,"reference":%q},"status":"pending","amount":%v,"currency":"NGN","id":%d}}`,
 				req["transaction"], req["amount"], 3018284+f.calls.Load())
 		case "/v1/refunds":
-			fmt.Fprintf(w, `{"id":"re_fake_%d","object":"refund","status":"pending","amount":1000,"currency":"usd","payment_intent":"pi_fake"}`, f.calls.Load())
+			status, _ := f.refundStatus.Load().(string)
+			if status == "" {
+				status = "pending"
+			}
+			fmt.Fprintf(w, `{"id":"re_fake_%d","object":"refund","status":%q,"amount":1000,"currency":"usd","payment_intent":"pi_fake"}`, f.calls.Load(), status)
 		case "/v2/invoices":
 			fmt.Fprint(w, `{"id":"inv_fake","invoice_url":"https://checkout.xendit.co/web/inv_fake","status":"PENDING"}`)
 		default:

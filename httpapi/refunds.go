@@ -129,6 +129,11 @@ func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gatew
 			if err != nil {
 				return nil, nil, err
 			}
+			if r.Status != ledger.RefundStatusPending || r.GatewayRefundID != "" {
+				// A retry resuming a refund the gateway already took (or
+				// settled): asking again could refund twice.
+				return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, GatewayRefundID: r.GatewayRefundID}, renderRefund(r.ID), nil
+			}
 			result, gerr := gw.Refund(ctx, gateways.RefundRequest{
 				RefundID: r.ID, DepositReference: dep.Reference, GatewayReference: dep.GatewayReference,
 				Amount: *r.Amount.Decimal(), Currency: string(r.Amount.Currency()), Reason: r.Reason,
@@ -139,14 +144,14 @@ func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gatew
 				refusal = ledger.Errorf(ledger.ENotRefundable, "%s cannot refund this payment through its API: %v", gw.Name(), gerr)
 			case gerr != nil:
 				s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
-				refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), gerr))
+				refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), "refund", gerr))
 			case result.Status == gateways.RefundStatusFailed:
 				refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
 			}
 			if refusal != nil {
-				return ledger.FailRefund{RefundID: r.ID, Reason: refusal.Message}, failedWith(refusal), nil
+				return ledger.FailRefund{RefundID: r.ID, DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal), nil
 			}
-			return ledger.RecordRefundSubmission{RefundID: r.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded},
+			return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded},
 				renderRefund(r.ID), nil
 		},
 	})
@@ -173,6 +178,12 @@ func (s *Server) listRefunds(c echo.Context) error {
 		return err
 	}
 	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Owner: principal(c).Owner, Limit: limit + 1}
+	if f.Deposit != "" && !ledger.HasPrefix(f.Deposit, ledger.PrefixDeposit) {
+		return ledger.Errorf(ledger.EInvalidRequest, "deposit must be a deposit id (dep_…)").WithField("deposit")
+	}
+	if f.Transfer != "" && !ledger.HasPrefix(f.Transfer, ledger.PrefixTransfer) {
+		return ledger.Errorf(ledger.EInvalidRequest, "transfer must be a transfer id (tr_…)").WithField("transfer")
+	}
 	if f.After, err = listCursor(c); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -296,4 +297,112 @@ func TestStripeRefundEventsCountOnce(t *testing.T) {
 		t.Fatalf("deposit = %v", d)
 	}
 	h.checkJournal("main")
+}
+
+func paidStripeDeposit(t *testing.T, h *harness, account string) (map[string]any, string) {
+	t.Helper()
+	dep := h.deposit(account, "20.00", "USD", "stripe")
+	ref := dep["reference"].(string)
+	paid := stripeEvent(t, "evt_paid_"+ref, "payment_intent.succeeded", map[string]any{
+		"id": "pi_fake", "object": "payment_intent", "amount": 2000, "amount_received": 2000, "currency": "usd",
+		"status": "succeeded", "metadata": map[string]any{"tally_reference": ref},
+	})
+	h.must(h.webhook("stripe", paid, stripeSign(paid, time.Now())...), 200)
+	return dep, ref
+}
+
+func stripeRefundObject(id, status string, metadata map[string]any) map[string]any {
+	return map[string]any{"id": id, "object": "refund", "amount": 1000, "currency": "usd", "payment_intent": "pi_fake",
+		"status": status, "created": time.Now().Unix(), "metadata": metadata}
+}
+
+func TestGatewayAnswersToRefunds(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "USD")
+	dep, ref := paidStripeDeposit(t, h, a)
+
+	t.Run("a refund the gateway refuses is a 502 and the money comes back", func(t *testing.T) {
+		fake.refuseRefunds.Store(true)
+		defer fake.refuseRefunds.Store(false)
+		r := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "10.00"}, "refused"), 502)
+		if r.str(t, "code") != "gateway_error" || !strings.Contains(r.str(t, "detail"), "refused the refund") {
+			t.Fatalf("%s", r.body)
+		}
+		list := h.must(h.do("GET", "/v1/refunds?deposit="+dep["id"].(string), nil), 200).json(t)["data"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["status"] != "failed" || h.balance(a) != "20.00" {
+			t.Fatalf("refunds %v, wallet %s", list, h.balance(a))
+		}
+	})
+
+	t.Run("a refund the gateway settles at once succeeds at once", func(t *testing.T) {
+		fake.refundStatus.Store("succeeded")
+		defer fake.refundStatus.Store("pending")
+		r := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "10.00"}, "instant"), 201).json(t)
+		if r["status"] != "succeeded" || h.balance(a) != "10.00" {
+			t.Fatalf("refund %v, wallet %s", r, h.balance(a))
+		}
+	})
+
+	t.Run("a dashboard refund of the same amount does not settle our pending one", func(t *testing.T) {
+		h.fund(a, "10", "USD") // so that the dashboard refund keeps the wallet at zero
+		ours := h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "10.00"}, "ours"), 201).json(t)
+		dash := stripeEvent(t, "evt_dash", "refund.updated", stripeRefundObject("re_dashboard", "succeeded", map[string]any{"tally_reference": ref}))
+		h.must(h.webhook("stripe", dash, stripeSign(dash, time.Now())...), 200)
+		got := h.must(h.do("GET", "/v1/refunds/"+ours["id"].(string), nil), 200).json(t)
+		if got["status"] != "pending" {
+			t.Fatalf("our refund = %v; a refund without our id is not ours", got)
+		}
+		list := h.must(h.do("GET", "/v1/refunds?deposit="+dep["id"].(string), nil), 200).json(t)["data"].([]any)
+		if last := list[len(list)-1].(map[string]any); last["gateway_initiated"] != true {
+			t.Fatalf("refunds = %v", list)
+		}
+	})
+	h.checkJournal("main")
+}
+
+// A refund recorded as failed (the gateway call timed out) that the gateway
+// then reports as paid: the payer has the money, so the wallet pays again.
+func TestLateSuccessOfAFailedRefund(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "USD")
+	dep, ref := paidStripeDeposit(t, h, a)
+	fake.stall.Store(true)
+	h.must(h.refund(map[string]any{"deposit": dep["id"], "amount": "10.00"}, "slow"), 502)
+	fake.stall.Store(false)
+	list := h.must(h.do("GET", "/v1/refunds?deposit="+dep["id"].(string), nil), 200).json(t)["data"].([]any)
+	refundID := list[0].(map[string]any)["id"].(string)
+	if h.balance(a) != "20.00" {
+		t.Fatalf("wallet %s after the failed refund", h.balance(a))
+	}
+	late := stripeEvent(t, "evt_late", "refund.updated", stripeRefundObject("re_late", "succeeded", map[string]any{"tally_refund": refundID, "tally_reference": ref}))
+	h.must(h.webhook("stripe", late, stripeSign(late, time.Now())...), 200)
+	got := h.must(h.do("GET", "/v1/refunds/"+refundID, nil), 200).json(t)
+	if got["status"] != "succeeded" || h.balance(a) != "10.00" {
+		t.Fatalf("refund %v, wallet %s", got, h.balance(a))
+	}
+	d := h.must(h.do("GET", "/v1/deposits/"+dep["id"].(string), nil), 200).json(t)
+	if d["refunded_amount"] != "10.00" {
+		t.Fatalf("deposit = %v", d)
+	}
+	h.checkJournal("main")
+}
+
+func TestDashboardRefundOfAnUncreditedDeposit(t *testing.T) {
+	fake := newFakeGateways(t)
+	h := newHarness(t, withGateways(t, fake))
+	a := h.open("payer", "NGN")
+	dep := h.deposit(a, "40.00", "NGN", "paystack")
+	wrong := paystackCharge(t, dep["reference"].(string), 3000, "NGN", nil) // flags it
+	h.must(h.webhook("paystack", wrong, paystackSign(wrong)...), 200)
+	dash := paystackRefundEvent(t, "refund.processed", dep["reference"].(string), "dash-1", 3000)
+	h.must(h.webhook("paystack", dash, paystackSign(dash)...), 200)
+	if got := h.balance(a); got != "0.00" {
+		t.Fatalf("wallet %s: a refund of money never credited must not touch it", got)
+	}
+	events := h.must(h.do("GET", "/v1/events?type=gateway.unmatched", nil), 200).json(t)["data"].([]any)
+	if len(events) != 1 {
+		t.Fatalf("unmatched = %v", events)
+	}
 }

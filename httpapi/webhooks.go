@@ -54,6 +54,17 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 	return s.applyNotification(c, name, n, ledger.NotificationKind(n.Kind))
 }
 
+// echoesRefundIDs reports whether the gateway echoes Tally's refund id on
+// refunds Tally asked for (see gateways.RefundIDEchoer).
+func (s *Server) echoesRefundIDs(name string) bool {
+	gw, err := s.gateways.Get(name)
+	if err != nil {
+		return false
+	}
+	e, ok := gw.(gateways.RefundIDEchoer)
+	return ok && e.EchoesRefundID()
+}
+
 var received = map[string]bool{"received": true}
 
 func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notification, kind ledger.NotificationKind) error {
@@ -62,6 +73,7 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 		Gateway: name, Kind: kind, EventID: n.EventID, EventType: n.EventType, Reference: n.Reference,
 		GatewayReference: n.GatewayReference, Currency: n.Currency, Account: n.Account, Message: n.Message,
 		RefundID: n.RefundID, RefundReference: n.RefundReference, Payload: string(n.Raw),
+		RefundIDsEchoed: s.echoesRefundIDs(name),
 	}
 	if kind != ledger.NotifyUnreadable {
 		cmd.Amount = n.Amount.Text('f')

@@ -113,7 +113,10 @@ type GatewayNotification struct {
 	Message          string
 	RefundID         string // our refund id, when the gateway echoes it back
 	RefundReference  string // the gateway's refund id
-	Payload          string // the verified body, kept for the record
+	// RefundIDsEchoed says the gateway echoes our refund id on every refund
+	// Tally asked for, so a refund notification without one is not ours.
+	RefundIDsEchoed bool
+	Payload         string // the verified body, kept for the record
 }
 
 // NotificationKind is what a gateway notification means.

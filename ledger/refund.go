@@ -91,14 +91,16 @@ type RequestDepositRefund struct {
 // If the gateway already settled it (Status succeeded), the refund succeeds.
 type RecordRefundSubmission struct {
 	RefundID        string
+	DepositID       string
 	GatewayRefundID string
 	Succeeded       bool
 }
 
 // FailRefund returns a refund's money to the wallet: the gateway refused it.
 type FailRefund struct {
-	RefundID string
-	Reason   string
+	RefundID  string
+	DepositID string
+	Reason    string
 }
 
 // AccountRefs implements Command.
@@ -135,6 +137,10 @@ func (c RecordRefundSubmission) Transfers() []string { return nil }
 // Refunds implements RefundReader.
 func (c RecordRefundSubmission) Refunds() []RefundKey { return []RefundKey{{ID: c.RefundID}} }
 
+// Deposits implements DepositReader: settling a refund posts to the
+// deposit's gateway clearing account.
+func (c RecordRefundSubmission) Deposits() []DepositKey { return []DepositKey{{ID: c.DepositID}} }
+
 // AccountRefs implements Command.
 func (c FailRefund) AccountRefs() []string { return nil }
 
@@ -146,6 +152,9 @@ func (c FailRefund) Transfers() []string { return nil }
 
 // Refunds implements RefundReader.
 func (c FailRefund) Refunds() []RefundKey { return []RefundKey{{ID: c.RefundID}} }
+
+// Deposits implements DepositReader.
+func (c FailRefund) Deposits() []DepositKey { return []DepositKey{{ID: c.DepositID}} }
 
 // Refunds implements RefundReader for notifications: every refund of the
 // deposit the notification is about (loaded through Deposits).
@@ -180,7 +189,10 @@ type RefundData struct {
 	GatewayRefundID  string `json:"gateway_refund_id,omitempty"`
 	GatewayEventID   string `json:"gateway_event_id,omitempty"`
 	GatewayInitiated bool   `json:"gateway_initiated,omitempty"`
-	Reason           string `json:"reason,omitempty"`
+	// Reinstated marks the success of a refund that had been recorded as
+	// failed: its money leaves the wallet, not refunds:pending.
+	Reinstated bool   `json:"reinstated,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 func (s *State) refundAmount(requested string, original, refunded Money) (Money, error) {
@@ -268,14 +280,14 @@ func (s *State) decideRecordRefundSubmission(c RecordRefundSubmission, env Env) 
 	if r == nil {
 		return nil, Errorf(ENotFound, "refund %s not found", c.RefundID)
 	}
-	if r.Status != RefundStatusPending {
-		return nil, nil // the gateway's webhook settled it first
+	if r.Status != RefundStatusPending || (c.GatewayRefundID != "" && c.GatewayRefundID == r.GatewayRefundID) {
+		return nil, nil // the gateway's webhook settled it first, or a resumed request recorded it already
 	}
 	if c.Succeeded {
 		return s.settleRefund(r, c.GatewayRefundID, "", env)
 	}
 	return []Event{newEvent(r.Book, RefundSubmitted, RefundData{
-		RefundID: r.ID, DepositID: r.DepositID, Amount: r.Amount.String(), Currency: string(r.Amount.Currency()),
+		RefundID: r.ID, DepositID: r.DepositID, Account: r.Account, Amount: r.Amount.String(), Currency: string(r.Amount.Currency()),
 		Gateway: r.Gateway, GatewayRefundID: c.GatewayRefundID,
 	}, env)}, nil
 }
@@ -291,14 +303,20 @@ func (s *State) decideFailRefund(c FailRefund, env Env) ([]Event, error) {
 	return s.failRefund(r, "", "", c.Reason, env)
 }
 
-// settleRefund completes a pending deposit refund: refunds:pending pays the
-// gateway's clearing account.
+// settleRefund completes a deposit refund: refunds:pending pays the
+// gateway's clearing account. A refund recorded as failed (say, the gateway
+// call timed out) that the gateway then reports as paid is a fact too: the
+// money leaves the wallet again, even below zero.
 func (s *State) settleRefund(r *Refund, gatewayRefundID, eventID string, env Env) ([]Event, error) {
 	d := s.deposits[r.DepositID]
 	if d == nil {
 		return nil, fmt.Errorf("ledger: refund %s: deposit not loaded", r.ID)
 	}
 	events, pending := s.systemAccount(r.Book, r.Amount.Currency(), SystemRefundsPending, env)
+	reinstated := r.Status == RefundStatusFailed
+	if reinstated {
+		events, pending = nil, r.Account
+	}
 	more, clearing := s.systemAccount(r.Book, r.Amount.Currency(), GatewayClearing(d.Gateway), env)
 	if gatewayRefundID == "" {
 		gatewayRefundID = r.GatewayRefundID
@@ -306,6 +324,7 @@ func (s *State) settleRefund(r *Refund, gatewayRefundID, eventID string, env Env
 	e := newEvent(r.Book, RefundSucceededEvent, RefundData{
 		RefundID: r.ID, DepositID: r.DepositID, Account: r.Account, Amount: r.Amount.String(),
 		Currency: string(r.Amount.Currency()), Gateway: d.Gateway, GatewayRefundID: gatewayRefundID, GatewayEventID: eventID,
+		Reinstated: reinstated,
 	}, env)
 	e.Postings = []Posting{{Account: pending, Amount: r.Amount.Neg()}, {Account: clearing, Amount: r.Amount}}
 	return append(append(events, more...), e), nil
@@ -354,7 +373,7 @@ func (s *State) decideRefundNotification(d *Deposit, c GatewayNotification, env 
 		if r == nil {
 			return s.gatewayInitiatedRefund(d, c, amount, env)
 		}
-		if r.Status != RefundStatusPending {
+		if r.Status == RefundStatusSucceeded {
 			return nil, nil // already settled: a duplicate or another event of the same refund
 		}
 		return s.settleRefund(r, c.RefundReference, c.EventID, env)
@@ -382,10 +401,11 @@ func (s *State) matchRefund(d *Deposit, c GatewayNotification, amount Money) *Re
 		if c.RefundReference != "" && r.GatewayRefundID == c.RefundReference {
 			return r
 		}
-		// Some gateways (Paystack) report a refund under another id than the
-		// one their API answered with, so a pending refund of the same amount
-		// is the next best match.
-		if r.Status == RefundStatusPending && r.Amount.Cmp(amount) == 0 && (oldest == nil || r.ID < oldest.ID) {
+		// Some gateways (Paystack) neither echo our refund id nor report a
+		// refund under the id their API answered with, so a pending refund
+		// of the same amount is the next best match. Where the gateway does
+		// echo our id, a refund without it is not ours (a dashboard refund).
+		if !c.RefundIDsEchoed && r.Status == RefundStatusPending && r.Amount.Cmp(amount) == 0 && (oldest == nil || r.ID < oldest.ID) {
 			oldest = r
 		}
 	}
@@ -393,6 +413,10 @@ func (s *State) matchRefund(d *Deposit, c GatewayNotification, amount Money) *Re
 }
 
 func (s *State) gatewayInitiatedRefund(d *Deposit, c GatewayNotification, amount Money, env Env) ([]Event, error) {
+	if d.Status != DepositSucceeded {
+		// The wallet was never credited: nothing to take back from it.
+		return s.unmatched(env.Book, c, "a refund of deposit "+d.ID+", which was never credited ("+string(d.Status)+")", env), nil
+	}
 	events, clearing := s.systemAccount(d.Book, amount.Currency(), GatewayClearing(d.Gateway), env)
 	e := newEvent(d.Book, RefundSucceededEvent, RefundData{
 		RefundID: env.NewID(PrefixRefund), DepositID: d.ID, Account: d.Account, Amount: amount.String(),
@@ -459,7 +483,11 @@ func (s *State) applyRefund(e *Event) error {
 	}
 	switch e.Type {
 	case RefundSucceededEvent:
+		wasFailed := r.Status == RefundStatusFailed
 		r.Status = RefundStatusSucceeded
+		if wasFailed {
+			return s.addRefunded(r.DepositID, amount)
+		}
 	case RefundFailedEvent:
 		r.Status = RefundStatusFailed
 		return s.addRefunded(r.DepositID, amount.Neg())

@@ -365,7 +365,10 @@ func applyRefund(ctx context.Context, tx pgx.Tx, e ledger.Event, d ledger.Refund
 			}
 			return addToDeposit("+")
 		}
-		return update(ledger.RefundStatusSucceeded)
+		if err := update(ledger.RefundStatusSucceeded); err != nil || !d.Reinstated {
+			return err
+		}
+		return addToDeposit("+") // it had been given back when it was recorded as failed
 	case ledger.RefundFailedEvent:
 		if err := update(ledger.RefundStatusFailed); err != nil {
 			return err

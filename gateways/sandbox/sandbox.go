@@ -104,6 +104,10 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
+// EchoesRefundID implements gateways.RefundIDEchoer: every refund Tally asks
+// for carries our refund id back in metadata.tally_refund.
+func (g *Gateway) EchoesRefundID() bool { return true }
+
 // Name returns "sandbox".
 func (g *Gateway) Name() string { return Name }
 

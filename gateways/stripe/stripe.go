@@ -94,6 +94,10 @@ func New(cfg Config) (*Gateway, error) {
 	return &Gateway{client: client, webhookSecret: cfg.WebhookSecret, returnURL: cfg.ReturnURL}, nil
 }
 
+// EchoesRefundID implements gateways.RefundIDEchoer: every refund Tally asks
+// for carries our refund id back in metadata.tally_refund.
+func (g *Gateway) EchoesRefundID() bool { return true }
+
 // Name returns "stripe".
 func (g *Gateway) Name() string { return Name }
 

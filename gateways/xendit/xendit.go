@@ -81,6 +81,10 @@ func New(cfg Config) (*Gateway, error) {
 	}, nil
 }
 
+// EchoesRefundID implements gateways.RefundIDEchoer: every refund Tally asks
+// for carries our refund id back in reference_id (our refund id).
+func (g *Gateway) EchoesRefundID() bool { return true }
+
 // Name returns "xendit".
 func (g *Gateway) Name() string { return Name }
 
