@@ -134,28 +134,37 @@ func (s *Server) createDeposit(c echo.Context) error {
 			if gerr != nil {
 				s.log.Warn("gateway refused a checkout", "gateway", gw.Name(), "deposit", dep.ID, "err", gerr)
 				refusal := ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), "checkout", gerr))
-				return ledger.FailDeposit{DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal), nil
+				return ledger.FailDeposit{DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal, renderDeposit(dep.ID)), nil
 			}
 			return ledger.RecordCheckout{DepositID: dep.ID, CheckoutURL: checkout.URL, GatewayReference: checkout.GatewayReference},
-				func(o pgjournal.Outcome) pgjournal.Response {
-					if o.Err != nil {
-						return problemResponse(o.Err)
-					}
-					d, _ := o.State.Deposit(dep.ID)
-					return jsonResponse(http.StatusCreated, viewDeposit(pgjournal.DepositView{Deposit: d}))
-				}, nil
+				renderDeposit(dep.ID), nil
 		},
 	})
 }
 
 // failedWith renders the outcome of recording a gateway's refusal: the
-// refusal itself, unless recording it was refused.
-func failedWith(refusal *ledger.Error) func(pgjournal.Outcome) pgjournal.Response {
+// refusal itself — unless a webhook settled the deposit or refund meanwhile,
+// so that recording the failure changed nothing: then it renders what
+// stands, with settled, rather than store a 502 for something that succeeded.
+func failedWith(refusal *ledger.Error, settled func(pgjournal.Outcome) pgjournal.Response) func(pgjournal.Outcome) pgjournal.Response {
 	return func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err == nil && len(o.Events) == 0 {
+			return settled(o)
+		}
 		if o.Err != nil {
 			return problemResponse(o.Err)
 		}
 		return problemResponse(refusal)
+	}
+}
+
+func renderDeposit(id string) func(pgjournal.Outcome) pgjournal.Response {
+	return func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		d, _ := o.State.Deposit(id)
+		return jsonResponse(http.StatusCreated, viewDeposit(pgjournal.DepositView{Deposit: d}))
 	}
 }
 

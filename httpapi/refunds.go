@@ -141,7 +141,7 @@ func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gatew
 			var refusal *ledger.Error
 			switch {
 			case errors.Is(gerr, gateways.ErrUnsupported):
-				refusal = ledger.Errorf(ledger.ENotRefundable, "%s cannot refund this payment through its API: %v", gw.Name(), gerr)
+				refusal = ledger.Errorf(ledger.ENotRefundable, "the gateway cannot refund this payment through its API: %v", gerr)
 			case gerr != nil:
 				s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
 				refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), "refund", gerr))
@@ -149,7 +149,7 @@ func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gatew
 				refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
 			}
 			if refusal != nil {
-				return ledger.FailRefund{RefundID: r.ID, DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal), nil
+				return ledger.FailRefund{RefundID: r.ID, DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal, renderRefund(r.ID)), nil
 			}
 			return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded},
 				renderRefund(r.ID), nil
