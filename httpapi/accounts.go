@@ -21,16 +21,9 @@ type openAccountRequest struct {
 var bookName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 func (s *Server) openAccount(c echo.Context) error {
-	key, err := idempotencyKey(c, false)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
 	var req openAccountRequest
-	if err := decodeJSON(body, &req); err != nil {
+	key, body, err := decodePost(c, false, &req)
+	if err != nil {
 		return err
 	}
 	// A key bound to an owner opens accounts for that owner only.

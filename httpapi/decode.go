@@ -49,6 +49,19 @@ func readBody(c echo.Context) ([]byte, error) {
 	return body, nil
 }
 
+// decodePost reads a POST that changes the ledger: its Idempotency-Key
+// (required where money moves), then its body decoded strictly into v. It
+// returns the key and the raw body, which the idempotency fingerprint covers.
+func decodePost(c echo.Context, keyRequired bool, v any) (key string, body []byte, err error) {
+	if key, err = idempotencyKey(c, keyRequired); err != nil {
+		return "", nil, err
+	}
+	if body, err = readBody(c); err != nil {
+		return "", nil, err
+	}
+	return key, body, decodeJSON(body, v)
+}
+
 // decodeJSON strictly decodes one JSON object into v: unknown fields,
 // trailing data and wrong types are refused with the field named. Amounts
 // sent as JSON numbers get a message saying amounts are decimal strings.

@@ -69,16 +69,9 @@ func viewDeposit(d pgjournal.DepositView) depositView {
 // the two, so a retry after a crash resumes the deposit instead of opening a
 // second one.
 func (s *Server) createDeposit(c echo.Context) error {
-	key, err := idempotencyKey(c, true)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
 	var req depositRequest
-	if err := decodeJSON(body, &req); err != nil {
+	key, body, err := decodePost(c, true, &req)
+	if err != nil {
 		return err
 	}
 	var v checker
@@ -206,24 +199,17 @@ func (s *Server) getDeposit(c echo.Context) error {
 }
 
 func (s *Server) listDeposits(c echo.Context) error {
-	limit, err := parseLimit(c)
+	q, err := s.listQuery(c)
 	if err != nil {
 		return err
 	}
-	after, err := listCursor(c)
+	// An owner-bound key lists those of its owner's accounts.
+	rows, err := s.store.Deposits(c.Request().Context(), pgjournal.DepositFilter{
+		Account: q.account, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}
-	account, err := s.accountParam(c)
-	if err != nil {
-		return err
-	}
-	ds, err := s.store.Deposits(c.Request().Context(), pgjournal.DepositFilter{
-		Account: account, Owner: principal(c).Owner, After: after, Limit: limit + 1})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, pageListed(ds, limit, viewDeposit))
+	return c.JSON(http.StatusOK, pageListed(rows, q.limit, viewDeposit))
 }
 
 // submitError maps a journal failure to what the client sees.

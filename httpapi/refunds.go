@@ -44,16 +44,9 @@ func viewRefund(r ledger.Refund) refundView {
 // money from the wallet to refunds:pending before the gateway is called, and
 // the gateway's answer is recorded after; its webhook settles the refund.
 func (s *Server) createRefund(c echo.Context) error {
-	key, err := idempotencyKey(c, true)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
 	var req refundRequest
-	if err := decodeJSON(body, &req); err != nil {
+	key, body, err := decodePost(c, true, &req)
+	if err != nil {
 		return err
 	}
 	var v checker

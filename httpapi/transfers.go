@@ -19,16 +19,9 @@ type transferRequest struct {
 }
 
 func (s *Server) createTransfer(c echo.Context) error {
-	key, err := idempotencyKey(c, true)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
 	var req transferRequest
-	if err := decodeJSON(body, &req); err != nil {
+	key, body, err := decodePost(c, true, &req)
+	if err != nil {
 		return err
 	}
 	var v checker
@@ -80,25 +73,17 @@ func (s *Server) getTransfer(c echo.Context) error {
 }
 
 func (s *Server) listTransfers(c echo.Context) error {
-	limit, err := parseLimit(c)
+	q, err := s.listQuery(c)
 	if err != nil {
 		return err
 	}
-	after, err := listCursor(c)
+	// An owner-bound key lists those of its owner's accounts.
+	rows, err := s.store.Transfers(c.Request().Context(), pgjournal.TransferFilter{
+		Account: q.account, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}
-	account, err := s.accountParam(c)
-	if err != nil {
-		return err
-	}
-	// An owner-bound key lists the transfers of its owner's accounts.
-	ts, err := s.store.Transfers(c.Request().Context(), pgjournal.TransferFilter{
-		Account: account, Owner: principal(c).Owner, After: after, Limit: limit + 1})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, pageListed(ts, limit, viewTransfer))
+	return c.JSON(http.StatusOK, pageListed(rows, q.limit, viewTransfer))
 }
 
 type adjustmentRequest struct {
@@ -110,16 +95,9 @@ type adjustmentRequest struct {
 }
 
 func (s *Server) createAdjustment(c echo.Context) error {
-	key, err := idempotencyKey(c, true)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(c)
-	if err != nil {
-		return err
-	}
 	var req adjustmentRequest
-	if err := decodeJSON(body, &req); err != nil {
+	key, body, err := decodePost(c, true, &req)
+	if err != nil {
 		return err
 	}
 	var v checker

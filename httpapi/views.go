@@ -140,6 +140,25 @@ func pageListed[T, V any](rows []pgjournal.Listed[T], limit int, view func(T) V)
 		})
 }
 
+// listQuery is what every list in journal order reads from the query:
+// ?limit=, ?cursor= and an optional ?account= the caller may see.
+type listQuery struct {
+	limit   int
+	after   pgjournal.Cursor
+	account string
+}
+
+func (s *Server) listQuery(c echo.Context) (q listQuery, err error) {
+	if q.limit, err = parseLimit(c); err != nil {
+		return q, err
+	}
+	if q.after, err = listCursor(c); err != nil {
+		return q, err
+	}
+	q.account, err = s.accountParam(c)
+	return q, err
+}
+
 // listCursor reads the ?cursor= of a list in journal order.
 func listCursor(c echo.Context) (pgjournal.Cursor, error) {
 	var cur pgjournal.Cursor
