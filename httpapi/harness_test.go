@@ -40,7 +40,13 @@ func newHarness(t *testing.T, options ...func(*Config)) *harness {
 // adjust the API's configuration (gateways, for instance).
 func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	t.Helper()
-	url := testdb.New(t)
+	return newHarnessAt(t, testdb.New(t), options...)
+}
+
+// newHarnessAt is a harness on the database at url, for tests that bring
+// their own server (the outage test stops and starts it).
+func newHarnessAt(t testing.TB, url string, options ...func(*Config)) *harness {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +55,7 @@ func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	for _, p := range projections.Inline() {
 		inline = append(inline, p)
 	}
-	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline})
+	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline, Logger: testLogger(t)})
 	store := pgjournal.NewStore(pool)
 	cfg := Config{Journal: journal, Store: store, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)}
 	for _, o := range options {

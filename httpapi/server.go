@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -28,7 +29,13 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations applied); /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
+	// RequestTimeout bounds each request's wait for the database; a request
+	// past it answers 503 unavailable. Zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the request timeout when Config leaves it unset.
+const DefaultRequestTimeout = 10 * time.Second
 
 // Server is the HTTP API.
 type Server struct {
@@ -47,6 +54,9 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	s := &Server{
 		echo:     echo.New(),
 		journal:  cfg.Journal,
@@ -60,7 +70,7 @@ func New(cfg Config) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestLog)
+	e.Use(s.requestLog, requestTimeout(cfg.RequestTimeout))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -142,6 +152,27 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.Info("request", "request_id", id, "method", c.Request().Method, "route", c.Path(),
 			"status", c.Response().Status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
+	}
+}
+
+// requestTimeout gives every request a deadline, so that a database that
+// hangs (rather than refusing connections) cannot hang every client with it:
+// reads and the wait for the sequencer end at the deadline and answer 503
+// unavailable. A write may still commit after its request gave up; a retry
+// with the same Idempotency-Key finds out. (Echo's own ContextTimeout would
+// pull in golang.org/x/time for its rate limiter; this is the same few lines.)
+func requestTimeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			err := next(c)
+			if errors.Is(err, context.DeadlineExceeded) && ledger.ErrorCode(err) == ledger.EInternal {
+				return ledger.Errorf(ledger.EUnavailable, "the ledger did not answer in time; retry with the same Idempotency-Key")
+			}
+			return err
+		}
 	}
 }
 
