@@ -9,6 +9,7 @@ require (
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/oklog/ulid/v2 v2.1.2
 	github.com/stripe/stripe-go/v85 v85.0.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (
