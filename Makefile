@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Development-only admin key for local mode; set your own for anything else.
 TALLY_ADMIN_KEY ?= dev-admin-key
 
-.PHONY: all build run test bench lint fmt postgres clean fuzz
+.PHONY: all build run test bench lint fmt postgres clean fuzz soak
 
 all: build
 
@@ -34,6 +34,12 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$(dirname $$file); \
 	  done; \
 	done
+
+## soak: SOAKTIME (default 5m) of mixed load against the real binary, sampling
+## memory, threads, descriptors and database connections; fails if they grow.
+SOAKTIME ?= 5m
+soak: postgres
+	TALLY_SOAK=$(SOAKTIME) $(GO) test -run '^TestSoak$$' -count=1 -timeout 60m -v ./cmd/tally
 
 ## lint: go vet, gofmt and staticcheck.
 lint:

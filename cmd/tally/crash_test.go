@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -60,10 +62,13 @@ type crashDeposit struct {
 // chargeSuccess is Paystack's charge.success for the deposit. attempt 0 is
 // the canonical delivery (the same bytes every time, so the same event id);
 // other attempts differ in the transaction id, as a second success event of
-// the same payment would, and must credit nothing more.
+// the same payment would, and must credit nothing more. Transaction ids are
+// unique per deposit, as Paystack's are.
 func (d *crashDeposit) chargeSuccess(attempt int) []byte {
+	sum := sha256.Sum256([]byte(d.reference))
+	id := binary.BigEndian.Uint32(sum[:]) % 1_000_000 * 10_000
 	b, _ := json.Marshal(map[string]any{"event": "charge.success", "data": map[string]any{
-		"id": 4000000000 + attempt, "domain": "test", "status": "success", "reference": d.reference,
+		"id": 4_000_000_000_000 + uint64(id) + uint64(attempt), "domain": "test", "status": "success", "reference": d.reference,
 		"amount": d.minor, "currency": "NGN", "paid_at": "2026-11-22T10:00:00.000Z", "channel": "card",
 	}})
 	return b
