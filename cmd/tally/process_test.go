@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,6 +211,28 @@ func (p *tallyProcess) stop() {
 	}
 	p.cmd = nil
 }
+
+// goroutines ends the server with SIGQUIT, on which the Go runtime prints
+// every goroutine's stack (with GOTRACEBACK=all in its environment), and
+// counts them: Tally has no debug endpoint to ask while it runs.
+func (p *tallyProcess) goroutines() int {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		p.t.Fatal(err)
+	}
+	<-p.exited
+	p.cmd = nil
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	b = b[bytes.LastIndex(b, []byte("--- start")):]
+	return len(goroutineHeader.FindAll(b, -1))
+}
+
+// goroutineHeader starts each goroutine of a dump: "goroutine 7 [select]:",
+// or with GOTRACEBACK=all on SIGQUIT "goroutine 7 gp=0x… m=nil [select]:".
+var goroutineHeader = regexp.MustCompile(`(?m)^goroutine [0-9]+ [^\n]*\[[^\n]*\]:$`)
 
 // postmasterPID reads the running cluster's postmaster.pid (0 if none).
 func (p *tallyProcess) postmasterPID() int {

@@ -27,7 +27,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("soak test: set TALLY_SOAK to a duration (make soak runs 5m)")
 	}
 	paystack := fakePaystack(t)
-	p := newTallyProcess(t, "TALLY_PAYSTACK_SECRET_KEY="+e2ePaystackSecret, "TALLY_PAYSTACK_BASE_URL="+paystack.URL)
+	p := newTallyProcess(t, "TALLY_PAYSTACK_SECRET_KEY="+e2ePaystackSecret, "TALLY_PAYSTACK_BASE_URL="+paystack.URL, "GOTRACEBACK=all")
 	p.start()
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 
@@ -107,6 +107,16 @@ func TestSoak(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	// Idle again, the server should be back to its few long-lived
+	// goroutines (listener, sequencers, pool upkeep): a goroutine left
+	// behind by a request would show here.
+	client.CloseIdleConnections()
+	time.Sleep(2 * time.Second)
+	idle := p.goroutines()
+	t.Logf("goroutines alive once the load stopped: %d", idle)
+	if idle > 50 {
+		t.Errorf("%d goroutines alive once the load stopped and its connections closed", idle)
+	}
 
 	var kinds []string
 	counts.Range(func(k, v any) bool {
