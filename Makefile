@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Development-only admin key for local mode; set your own for anything else.
 TALLY_ADMIN_KEY ?= dev-admin-key
 
-.PHONY: all build run test bench lint fmt postgres clean
+.PHONY: all build run test bench lint fmt postgres clean fuzz soak
 
 all: build
 
@@ -23,6 +23,23 @@ test: postgres
 ## bench: Go benchmarks, including HTTP transfers through the sequencer.
 bench: postgres
 	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
+
+## fuzz: run every fuzz target (each func Fuzz… in a _test.go) for FUZZTIME;
+## a failing input is saved under the package's testdata/fuzz/ and fails the run.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for file in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+	    echo "== $$name ($$(dirname $$file), $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s ./$$(dirname $$file); \
+	  done; \
+	done
+
+## soak: SOAKTIME (default 5m) of mixed load against the real binary, sampling
+## memory, threads, descriptors and database connections; fails if they grow.
+SOAKTIME ?= 5m
+soak: postgres
+	TALLY_SOAK=$(SOAKTIME) $(GO) test -run '^TestSoak$$' -count=1 -timeout 60m -v ./cmd/tally
 
 ## lint: go vet, gofmt and staticcheck.
 lint:

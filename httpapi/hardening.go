@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/tallyledger/tally/ledger"
 )
 
 // harden bounds every request: a deadline on its context, which pgx honours
@@ -22,7 +24,15 @@ func (s *Server) harden(next echo.HandlerFunc) echo.HandlerFunc {
 			r = r.WithContext(ctx)
 		}
 		c.SetRequest(r)
-		return next(c)
+		err := next(c)
+		// A database that hangs (rather than refusing connections) must not
+		// hang every client with it: past the deadline the request answers
+		// 503. A write may still commit after its request gave up; a retry
+		// with the same Idempotency-Key finds out.
+		if errors.Is(err, context.DeadlineExceeded) && ledger.ErrorCode(err) == ledger.EInternal {
+			return ledger.Errorf(ledger.EUnavailable, "the ledger did not answer in time; retry with the same Idempotency-Key")
+		}
+		return err
 	}
 }
 

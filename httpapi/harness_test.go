@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/ledger/pgjournal/journaltest"
 	"github.com/tallyledger/tally/projections"
 	"github.com/tallyledger/tally/schema/testdb"
 )
@@ -42,7 +43,13 @@ func newHarness(t *testing.T, options ...func(*Config)) *harness {
 // newBenchHarness is newHarness for tests and benchmarks alike.
 func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	t.Helper()
-	url := testdb.New(t)
+	return newHarnessAt(t, testdb.New(t), options...)
+}
+
+// newHarnessAt is a harness on the database at url, for tests that bring
+// their own server (the outage test stops and starts it).
+func newHarnessAt(t testing.TB, url string, options ...func(*Config)) *harness {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +60,7 @@ func newBenchHarness(t testing.TB, options ...func(*Config)) *harness {
 	}
 	store := pgjournal.NewStore(pool)
 	metrics := NewMetrics(store.PoolStats)
-	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline, Observer: metrics})
+	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline, Observer: metrics, Logger: testLogger(t)})
 	cfg := Config{Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), Metrics: metrics, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)}
 	for _, o := range options {
 		o(&cfg)
@@ -172,68 +179,13 @@ func (h *harness) eventCount() int64 {
 	return n
 }
 
-// checkJournal re-derives the book's invariants from the journal itself:
-// gap-free positions, a valid hash chain, postings summing to zero per
-// currency in every event, no wallet below zero, and balances equal to the
-// replayed postings.
+// checkJournal re-derives the book's invariants from the journal itself
+// (see journaltest.Check): gap-free positions, a valid hash chain, postings
+// summing to zero per currency in every event, no wallet below zero, and
+// balances and transfers equal to the replayed journal.
 func (h *harness) checkJournal(book string) []ledger.Event {
 	h.t.Helper()
-	ctx := context.Background()
-	var all []ledger.Event
-	prevPos, prevHash := int64(0), ledger.GenesisHash
-	replayed := map[string]ledger.Money{}
-	for {
-		page, err := h.store.Events(ctx, pgjournal.EventFilter{Book: book, After: prevPos, Limit: 1000})
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			if err := ledger.CheckLink(prevPos, prevHash, e); err != nil {
-				h.t.Fatal(err)
-			}
-			if err := ledger.CheckBalanced(e.Postings); err != nil {
-				h.t.Fatalf("position %d: %v", e.Position, err)
-			}
-			for _, p := range e.Postings {
-				b, ok := replayed[p.Account]
-				if !ok {
-					b = ledger.Zero(p.Amount.Currency())
-				}
-				replayed[p.Account] = b.Add(p.Amount)
-				if replayed[p.Account].Cmp(p.BalanceAfter) != 0 {
-					h.t.Fatalf("position %d: balance_after %s of %s, replay gives %s", e.Position, p.BalanceAfter, p.Account, replayed[p.Account])
-				}
-			}
-			prevPos, prevHash = e.Position, e.Hash
-		}
-		all = append(all, page...)
-	}
-	rows, err := h.pool.Query(ctx, `SELECT a.id, a.kind, b.balance::text, a.currency FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.book = $1`, book)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, kind, bal, cur string
-		if err := rows.Scan(&id, &kind, &bal, &cur); err != nil {
-			h.t.Fatal(err)
-		}
-		live := ledger.MustMoney(bal, cur)
-		want, ok := replayed[id]
-		if !ok {
-			want = ledger.Zero(ledger.Currency(cur))
-		}
-		if live.Cmp(want) != 0 {
-			h.t.Fatalf("balance of %s is %s, the journal replays to %s", id, live, want)
-		}
-		if kind == "wallet" && live.Sign() < 0 {
-			h.t.Fatalf("wallet %s is below zero: %s", id, live)
-		}
-	}
-	return all
+	return journaltest.Check(h.t, h.pool, book)
 }
 
 // testLogger sends the server's logs to the test log, shown only on failure.

@@ -36,9 +36,13 @@ type Config struct {
 	// its bucket size; RateLimit 0 means unlimited.
 	RateLimit float64
 	RateBurst int
-	// RequestTimeout bounds each request, database work included; zero: 10s.
+	// RequestTimeout bounds each request, database work included; a request
+	// past it answers 503 unavailable. Zero: 10s.
 	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is the request timeout when Config leaves it unset.
+const DefaultRequestTimeout = 10 * time.Second
 
 // Server is the HTTP API.
 type Server struct {

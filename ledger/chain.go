@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"unicode/utf16"
@@ -36,12 +38,18 @@ func HashEvent(e Event) (string, error) {
 // string escapes. Numbers must be integers within ±2^53 (Tally's events carry
 // amounts as strings, so only positions are numbers); others are refused
 // rather than risk a rendering another JCS implementation would not share.
+// The text must be exactly one JSON value: anything after it is refused, so
+// that two different texts never share a canonical form by one's tail being
+// ignored.
 func Canonicalize(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("ledger: JCS: data after the JSON value")
 	}
 	var buf bytes.Buffer
 	if err := writeCanonical(&buf, v); err != nil {

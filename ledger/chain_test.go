@@ -28,6 +28,11 @@ func TestCanonicalize(t *testing.T) {
 	if _, err := Canonicalize([]byte(`{"x":1.5}`)); err == nil {
 		t.Error("a non-integer number was canonicalized; it must be refused")
 	}
+	for _, tail := range []string{` {"b":"2"}`, `]`, `x`, `"`} {
+		if got, err := Canonicalize([]byte(`{"a":"1"}` + tail)); err == nil {
+			t.Errorf("data after the value (%q) was ignored: canonical form %s; it must be refused", tail, got)
+		}
+	}
 }
 
 func TestHashEventCoversEveryField(t *testing.T) {

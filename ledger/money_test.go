@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
@@ -109,12 +110,20 @@ func TestCurrencyTable(t *testing.T) {
 	}
 }
 
+// FuzzParseMoney checks the API's amount rules on arbitrary text: parsing
+// never panics; refusals carry invalid_amount or unknown_currency; what is
+// accepted is a positive plain decimal of at most 18 integer digits and at
+// most the currency's minor-unit digits (never rounded), whose canonical
+// form has exactly those digits and parses back to the same amount.
 func FuzzParseMoney(f *testing.F) {
-	for _, s := range []string{"12.50", "1", "0.001", "1e5", "-3", "999999999999999999.99", "00", ".", "1.2.3"} {
+	for _, s := range []string{"12.50", "1", "0.001", "1e5", "-3", "999999999999999999.99", "00", ".", "1.2.3",
+		"1000000000000000000", "0.00", " 1", "1.", "+1", "١٢", "1_000", "0x10", "NaN", "Infinity"} {
 		f.Add(s, "USD")
 		f.Add(s, "JPY")
 		f.Add(s, "KWD")
 	}
+	f.Add("12.5", "usd")
+	f.Add("12.5", "XXX")
 	f.Fuzz(func(t *testing.T, amount, currency string) {
 		m, err := ParseMoney(amount, currency)
 		if err != nil {
@@ -125,6 +134,17 @@ func FuzzParseMoney(f *testing.F) {
 		}
 		if m.Sign() <= 0 {
 			t.Fatalf("accepted non-positive %q", amount)
+		}
+		cur, _ := LookupCurrency(currency)
+		if m.Currency() != cur || string(cur) != currency {
+			t.Fatalf("%q %q parsed as %s", amount, currency, m.Currency())
+		}
+		whole, frac, _ := strings.Cut(amount, ".")
+		if len(whole) == 0 || len(whole) > 18 || len(frac) > cur.Exponent() || strings.Trim(whole+frac, "0123456789") != "" {
+			t.Fatalf("accepted %q %s, outside the wire syntax", amount, currency)
+		}
+		if _, f, _ := strings.Cut(m.String(), "."); len(f) != cur.Exponent() {
+			t.Fatalf("canonical %q has %d decimals, %s has %d", m.String(), len(f), cur, cur.Exponent())
 		}
 		// The canonical form must parse back to the same amount.
 		back, err := ParseMoney(m.String(), currency)

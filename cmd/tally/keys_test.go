@@ -14,8 +14,6 @@ import (
 	"github.com/tallyledger/tally/schema/testdb"
 )
 
-func TestMain(m *testing.M) { testdb.Main(m) }
-
 func TestKeysCommand(t *testing.T) {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testdb.New(t))

@@ -25,3 +25,22 @@ func looksLikePostgres(pid int) bool {
 	comm := strings.TrimSpace(string(b))
 	return comm == "postgres" || comm == "postmaster"
 }
+
+// zombie reports whether pid has exited and waits to be reaped (state Z or
+// X in /proc/<pid>/stat). Such a process holds no port, no shared memory
+// and no data directory, though kill(pid, 0) still finds it: a postmaster
+// killed together with its parent stays a zombie until init reaps it, which
+// in some containers takes seconds, or never happens.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// "pid (comm) state …": comm may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	state := b[i+2]
+	return state == 'Z' || state == 'X'
+}

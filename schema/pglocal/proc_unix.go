@@ -144,10 +144,10 @@ func containsGID(gids []uint32, g uint32) bool {
 }
 
 // pidAlive reports whether a process with this pid exists (EPERM: it does,
-// but belongs to someone else).
+// but belongs to someone else) and has not exited: a zombie is dead.
 func pidAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return (err == nil || errors.Is(err, syscall.EPERM)) && !zombie(pid)
 }
 
 // fastShutdown asks postgres for a fast shutdown: end sessions, checkpoint,

@@ -61,7 +61,11 @@ type env struct {
 
 // Main runs the tests, then stops the server New started (or drops the
 // template it made on an existing server) and exits with m.Run's code.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with clean-up of its own: it runs the tests,
+// stops the server it started and returns the exit code.
+func Run(m *testing.M) int {
 	code := m.Run()
 	mu.Lock()
 	e := current
@@ -72,7 +76,7 @@ func Main(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "testdb: clean-up: %v\n", err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // New returns the URL of a fresh database for this test, with every
