@@ -1,7 +1,3 @@
-// Package projections owns every table derived from the journal: each
-// projection is one piece of code that applies journal events to its tables.
-// Inline projections run inside the sequencer's append transaction, so their
-// rows are read-your-writes and can guard invariants (balances, account status).
 package projections
 
 import (
@@ -14,12 +10,6 @@ import (
 	"github.com/tallyledger/tally/ledger"
 )
 
-// Projection applies a batch of journal events, in position order, to its tables.
-type Projection interface {
-	Name() string
-	Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error
-}
-
 // Inline returns the projections the sequencer runs in every append
 // transaction, in the order they must run (accounts before the balances and
 // transfers that refer to them).
@@ -27,12 +17,14 @@ func Inline() []Projection {
 	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}}
 }
 
-// Accounts keeps the accounts table (identity, status) and opens each new
-// account's balance row at zero.
+// Accounts keeps the accounts table: identity and status.
 type Accounts struct{}
 
 // Name implements Projection.
 func (Accounts) Name() string { return "accounts" }
+
+// Tables implements Projection.
+func (Accounts) Tables() []Table { return []Table{{Name: "accounts", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -73,9 +65,6 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 		}
 	}
 	if len(ids) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO books (name) SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING`, books); err != nil {
-			return fmt.Errorf("accounts: books: %w", err)
-		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO accounts (id, book, wallet_number, name, owner, currency, kind, status, metadata, created_at, opened_position)
 			SELECT id, book, NULLIF(wallet, ''), NULLIF(name, ''), NULLIF(owner, ''), currency, kind, 'active', meta::jsonb, created, pos
@@ -83,12 +72,6 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			     AS t(id, book, wallet, name, owner, currency, kind, meta, created, pos)`,
 			ids, books, wallets, names, owners, currencies, kinds, metas, created, positions); err != nil {
 			return fmt.Errorf("accounts: insert: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO balances (account_id, currency, balance, position)
-			SELECT id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, currency, pos)`,
-			ids, currencies, positions); err != nil {
-			return fmt.Errorf("accounts: open balances: %w", err)
 		}
 	}
 	// Status changes apply in order; a later change of the same account in
@@ -107,15 +90,42 @@ var statusAfter = map[ledger.EventType]ledger.AccountStatus{
 	ledger.AccountClosed:   ledger.StatusClosed,
 }
 
-// Balances keeps each account's current balance: the balance_after of its
-// latest posting.
+// Balances keeps each account's current balance: zero when it opens, then
+// the balance_after of its latest posting.
 type Balances struct{}
 
 // Name implements Projection.
 func (Balances) Name() string { return "balances" }
 
+// Tables implements Projection.
+func (Balances) Tables() []Table {
+	return []Table{{Name: "balances", Book: "account_id IN (SELECT id FROM accounts WHERE book = $1)"}}
+}
+
 // Apply implements Projection.
 func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	var openIDs, openCurrencies []string
+	var openPositions []int64
+	for _, e := range events {
+		if e.Type != ledger.AccountOpened {
+			continue
+		}
+		var d ledger.AccountOpenedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("balances: event %d: %w", e.Position, err)
+		}
+		openIDs = append(openIDs, d.AccountID)
+		openCurrencies = append(openCurrencies, string(d.Currency))
+		openPositions = append(openPositions, e.Position)
+	}
+	if len(openIDs) > 0 {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO balances (account_id, currency, balance, position)
+			SELECT id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, currency, pos)`,
+			openIDs, openCurrencies, openPositions); err != nil {
+			return fmt.Errorf("balances: open: %w", err)
+		}
+	}
 	latest := map[string]int{} // account → index into the slices below
 	var ids, amounts []string
 	var positions []int64
@@ -151,6 +161,9 @@ type Transfers struct{}
 
 // Name implements Projection.
 func (Transfers) Name() string { return "transfers" }
+
+// Tables implements Projection.
+func (Transfers) Tables() []Table { return []Table{{Name: "transfers", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Transfers) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -200,6 +213,9 @@ type Adjustments struct{}
 
 // Name implements Projection.
 func (Adjustments) Name() string { return "adjustments" }
+
+// Tables implements Projection.
+func (Adjustments) Tables() []Table { return []Table{{Name: "adjustments", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
