@@ -29,6 +29,7 @@ type harness struct {
 	srv   *httptest.Server
 	pool  *pgxpool.Pool
 	store *pgjournal.Store
+	set   *projections.Set
 }
 
 func newHarness(t *testing.T) *harness { return newBenchHarness(t) }
@@ -41,20 +42,21 @@ func newBenchHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	set := projections.Default(pool)
 	var inline []pgjournal.Projection
-	for _, p := range projections.Inline() {
+	for _, p := range set.Inline() {
 		inline = append(inline, p)
 	}
 	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline})
 	store := pgjournal.NewStore(pool)
-	api := New(Config{Journal: journal, Store: store, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)})
+	api := New(Config{Journal: journal, Store: store, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t), Projections: set})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()
 		journal.Close()
 		pool.Close()
 	})
-	return &harness{t: t, api: api, srv: srv, pool: pool, store: store}
+	return &harness{t: t, api: api, srv: srv, pool: pool, store: store, set: set}
 }
 
 type reply struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/projections"
 )
 
 // Config wires the API to the ledger.
@@ -23,6 +24,8 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database reachable,
 	// migrations applied); /readyz answers 503 with its error otherwise.
 	Ready func(ctx context.Context) error
+	// Projections serve verify and statements (see auditRoutes).
+	Projections *projections.Set
 }
 
 // Server is the HTTP API.
@@ -77,6 +80,7 @@ func New(cfg Config) *Server {
 	v1("GET", "/transfers/:id", s.getTransfer, ScopeAccountsRead)
 	v1("POST", "/adjustments", s.createAdjustment, ScopeAdmin)
 	v1("GET", "/events", s.listEvents, ScopeEventsRead)
+	s.auditRoutes(v1, cfg.Projections)
 	return s
 }
 
