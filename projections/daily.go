@@ -111,10 +111,10 @@ func utcDay(t time.Time) time.Time {
 
 // Day is one account-day of a statement.
 type Day struct {
-	Date                             time.Time // midnight UTC
+	Date                              time.Time // midnight UTC
 	Opening, Credits, Debits, Closing ledger.Money
-	Entries                          int
-	FirstPosition, LastPosition      int64
+	Entries                           int
+	FirstPosition, LastPosition       int64
 }
 
 // Statement is an account's activity over a range of UTC days.

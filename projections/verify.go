@@ -271,8 +271,8 @@ func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Repo
 
 // chainCheck follows one book's events in position order.
 type chainCheck struct {
-	position                  int64
-	hash                      string
+	position                int64
+	hash                    string
 	gap, broken, unbalanced bool
 }
 

@@ -26,6 +26,7 @@ type Main struct {
 	pg      *pglocal.Server
 	pool    *pgxpool.Pool
 	journal *pgjournal.Journal
+	runner  *projections.Runner
 	http    *http.Server
 	serving chan error
 }
@@ -42,18 +43,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if !m.cfg.migrateOnly && m.cfg.AdminKey == "" {
 		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key)")
 	}
-	url := m.cfg.DatabaseURL
-	if m.cfg.LocalMode() {
-		dir, err := filepath.Abs(m.cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
-		m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
-		if err != nil {
-			return fmt.Errorf("local mode: %w", err)
-		}
-		url = m.pg.URL("tally")
+	url, err := m.openDatabase(ctx)
+	if err != nil {
+		return err
 	}
 	if err := schema.Migrate(url); err != nil {
 		return err
@@ -74,14 +66,17 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return err
 	}
+	set := projections.Default(m.pool)
 	var inline []pgjournal.Projection
-	for _, p := range projections.Inline() {
+	for _, p := range set.Inline() {
 		inline = append(inline, p)
 	}
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log})
+	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log})
+	m.runner.Start(context.Background())
 	store := pgjournal.NewStore(m.pool)
 	api := httpapi.New(httpapi.Config{
-		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log,
+		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -113,7 +108,8 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close stops accepting requests, answers those in flight, lets the
-// sequencers finish their batches, then closes the pool and the local database.
+// sequencers finish their batches and the async projections their page, then
+// closes the pool and the local database.
 func (m *Main) Close() {
 	if m.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -125,6 +121,9 @@ func (m *Main) Close() {
 	if m.journal != nil {
 		m.journal.Close()
 	}
+	if m.runner != nil {
+		m.runner.Stop()
+	}
 	if m.pool != nil {
 		m.pool.Close()
 	}
@@ -134,4 +133,22 @@ func (m *Main) Close() {
 		}
 	}
 	m.log.Info("tally stopped")
+}
+
+// openDatabase returns the database URL: TALLY_DATABASE_URL, or in local
+// mode that of the PostgreSQL it starts from TALLY_DATA_DIR (stopped by Close).
+func (m *Main) openDatabase(ctx context.Context) (string, error) {
+	if !m.cfg.LocalMode() {
+		return m.cfg.DatabaseURL, nil
+	}
+	dir, err := filepath.Abs(m.cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
+	m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
+	if err != nil {
+		return "", fmt.Errorf("local mode: %w", err)
+	}
+	return m.pg.URL(pglocal.Database), nil
 }
