@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 )
@@ -25,7 +25,8 @@ const replayPage = 2000
 // cheaper. A role that may only read the live tables can still verify.
 type session struct {
 	conn    *pgx.Conn
-	live    string // quoted name of the live tables' schema
+	pool    *pgxpool.Pool // reads the journal ahead of the replay
+	live    string        // quoted name of the live tables' schema
 	members []member
 	tables  []*tableInfo // every member's tables, in member order
 	// tolerant sessions (verify) record a projection whose Apply fails in
@@ -51,7 +52,7 @@ func (s *Set) openSession(ctx context.Context, members []member, tolerant bool) 
 	if err != nil {
 		return nil, err
 	}
-	ss := &session{conn: conn, members: members, tolerant: tolerant, failed: map[string]string{}}
+	ss := &session{conn: conn, pool: s.pool, members: members, tolerant: tolerant, failed: map[string]string{}}
 	if err := ss.init(ctx); err != nil {
 		ss.close()
 		return nil, err
@@ -84,7 +85,31 @@ func (ss *session) init(ctx context.Context) error {
 			if _, err := ss.conn.Exec(ctx, `CREATE TEMP TABLE `+pgx.Identifier{t.Name}.Sanitize()+` (LIKE `+info.live+` INCLUDING ALL)`); err != nil {
 				return fmt.Errorf("projections: fresh copy of %s: %w", t.Name, err)
 			}
+			if err := ss.dropReadIndexes(ctx, info); err != nil {
+				return err
+			}
 			ss.tables = append(ss.tables, info)
+		}
+	}
+	return nil
+}
+
+// dropReadIndexes drops the copy's non-unique indexes. They serve the API's
+// reads of the live table; Apply and the comparison need only the primary
+// key and unique indexes (whose constraints a projection may rely on), and
+// keeping the rest would make a replay several times slower.
+func (ss *session) dropReadIndexes(ctx context.Context, t *tableInfo) error {
+	rows, err := ss.conn.Query(ctx, `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass AND NOT i.indisunique`, t.shadow)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := ss.conn.Exec(ctx, `DROP INDEX pg_temp.`+pgx.Identifier{n}.Sanitize()); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -147,31 +172,6 @@ func (ss *session) close() {
 	_ = ss.conn.Close(context.Background())
 }
 
-// snapshotPattern is the form of pg_export_snapshot's ids; they are spliced
-// into SET TRANSACTION SNAPSHOT, which takes no parameters.
-var snapshotPattern = regexp.MustCompile(`^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$`)
-
-// beginInSnapshot starts a read-only repeatable-read transaction that sees
-// exactly what the transaction that exported snapshot sees.
-func beginInSnapshot(ctx context.Context, conn interface {
-	BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
-}, snapshot string) (pgx.Tx, error) {
-	if !snapshotPattern.MatchString(snapshot) {
-		return nil, fmt.Errorf("projections: unexpected snapshot id %q", snapshot)
-	}
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, err
-	}
-	// The simple protocol sends the statement as is: importing a snapshot
-	// must come before anything else in the transaction, even a prepare.
-	if _, err := tx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+snapshot+`'`, pgx.QueryExecModeSimpleProtocol); err != nil {
-		_ = tx.Rollback(ctx)
-		return nil, err
-	}
-	return tx, nil
-}
-
 // span is the part of a book's journal one projection still has to
 // replay: the positions after after, up to and including upto.
 type span struct{ after, upto int64 }
@@ -222,10 +222,15 @@ func (ss *session) apply(ctx context.Context, tx pgx.Tx, spans map[string]span, 
 }
 
 // replay reads book's events in the union of the spans, a page at a time,
-// shows each page to visit (if set) and applies it. With tx nil every page
-// commits in a transaction of its own, so that the copies' dead row
-// versions can be pruned as the replay goes; otherwise everything happens
-// in tx. It returns the number of events read.
+// shows each page to visit (if set) and applies it. It returns the number of
+// events read.
+//
+// With tx nil (the bulk of a verify or rebuild) a reader goroutine fetches,
+// parses and visits the next page from the pool while this one is applied,
+// and every page commits in a transaction of its own, so that the copies'
+// dead row versions can be pruned as the replay goes. Reading outside any
+// snapshot is sound there: journal rows up to the head never change. With a
+// tx everything happens in it, one page after the other.
 func (ss *session) replay(ctx context.Context, tx pgx.Tx, book string, spans map[string]span, visit func([]ledger.Event) error) (int64, error) {
 	after, upto := int64(-1), int64(0)
 	for _, sp := range spans {
@@ -234,46 +239,83 @@ func (ss *session) replay(ctx context.Context, tx pgx.Tx, book string, spans map
 		}
 		upto = max(upto, sp.upto)
 	}
-	var n int64
-	for after >= 0 && after < upto {
-		events, err := ss.replayPage(ctx, tx, book, after, upto, spans, visit)
-		if err != nil {
-			return n, err
+	if after < 0 || after >= upto {
+		return 0, nil
+	}
+	if tx != nil {
+		var n int64
+		for after < upto {
+			events, err := pgjournal.ReadEvents(ctx, tx, book, after, upto, replayPage)
+			if err == nil && visit != nil {
+				err = visit(events)
+			}
+			if err == nil {
+				err = ss.apply(ctx, tx, spans, events)
+			}
+			if err != nil || len(events) == 0 {
+				return n, err
+			}
+			n += int64(len(events))
+			after = events[len(events)-1].Position
 		}
-		if len(events) == 0 {
+		return n, nil
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	type page struct {
+		events []ledger.Event
+		err    error
+	}
+	pages := make(chan page, 2)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(pages)
+		for after < upto {
+			events, err := pgjournal.ReadEvents(ctx, ss.pool, book, after, upto, replayPage)
+			if err == nil && visit != nil {
+				err = visit(events)
+			}
+			select {
+			case pages <- page{events, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(events) == 0 {
+				return
+			}
+			after = events[len(events)-1].Position
+		}
+	}()
+	// The reader must be gone before returning: visit touches the caller's state.
+	defer func() { cancel(); <-done }()
+	var n int64
+	for p := range pages {
+		if p.err != nil {
+			return n, p.err
+		}
+		if len(p.events) == 0 {
 			break
 		}
-		n += int64(len(events))
-		after = events[len(events)-1].Position
+		if err := ss.applyAlone(ctx, spans, p.events); err != nil {
+			return n, err
+		}
+		n += int64(len(p.events))
 	}
 	return n, nil
 }
 
-func (ss *session) replayPage(ctx context.Context, tx pgx.Tx, book string, after, upto int64, spans map[string]span, visit func([]ledger.Event) error) ([]ledger.Event, error) {
-	own := tx == nil
-	if own {
-		var err error
-		if tx, err = ss.conn.Begin(ctx); err != nil {
-			return nil, err
-		}
-		defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
-	}
-	events, err := pgjournal.ReadEvents(ctx, tx, book, after, upto, replayPage)
+// applyAlone applies a page in a transaction of its own.
+func (ss *session) applyAlone(ctx context.Context, spans map[string]span, events []ledger.Event) error {
+	tx, err := ss.conn.Begin(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if visit != nil {
-		if err := visit(events); err != nil {
-			return nil, err
-		}
-	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
 	if err := ss.apply(ctx, tx, spans, events); err != nil {
-		return nil, err
+		return err
 	}
-	if own {
-		return events, tx.Commit(ctx)
-	}
-	return events, nil
+	return tx.Commit(ctx)
 }
 
 // Mismatch is a row on which a live table and its rebuilt copy disagree.
@@ -289,85 +331,90 @@ type Mismatch struct {
 
 // compare returns up to max rows on which the live table (book's rows only)
 // and its copy differ, paired by primary key, and whether there are more.
-// It must run in a transaction whose search path puts the live schema
-// first, so that a Book condition naming other tables reads the live ones.
+// One full join on the key finds rows only one side has and rows whose
+// columns differ (NULLs compare equal, numbers and JSON by value). It must
+// run in a transaction whose search path puts the live schema first, so
+// that a Book condition naming other tables reads the live ones.
 func (ss *session) compare(ctx context.Context, tx pgx.Tx, t *tableInfo, book string, max int) ([]Mismatch, bool, error) {
 	cols := strings.Join(t.cols, ", ")
-	liveRows := `SELECT ` + cols + ` FROM ` + t.live + ` WHERE (` + t.book + `)`
-	shadowRows := `SELECT ` + cols + ` FROM ` + t.shadow
-	onlyLive, moreLive, err := jsonRows(ctx, tx, `SELECT to_jsonb(x)::text FROM (`+liveRows+` EXCEPT ALL `+shadowRows+`) x LIMIT $2`, book, max+1)
+	rows, err := tx.Query(ctx, `
+		SELECT CASE WHEN `+t.keyNull("l")+` THEN NULL ELSE to_jsonb(l)::text END,
+		       CASE WHEN `+t.keyNull("s")+` THEN NULL ELSE to_jsonb(s)::text END
+		FROM (SELECT `+cols+` FROM `+t.live+` WHERE (`+t.book+`)) l
+		FULL JOIN (SELECT `+cols+` FROM `+t.shadow+`) s ON `+t.keyMatch("l", "s")+`
+		WHERE `+t.keyNull("l")+` OR `+t.keyNull("s")+` OR `+t.row("l")+` IS DISTINCT FROM `+t.row("s")+`
+		LIMIT $2`, book, max+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("projections: compare %s: %w", t.name, err)
-	}
-	onlyShadow, moreShadow, err := jsonRows(ctx, tx, `SELECT to_jsonb(x)::text FROM (`+shadowRows+` EXCEPT ALL `+liveRows+`) x LIMIT $2`, book, max+1)
-	if err != nil {
-		return nil, false, fmt.Errorf("projections: compare %s: %w", t.name, err)
-	}
-	more := len(onlyLive) > max || len(onlyShadow) > max || moreLive || moreShadow
-	var out []Mismatch
-	paired := map[string]int{}
-	for _, raw := range onlyLive {
-		key, id := t.keyOf(raw)
-		paired[id] = len(out)
-		out = append(out, Mismatch{Table: t.name, Key: key, Live: raw})
-	}
-	for _, raw := range onlyShadow {
-		key, id := t.keyOf(raw)
-		if i, ok := paired[id]; ok {
-			out[i].Rebuilt = raw
-			continue
-		}
-		out = append(out, Mismatch{Table: t.name, Key: key, Rebuilt: raw})
-	}
-	if len(out) > max {
-		out, more = out[:max], true
-	}
-	return out, more, nil
-}
-
-func jsonRows(ctx context.Context, tx pgx.Tx, sql, book string, limit int) ([]json.RawMessage, bool, error) {
-	rows, err := tx.Query(ctx, sql, book, limit)
-	if err != nil {
-		return nil, false, err
 	}
 	defer rows.Close()
-	var out []json.RawMessage
+	var out []Mismatch
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var live, rebuilt *string
+		if err := rows.Scan(&live, &rebuilt); err != nil {
 			return nil, false, err
 		}
-		out = append(out, json.RawMessage(s))
+		m := Mismatch{Table: t.name}
+		if live != nil {
+			m.Live = json.RawMessage(*live)
+			m.Key = t.keyOf(m.Live)
+		}
+		if rebuilt != nil {
+			m.Rebuilt = json.RawMessage(*rebuilt)
+			m.Key = t.keyOf(m.Rebuilt)
+		}
+		out = append(out, m)
 	}
-	more := len(out) == limit
-	return out, more, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("projections: compare %s: %w", t.name, err)
+	}
+	if len(out) > max {
+		return out[:max], true, nil
+	}
+	return out, false, nil
 }
 
-// keyOf extracts a row's primary key, as a map for reports and as a string
-// for pairing.
-func (t *tableInfo) keyOf(raw json.RawMessage) (map[string]any, string) {
+// keyMatch is the join condition of two aliases on the primary key.
+func (t *tableInfo) keyMatch(a, b string) string {
+	var match []string
+	for _, k := range t.key {
+		match = append(match, b+"."+k+" = "+a+"."+k)
+	}
+	return strings.Join(match, " AND ")
+}
+
+// keyNull holds when alias is the missing side of an outer join (primary
+// key columns are never null otherwise).
+func (t *tableInfo) keyNull(alias string) string { return alias + "." + t.key[0] + " IS NULL" }
+
+// row is the tuple of all columns of alias.
+func (t *tableInfo) row(alias string) string {
+	var cols []string
+	for _, c := range t.cols {
+		cols = append(cols, alias+"."+c)
+	}
+	return "ROW(" + strings.Join(cols, ", ") + ")"
+}
+
+// keyOf extracts a row's primary key for reports.
+func (t *tableInfo) keyOf(raw json.RawMessage) map[string]any {
 	var row map[string]any
 	_ = json.Unmarshal(raw, &row) // PostgreSQL rendered it
 	key := make(map[string]any, len(t.keyRaw))
 	for _, k := range t.keyRaw {
 		key[k] = row[k]
 	}
-	id, _ := json.Marshal(key) // map keys marshal sorted
-	return key, string(id)
+	return key
 }
 
-// Rows counts of one table brought to its rebuilt contents.
+// swapCounts counts what bringing one live table to its rebuilt contents did.
 type swapCounts struct {
 	deleted, written, rows int64
 }
 
 // deleteStale removes live rows whose key the rebuilt copy lacks.
 func (ss *session) deleteStale(ctx context.Context, tx pgx.Tx, t *tableInfo) (int64, error) {
-	var match []string
-	for _, k := range t.key {
-		match = append(match, "s."+k+" = l."+k)
-	}
-	tag, err := tx.Exec(ctx, `DELETE FROM `+t.live+` l WHERE NOT EXISTS (SELECT 1 FROM `+t.shadow+` s WHERE `+strings.Join(match, " AND ")+`)`)
+	tag, err := tx.Exec(ctx, `DELETE FROM `+t.live+` l WHERE NOT EXISTS (SELECT 1 FROM `+t.shadow+` s WHERE `+t.keyMatch("l", "s")+`)`)
 	if err != nil {
 		return 0, fmt.Errorf("projections: rebuild %s: delete: %w", t.name, err)
 	}
@@ -377,13 +424,13 @@ func (ss *session) deleteStale(ctx context.Context, tx pgx.Tx, t *tableInfo) (in
 // writeChanged inserts the copy's rows the live table lacks or holds
 // differently, replacing the latter by primary key.
 func (ss *session) writeChanged(ctx context.Context, tx pgx.Tx, t *tableInfo) (int64, error) {
-	cols := strings.Join(t.cols, ", ")
 	isKey := map[string]bool{}
 	for _, k := range t.key {
 		isKey[k] = true
 	}
-	var set []string
+	var set, scols []string
 	for _, c := range t.cols {
+		scols = append(scols, "s."+c)
 		if !isKey[c] {
 			set = append(set, c+" = EXCLUDED."+c)
 		}
@@ -392,8 +439,9 @@ func (ss *session) writeChanged(ctx context.Context, tx pgx.Tx, t *tableInfo) (i
 	if len(set) > 0 {
 		conflict = `DO UPDATE SET ` + strings.Join(set, ", ")
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO `+t.live+` (`+cols+`)
-		SELECT `+cols+` FROM (SELECT `+cols+` FROM `+t.shadow+` EXCEPT SELECT `+cols+` FROM `+t.live+`) d
+	tag, err := tx.Exec(ctx, `INSERT INTO `+t.live+` (`+strings.Join(t.cols, ", ")+`)
+		SELECT `+strings.Join(scols, ", ")+` FROM `+t.shadow+` s LEFT JOIN `+t.live+` l ON `+t.keyMatch("s", "l")+`
+		WHERE `+t.keyNull("l")+` OR `+t.row("l")+` IS DISTINCT FROM `+t.row("s")+`
 		ON CONFLICT (`+strings.Join(t.key, ", ")+`) `+conflict)
 	if err != nil {
 		return 0, fmt.Errorf("projections: rebuild %s: write: %w", t.name, err)

@@ -162,6 +162,11 @@ func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Repo
 	}
 	defer ss.close()
 
+	// The running balances up to the same head are re-derived meanwhile, on
+	// a connection of their own.
+	bulk := make(chan runningResult, 1)
+	go func() { bulk <- s.runningBalances(ctx, book, 0, head0.Position) }()
+
 	// Phase 1, the bulk: every event up to the head as it was at the start.
 	// Journal rows at or below it never change (the triggers see to that,
 	// and this very check finds out if something got around them), so no
@@ -190,24 +195,17 @@ func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Repo
 
 	// Phase 2: one repeatable-read transaction fixes the moment the report
 	// describes. The copies catch up to it (the events appended since the
-	// start, and the async checkpoints' moves), the tables are compared in
-	// it, and the running balances are re-derived in its exported snapshot
-	// on a second connection meanwhile.
+	// start, and the async checkpoints' moves), the running balances of the
+	// new postings are checked, and the tables are compared, all in it.
 	tx, err := ss.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
-	var snapshot string
-	if err := tx.QueryRow(ctx, `SELECT pg_export_snapshot()`).Scan(&snapshot); err != nil {
-		return nil, err
-	}
 	head, err := pgjournal.BookHead(ctx, tx, book)
 	if err != nil {
 		return nil, err
 	}
-	balances := make(chan runningResult, 1)
-	go func() { balances <- s.runningBalances(ctx, snapshot, book, head.Position) }()
 
 	catchUp := map[string]span{}
 	for name, sp := range spans {
@@ -240,24 +238,34 @@ func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Repo
 		return nil, err
 	}
 
-	rb := <-balances
-	if ce := (*pgjournal.CorruptError)(nil); errors.As(rb.err, &ce) {
-		problem(Problem{Check: CheckReadable, Position: ce.Position, Detail: ce.Error()})
-		rb.unfinished, rb.err = true, nil
-	}
+	rb := <-bulk
 	if rb.err != nil {
 		return nil, rb.err
 	}
-	for _, m := range rb.mismatches {
-		problem(Problem{Check: CheckRunningBalance, Position: m.Position, Account: m.Account,
-			Detail: fmt.Sprintf("balance_after of %s at position %d (posting %d) is %s; its postings add up to %s", m.Account, m.Position, m.Seq, m.Stored, m.Replayed)})
+	if err := pgjournal.CheckRunningBalances(ctx, tx, book, head0.Position, head.Position, rb.add); err != nil {
+		return nil, err
 	}
-	if err := negativeWallets(ctx, tx, rb.negative, rep); err != nil {
+	for _, m := range rb.kept {
+		problem(Problem{Check: CheckRunningBalance, Position: m.Position, Account: m.Account,
+			Detail: fmt.Sprintf("balance_after of %s at position %d (posting %d) is %s; the previous balance plus the amount is %s", m.Account, m.Position, m.Seq, m.Stored, m.Expected)})
+	}
+	if rb.count > len(rb.kept) {
+		rep.ProblemCount += rb.count - len(rb.kept)
+	}
+	if rb.count > 0 && (firstBad == 0 || rb.first < firstBad) {
+		firstBad = rb.first
+	}
+	// With every running balance checked, the last stored one is the
+	// re-derived balance.
+	if err := pgjournal.NegativeWallets(ctx, tx, book, head.Position, func(w pgjournal.NegativeWallet) error {
+		rep.NegativeWallets = append(rep.NegativeWallets, NegativeWallet{Account: w.Account, Owner: w.Owner, Currency: w.Balance.Currency(), Balance: w.Balance.String()})
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 
 	rep.Contiguous, rep.ChainOK, rep.Balanced = !chain.gap, !chain.broken, !chain.unbalanced
-	rep.RunningBalancesOK = len(rb.mismatches) == 0 && !rb.unfinished
+	rep.RunningBalancesOK = rb.count == 0
 	rep.OK = rep.ProblemCount == 0
 	for _, p := range rep.Projections {
 		rep.OK = rep.OK && p.OK
@@ -340,71 +348,34 @@ func compareAll(ctx context.Context, ss *session, tx pgx.Tx, book string, head i
 	return nil
 }
 
+// runningResult collects running-balance mismatches, keeping the first
+// maxBalanceMismatches so that a journal broken everywhere still yields a
+// report of bounded size.
 type runningResult struct {
-	mismatches []pgjournal.BalanceMismatch
-	negative   map[string]ledger.Money
-	unfinished bool // unreadable rows stopped the pass
-	err        error
+	kept  []pgjournal.BalanceMismatch
+	count int
+	first int64 // the lowest position of all, kept or not
+	err   error
 }
 
-// maxBalanceMismatches bounds the mismatches kept in memory; a journal
-// broken everywhere still yields a report of bounded size.
 const maxBalanceMismatches = 1000
 
-func (s *Set) runningBalances(ctx context.Context, snapshot, book string, upto int64) runningResult {
-	res := runningResult{negative: map[string]ledger.Money{}}
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		res.err = err
-		return res
+func (r *runningResult) add(m pgjournal.BalanceMismatch) error {
+	r.count++
+	if r.first == 0 || m.Position < r.first {
+		r.first = m.Position
 	}
-	defer conn.Release()
-	tx, err := beginInSnapshot(ctx, conn, snapshot)
-	if err != nil {
-		res.err = err
-		return res
+	if len(r.kept) < maxBalanceMismatches {
+		r.kept = append(r.kept, m)
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
-	res.err = pgjournal.RunningBalances(ctx, tx, book, upto,
-		func(m pgjournal.BalanceMismatch) error {
-			if len(res.mismatches) < maxBalanceMismatches {
-				res.mismatches = append(res.mismatches, m)
-			}
-			return nil
-		},
-		func(account string, balance ledger.Money) error {
-			if balance.Sign() < 0 {
-				res.negative[account] = balance
-			}
-			return nil
-		})
-	return res
+	return nil
 }
 
-// negativeWallets keeps, of the accounts with a negative re-derived
-// balance, the wallets (system accounts stand for the outside world and may
-// be negative).
-func negativeWallets(ctx context.Context, tx pgx.Tx, negative map[string]ledger.Money, rep *Report) error {
-	if len(negative) == 0 {
-		return nil
-	}
-	ids := make([]string, 0, len(negative))
-	for id := range negative {
-		ids = append(ids, id)
-	}
-	rows, err := tx.Query(ctx, `SELECT id, coalesce(owner, '') FROM accounts WHERE id = ANY($1) AND kind = 'wallet' ORDER BY id`, ids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var w NegativeWallet
-		if err := rows.Scan(&w.Account, &w.Owner); err != nil {
-			return err
-		}
-		b := negative[w.Account]
-		w.Currency, w.Balance = b.Currency(), b.String()
-		rep.NegativeWallets = append(rep.NegativeWallets, w)
-	}
-	return rows.Err()
+// runningBalances checks the running balances of book in (after, upto] on
+// a pool connection. Those journal rows never change, so no snapshot is
+// needed.
+func (s *Set) runningBalances(ctx context.Context, book string, after, upto int64) runningResult {
+	var r runningResult
+	r.err = pgjournal.CheckRunningBalances(ctx, s.pool, book, after, upto, r.add)
+	return r
 }

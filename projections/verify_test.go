@@ -334,3 +334,44 @@ func dump(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
 }
+
+// Appends go on while verify runs; the report describes the book as of its
+// last position, which the catch-up reaches.
+func TestVerifyWhileAppending(t *testing.T) {
+	f := newFixture(t)
+	f.workload(9, 200)
+	f.catchUp()
+	a, b := f.open("main", "busy", "USD"), f.open("main", "bee", "USD")
+	f.adjust("main", a, ledger.Credit, "1000", "USD")
+	start, err := f.store.Head(context.Background(), "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				f.transfer("main", a, b, "0.01", "USD")
+			}
+		}
+	}()
+	var reps []*projections.Report
+	for range 3 {
+		reps = append(reps, f.verify("main"))
+	}
+	close(stop)
+	<-done
+	for _, rep := range reps {
+		if !rep.OK || rep.LastPosition < start.Position || rep.Events != rep.LastPosition {
+			t.Fatalf("%s", dump(rep))
+		}
+	}
+	if reps[len(reps)-1].LastPosition == start.Position {
+		t.Fatal("nothing was appended while verifying: the test proves nothing")
+	}
+}

@@ -158,7 +158,7 @@ func TestVerifyCommand(t *testing.T) {
 		}
 	}
 	var out struct {
-		OK    bool                  `json:"ok"`
+		OK    bool                 `json:"ok"`
 		Books []projections.Report `json:"books"`
 	}
 	r = tally("verify", "--json", "--book", "main").must(t, exitOK)

@@ -152,81 +152,93 @@ func BookHead(ctx context.Context, q Querier, book string) (Head, error) {
 	return h, classify(err)
 }
 
-// BalanceMismatch is a posting whose stored balance_after is not the sum of
-// its account's amounts up to and including it.
+// BalanceMismatch is a posting whose stored balance_after is not its
+// account's previous balance_after plus its amount (0 plus its amount for
+// the account's first posting), or whose currency differs from the
+// account's previous posting's.
 type BalanceMismatch struct {
 	Position int64
 	Seq      int
 	Account  string
-	Stored   ledger.Money
-	Replayed ledger.Money
+	Stored   string // balance_after as stored
+	Expected string // the previous balance_after plus the amount
 }
 
-// RunningBalances re-derives every balance_after of book up to position
-// upto by adding up each account's amounts in journal order. It calls bad for
-// each posting whose stored value differs (then carries on from the stored
-// value, so one bad row is reported once rather than with every later row of
-// its account), and final with each account's balance after its last
-// posting. It streams the postings in account order: memory stays constant
-// however long the journal is.
-func RunningBalances(ctx context.Context, q Querier, book string, upto int64,
-	bad func(BalanceMismatch) error, final func(account string, balance ledger.Money) error) error {
+// CheckRunningBalances re-derives the balance_after of every posting of book
+// at positions after..upto (after excluded) and calls bad for each that is
+// wrong. Each must equal the account's previous balance_after plus its
+// amount, the first 0 plus its amount: by induction that is the running sum
+// of the account's amounts, and a bad row is named once instead of with
+// every later row of its account. PostgreSQL does the exact NUMERIC
+// arithmetic in one window over the postings in account order, so only the
+// bad rows reach Go and memory stays constant.
+func CheckRunningBalances(ctx context.Context, q Querier, book string, after, upto int64, bad func(BalanceMismatch) error) error {
 	rows, err := q.Query(ctx, `
-		SELECT account_id, position, seq, currency, amount::text, balance_after::text
-		FROM postings
-		WHERE book = $1 AND position <= $2
-		ORDER BY account_id, position, seq`, book, upto)
+		SELECT account_id, position, seq, balance_after::text, expected::text
+		FROM (
+			SELECT account_id, position, seq, currency, balance_after,
+			       coalesce(lag(balance_after) OVER w,
+			                (SELECT q.balance_after FROM postings q
+			                 WHERE q.account_id = p.account_id AND q.position <= $2
+			                 ORDER BY q.position DESC, q.seq DESC LIMIT 1),
+			                0) + amount AS expected,
+			       coalesce(lag(currency) OVER w, currency) AS previous_currency
+			FROM postings p
+			WHERE book = $1 AND position > $2 AND position <= $3
+			WINDOW w AS (PARTITION BY account_id ORDER BY position, seq)
+		) x
+		WHERE expected <> balance_after OR previous_currency <> currency`, book, after, upto)
 	if err != nil {
 		return classify(err)
 	}
 	defer rows.Close()
-	var account string
-	var running ledger.Money
-	var acc, cur, amountText, storedText []byte
-	var pos int64
-	var seq int16
 	for rows.Next() {
-		if err := rows.Scan(&acc, &pos, &seq, &cur, &amountText, &storedText); err != nil {
+		var m BalanceMismatch
+		if err := rows.Scan(&m.Account, &m.Position, &m.Seq, &m.Stored, &m.Expected); err != nil {
 			return err
 		}
-		c := ledger.Currency(cur)
-		amount, err := parseMoneyBytes(amountText, c)
-		if err != nil {
-			return &CorruptError{Book: book, Position: pos, Err: fmt.Errorf("amount: %w", err)}
-		}
-		stored, err := parseMoneyBytes(storedText, c)
-		if err != nil {
-			return &CorruptError{Book: book, Position: pos, Err: fmt.Errorf("balance_after: %w", err)}
-		}
-		if string(acc) != account {
-			if account != "" {
-				if err := final(account, running); err != nil {
-					return err
-				}
-			}
-			account = string(acc)
-			running = ledger.Zero(c)
-		}
-		if running.Currency() != c {
-			if err := bad(BalanceMismatch{Position: pos, Seq: int(seq), Account: account, Stored: stored, Replayed: running}); err != nil {
-				return err
-			}
-			running = stored
-			continue
-		}
-		running = running.Add(amount)
-		if running.Cmp(stored) != 0 {
-			if err := bad(BalanceMismatch{Position: pos, Seq: int(seq), Account: account, Stored: stored, Replayed: running}); err != nil {
-				return err
-			}
-			running = stored
+		if err := bad(m); err != nil {
+			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
+	return classify(rows.Err())
+}
+
+// NegativeWallet is a wallet whose balance is below zero.
+type NegativeWallet struct {
+	Account, Owner string
+	Balance        ledger.Money
+}
+
+// NegativeWallets calls fn for each wallet of book whose balance as of
+// position upto (the balance_after of its last posting at or before it) is
+// below zero, in id order.
+func NegativeWallets(ctx context.Context, q Querier, book string, upto int64, fn func(NegativeWallet) error) error {
+	rows, err := q.Query(ctx, `
+		SELECT a.id, coalesce(a.owner, ''), a.currency, p.balance_after::text
+		FROM accounts a
+		JOIN LATERAL (
+			SELECT balance_after FROM postings
+			WHERE account_id = a.id AND position <= $2
+			ORDER BY position DESC, seq DESC LIMIT 1) p ON true
+		WHERE a.book = $1 AND a.kind = 'wallet' AND p.balance_after < 0
+		ORDER BY a.id`, book, upto)
+	if err != nil {
 		return classify(err)
 	}
-	if account != "" {
-		return final(account, running)
+	defer rows.Close()
+	for rows.Next() {
+		var w NegativeWallet
+		var cur, balance string
+		if err := rows.Scan(&w.Account, &w.Owner, &cur, &balance); err != nil {
+			return err
+		}
+		if w.Balance, err = parseMoney(balance, ledger.Currency(cur)); err != nil {
+			return err
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
 	}
-	return nil
+	return classify(rows.Err())
 }
