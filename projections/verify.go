@@ -93,10 +93,12 @@ type NegativeWallet struct {
 // fresh tables and compared row by row with the live ones. It also lists
 // wallets whose re-derived balance is negative.
 //
-// Everything is read in one snapshot, so appends may go on meanwhile and
-// the report describes the book exactly as of LastPosition. Verify writes
-// nothing but temporary tables. It returns ENotFound for an unknown book;
-// a failed check is not an error, it is in the report.
+// Appends may go on meanwhile: the bulk is checked up to the head found at
+// the start (journal rows up to it never change), then one snapshot fixes
+// the moment the report describes, LastPosition, and the rest is checked
+// and compared in it. Verify writes nothing but temporary tables. It
+// returns ENotFound for an unknown book; a failed check is not an error,
+// it is in the report.
 func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Report, error) {
 	start := time.Now()
 	if opt.MaxProblems <= 0 {
@@ -222,13 +224,17 @@ func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Repo
 		}
 		catchUp[name] = span{sp.upto, upto}
 	}
+	if !stopped {
+		if _, err := ss.replay(ctx, tx, book, catchUp, visit); err != nil {
+			if err := stop(err); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if stopped {
+		// The copies are incomplete: comparing them would only mislead.
 		for _, m := range members {
 			ss.failed[m.proj.Name()] = "the replay stopped at unreadable journal rows"
-		}
-	} else if _, err := ss.replay(ctx, tx, book, catchUp, visit); err != nil {
-		if err := stop(err); err != nil {
-			return nil, err
 		}
 	}
 	if rep.LastHash == "" {
