@@ -32,6 +32,7 @@ type harness struct {
 	store *pgjournal.Store
 	// openapi checks every response against the OpenAPI document.
 	openapi *openAPIValidator
+	set     *projections.Set
 }
 
 // newHarness starts the API; options adjust its Config (gateways, rate
@@ -54,14 +55,15 @@ func newHarnessAt(t testing.TB, url string, options ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	set := projections.Default(pool)
 	var inline []pgjournal.Projection
-	for _, p := range projections.Inline() {
+	for _, p := range set.Inline() {
 		inline = append(inline, p)
 	}
 	store := pgjournal.NewStore(pool)
 	metrics := NewMetrics(store.PoolStats)
 	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline, Observer: metrics, Logger: testLogger(t)})
-	cfg := Config{Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), Metrics: metrics, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t)}
+	cfg := Config{Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), Metrics: metrics, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t), Projections: set}
 	for _, o := range options {
 		o(&cfg)
 	}
@@ -72,7 +74,7 @@ func newHarnessAt(t testing.TB, url string, options ...func(*Config)) *harness {
 		journal.Close()
 		pool.Close()
 	})
-	return &harness{t: t, api: api, srv: srv, pool: pool, store: store, openapi: loadOpenAPI(t, api)}
+	return &harness{t: t, api: api, srv: srv, pool: pool, store: store, openapi: loadOpenAPI(t, api), set: set}
 }
 
 type reply struct {

@@ -215,6 +215,12 @@ func TestDepositRefundLifecycle(t *testing.T) {
 		if len(list) != 1 || list[0].(map[string]any)["gateway_initiated"] != true {
 			t.Fatalf("refunds = %v", list)
 		}
+		// The audit reports the wallet the dashboard refund took below zero.
+		report := h.must(h.do("GET", "/v1/audit/verify", nil), 200).json(t)
+		negative, _ := report["negative_wallets"].([]any)
+		if len(negative) != 1 || negative[0].(map[string]any)["account"] != a {
+			t.Fatalf("negative_wallets = %v", report["negative_wallets"])
+		}
 	})
 }
 

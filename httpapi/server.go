@@ -13,6 +13,7 @@ import (
 	"github.com/tallyledger/tally/gateways"
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/projections"
 )
 
 // Config wires the API to the ledger.
@@ -39,6 +40,8 @@ type Config struct {
 	// RequestTimeout bounds each request, database work included; a request
 	// past it answers 503 unavailable. Zero: 10s.
 	RequestTimeout time.Duration
+	// Projections serve verify and statements (see auditRoutes).
+	Projections *projections.Set
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -136,6 +139,8 @@ func New(cfg Config) *Server {
 		e.POST("/sandbox/checkout/:reference/pay", pages)
 		e.POST("/sandbox/checkout/:reference/decline", pages)
 	}
+
+	s.auditRoutes(v1, cfg.Projections)
 
 	s.routes = map[string]bool{}
 	for _, r := range e.Routes() {

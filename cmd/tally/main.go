@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/tallyledger/tally/projections"
 )
 
 const usage = `tally — an event-sourced double-entry ledger
@@ -17,6 +20,7 @@ Usage:
   tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
+  tally verify | rebuild | replay | export   audit and replay (below)
 
 Configuration is by environment; see docs/operations.md.
 `
@@ -40,8 +44,13 @@ func main() {
 			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, keysUsage)
 			os.Exit(2)
 		}
+	case "verify", "rebuild", "replay", "export":
+		code := runAudit(ctx, os.Args[1], os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
+		fmt.Printf(auditUsage, strings.Join(projections.Default(nil).Names(), ", "))
 		return
 	default:
 		fmt.Fprintf(os.Stderr, "tally: unknown command %q\n\n%s", os.Args[1], usage)

@@ -27,6 +27,7 @@ type Main struct {
 	pg       *pglocal.Server
 	pool     *pgxpool.Pool
 	journal  *pgjournal.Journal
+	runner   *projections.Runner
 	http     *http.Server
 	listener net.Listener
 	addr     string
@@ -46,18 +47,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if !m.cfg.migrateOnly && m.cfg.AdminKey == "" {
 		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key)")
 	}
-	url := m.cfg.DatabaseURL
-	if m.cfg.LocalMode() {
-		dir, err := filepath.Abs(m.cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
-		m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
-		if err != nil {
-			return fmt.Errorf("local mode: %w", err)
-		}
-		url = m.pg.URL("tally")
+	url, err := m.openDatabase(ctx)
+	if err != nil {
+		return err
 	}
 	if err := schema.Migrate(url); err != nil {
 		return err
@@ -78,10 +70,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
 		return err
 	}
+	set := projections.Default(m.pool)
 	var inline []pgjournal.Projection
-	for _, p := range projections.Inline() {
+	for _, p := range set.Inline() {
 		inline = append(inline, p)
 	}
+	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log})
+	m.runner.Start(context.Background())
 	store := pgjournal.NewStore(m.pool)
 	metrics := httpapi.NewMetrics(store.PoolStats)
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
@@ -92,7 +87,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.listener = ln
 	m.addr = ln.Addr().String()
 	self := "http://127.0.0.1" + portOf(m.addr)
-	set, sb, err := openGateways(m.cfg, store, self, m.log)
+	gws, sb, err := openGateways(m.cfg, store, self, m.log)
 	if err != nil {
 		return err
 	}
@@ -102,8 +97,8 @@ func (m *Main) Run(ctx context.Context) error {
 		sandboxPages = sb.Handler()
 	}
 	api := httpapi.New(httpapi.Config{
-		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log,
-		Gateways: set, Sandbox: sandboxPages,
+		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
+		Gateways: gws, Sandbox: sandboxPages,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		Ready: func(ctx context.Context) error {
@@ -136,7 +131,8 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Addr() string { return m.addr }
 
 // Close stops accepting requests, answers those in flight, lets the
-// sequencers finish their batches, then closes the pool and the local database.
+// sequencers finish their batches and the async projections their page, then
+// closes the pool and the local database.
 func (m *Main) Close() {
 	// The sandbox posts its webhooks to this server: let it finish first.
 	if m.sandbox != nil {
@@ -154,6 +150,9 @@ func (m *Main) Close() {
 	if m.journal != nil {
 		m.journal.Close()
 	}
+	if m.runner != nil {
+		m.runner.Stop()
+	}
 	if m.pool != nil {
 		m.pool.Close()
 	}
@@ -163,4 +162,22 @@ func (m *Main) Close() {
 		}
 	}
 	m.log.Info("tally stopped")
+}
+
+// openDatabase returns the database URL: TALLY_DATABASE_URL, or in local
+// mode that of the PostgreSQL it starts from TALLY_DATA_DIR (stopped by Close).
+func (m *Main) openDatabase(ctx context.Context) (string, error) {
+	if !m.cfg.LocalMode() {
+		return m.cfg.DatabaseURL, nil
+	}
+	dir, err := filepath.Abs(m.cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
+	m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
+	if err != nil {
+		return "", fmt.Errorf("local mode: %w", err)
+	}
+	return m.pg.URL(pglocal.Database), nil
 }

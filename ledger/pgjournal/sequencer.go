@@ -319,6 +319,13 @@ func insertEvents(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
 			pAfter = append(pAfter, p.BalanceAfter.String())
 		}
 	}
+	// A book exists once its first event is written: events refer to books,
+	// so the row must precede them (projections run only after this).
+	if events[0].Position == 1 {
+		if _, err := tx.Exec(ctx, `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, events[0].Book); err != nil {
+			return fmt.Errorf("insert book: %w", err)
+		}
+	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO events (book, position, id, type, occurred_at, recorded_at, data, prev_hash, hash)
 		SELECT book, pos, id, typ, occ, rec, data::jsonb, prev, hash

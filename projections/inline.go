@@ -1,7 +1,3 @@
-// Package projections owns every table derived from the journal: each
-// projection is one piece of code that applies journal events to its tables.
-// Inline projections run inside the sequencer's append transaction, so their
-// rows are read-your-writes and can guard invariants (balances, account status).
 package projections
 
 import (
@@ -14,12 +10,6 @@ import (
 	"github.com/tallyledger/tally/ledger"
 )
 
-// Projection applies a batch of journal events, in position order, to its tables.
-type Projection interface {
-	Name() string
-	Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error
-}
-
 // Inline returns the projections the sequencer runs in every append
 // transaction, in the order they must run (accounts before the balances and
 // transfers that refer to them).
@@ -27,13 +17,14 @@ func Inline() []Projection {
 	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}, Refunds{}}
 }
 
-// Accounts keeps the accounts table (identity, status) and opens each new
-// account's balance row at zero. (The books table is written by the
-// sequencer, before a book's first event.)
+// Accounts keeps the accounts table: identity and status.
 type Accounts struct{}
 
 // Name implements Projection.
 func (Accounts) Name() string { return "accounts" }
+
+// Tables implements Projection.
+func (Accounts) Tables() []Table { return []Table{{Name: "accounts", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -82,12 +73,6 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			ids, books, wallets, names, owners, currencies, kinds, metas, created, positions); err != nil {
 			return fmt.Errorf("accounts: insert: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO balances (account_id, currency, balance, position)
-			SELECT id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, currency, pos)`,
-			ids, currencies, positions); err != nil {
-			return fmt.Errorf("accounts: open balances: %w", err)
-		}
 	}
 	// Status changes apply in order; a later change of the same account in
 	// the batch must win, so they are applied one by one.
@@ -105,15 +90,42 @@ var statusAfter = map[ledger.EventType]ledger.AccountStatus{
 	ledger.AccountClosed:   ledger.StatusClosed,
 }
 
-// Balances keeps each account's current balance: the balance_after of its
-// latest posting.
+// Balances keeps each account's current balance: zero when it opens, then
+// the balance_after of its latest posting.
 type Balances struct{}
 
 // Name implements Projection.
 func (Balances) Name() string { return "balances" }
 
+// Tables implements Projection.
+func (Balances) Tables() []Table {
+	return []Table{{Name: "balances", Book: "account_id IN (SELECT id FROM accounts WHERE book = $1)"}}
+}
+
 // Apply implements Projection.
 func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	var openIDs, openCurrencies []string
+	var openPositions []int64
+	for _, e := range events {
+		if e.Type != ledger.AccountOpened {
+			continue
+		}
+		var d ledger.AccountOpenedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("balances: event %d: %w", e.Position, err)
+		}
+		openIDs = append(openIDs, d.AccountID)
+		openCurrencies = append(openCurrencies, string(d.Currency))
+		openPositions = append(openPositions, e.Position)
+	}
+	if len(openIDs) > 0 {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO balances (account_id, currency, balance, position)
+			SELECT id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, currency, pos)`,
+			openIDs, openCurrencies, openPositions); err != nil {
+			return fmt.Errorf("balances: open: %w", err)
+		}
+	}
 	latest := map[string]int{} // account → index into the slices below
 	var ids, amounts []string
 	var positions []int64
@@ -144,11 +156,14 @@ func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 	return nil
 }
 
-// Transfers keeps the transfers table.
+// Transfers keeps the transfers table, refunded amounts included.
 type Transfers struct{}
 
 // Name implements Projection.
 func (Transfers) Name() string { return "transfers" }
+
+// Tables implements Projection.
+func (Transfers) Tables() []Table { return []Table{{Name: "transfers", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Transfers) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -179,7 +194,7 @@ func (Transfers) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) er
 		created = append(created, e.RecordedAt)
 	}
 	if len(ids) == 0 {
-		return nil
+		return applyTransferRefunds(ctx, tx, events)
 	}
 	_, err := tx.Exec(ctx, `
 		INSERT INTO transfers (id, book, from_account, to_account, amount, currency, description, metadata, status, position, created_at)
@@ -190,6 +205,25 @@ func (Transfers) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) er
 	if err != nil {
 		return fmt.Errorf("transfers: %w", err)
 	}
+	return applyTransferRefunds(ctx, tx, events)
+}
+
+// applyTransferRefunds adds each transfer.refunded to its transfer's
+// refunded_amount, after the batch's transfers are inserted (a transfer can
+// be refunded in the batch that made it).
+func applyTransferRefunds(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	for _, e := range events {
+		if e.Type != ledger.TransferRefunded {
+			continue
+		}
+		var d ledger.RefundData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE transfers SET refunded_amount = refunded_amount + $2::numeric WHERE id = $1`, d.TransferID, d.Amount); err != nil {
+			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
+		}
+	}
 	return nil
 }
 
@@ -198,6 +232,9 @@ type Adjustments struct{}
 
 // Name implements Projection.
 func (Adjustments) Name() string { return "adjustments" }
+
+// Tables implements Projection.
+func (Adjustments) Tables() []Table { return []Table{{Name: "adjustments", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -237,12 +274,18 @@ func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) 
 	return nil
 }
 
-// Deposits keeps the deposits table (deposit.* events). Deposit events are
-// few per deposit, so they are applied one by one, in order.
+// Deposits keeps the deposits table: deposit.* events, and the refunded
+// amount from refund events. The refunded amount counts pending refunds too,
+// so that the sum of refunds can never pass the deposit; a failed refund
+// gives its amount back, and a reinstated one takes it again. Deposit events
+// are few per deposit, so they are applied one by one, in order.
 type Deposits struct{}
 
 // Name implements Projection.
 func (Deposits) Name() string { return "deposits" }
+
+// Tables implements Projection.
+func (Deposits) Tables() []Table { return []Table{{Name: "deposits", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -281,12 +324,36 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 					WHERE id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
 					d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt)
 			}
+		case ledger.RefundRequested, ledger.RefundSucceededEvent, ledger.RefundFailedEvent:
+			err = applyDepositRefund(ctx, tx, e)
 		}
 		if err != nil {
 			return fmt.Errorf("deposits: event %d: %w", e.Position, err)
 		}
 	}
 	return nil
+}
+
+// applyDepositRefund moves a deposit's refunded_amount by a refund event.
+func applyDepositRefund(ctx context.Context, tx pgx.Tx, e ledger.Event) error {
+	var d ledger.RefundData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return err
+	}
+	sign := ""
+	switch {
+	case d.DepositID == "":
+		return nil
+	case e.Type == ledger.RefundRequested, e.Type == ledger.RefundSucceededEvent && (d.GatewayInitiated || d.Reinstated):
+		sign = "+"
+	case e.Type == ledger.RefundFailedEvent:
+		sign = "-"
+	default:
+		return nil // a pending refund that succeeds was counted when requested
+	}
+	_, err := tx.Exec(ctx, `UPDATE deposits SET refunded_amount = refunded_amount `+sign+` $2::numeric, position = $3, updated_at = $4 WHERE id = $1`,
+		d.DepositID, d.Amount, e.Position, e.RecordedAt)
+	return err
 }
 
 var depositStatusAfter = map[ledger.EventType]ledger.DepositStatus{
@@ -296,14 +363,15 @@ var depositStatusAfter = map[ledger.EventType]ledger.DepositStatus{
 	ledger.DepositFlaggedEvent:   ledger.DepositFlagged,
 }
 
-// Refunds keeps the refunds table and the refunded_amount of deposits and
-// transfers. A deposit's refunded amount counts pending refunds too, so that
-// the sum of refunds can never pass the deposit; a failed refund gives its
-// amount back.
+// Refunds keeps the refunds table. (The refunded amounts of deposits and
+// transfers belong to the projections that own those tables.)
 type Refunds struct{}
 
 // Name implements Projection.
 func (Refunds) Name() string { return "refunds" }
+
+// Tables implements Projection.
+func (Refunds) Tables() []Table { return []Table{{Name: "refunds", Book: "book = $1"}} }
 
 // Apply implements Projection.
 func (Refunds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -334,11 +402,6 @@ func applyRefund(ctx context.Context, tx pgx.Tx, e ledger.Event, d ledger.Refund
 			d.GatewayRefundID, d.GatewayInitiated, d.Reason, e.Position, e.RecordedAt)
 		return err
 	}
-	addToDeposit := func(sign string) error {
-		_, err := tx.Exec(ctx, `UPDATE deposits SET refunded_amount = refunded_amount `+sign+` $2::numeric, position = $3, updated_at = $4 WHERE id = $1`,
-			d.DepositID, d.Amount, e.Position, e.RecordedAt)
-		return err
-	}
 	update := func(status ledger.RefundStatus) error {
 		_, err := tx.Exec(ctx, `UPDATE refunds SET status = $2, gateway_refund_id = coalesce(nullif($3, ''), gateway_refund_id), position = $4, updated_at = $5 WHERE id = $1`,
 			d.RefundID, string(status), d.GatewayRefundID, e.Position, e.RecordedAt)
@@ -346,34 +409,18 @@ func applyRefund(ctx context.Context, tx pgx.Tx, e ledger.Event, d ledger.Refund
 	}
 	switch e.Type {
 	case ledger.TransferRefunded:
-		if err := insert(ledger.RefundStatusSucceeded); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE transfers SET refunded_amount = refunded_amount + $2::numeric WHERE id = $1`, d.TransferID, d.Amount)
-		return err
+		return insert(ledger.RefundStatusSucceeded)
 	case ledger.RefundRequested:
-		if err := insert(ledger.RefundStatusPending); err != nil {
-			return err
-		}
-		return addToDeposit("+")
+		return insert(ledger.RefundStatusPending)
 	case ledger.RefundSubmitted:
 		return update(ledger.RefundStatusPending)
 	case ledger.RefundSucceededEvent:
 		if d.GatewayInitiated {
-			if err := insert(ledger.RefundStatusSucceeded); err != nil {
-				return err
-			}
-			return addToDeposit("+")
+			return insert(ledger.RefundStatusSucceeded)
 		}
-		if err := update(ledger.RefundStatusSucceeded); err != nil || !d.Reinstated {
-			return err
-		}
-		return addToDeposit("+") // it had been given back when it was recorded as failed
+		return update(ledger.RefundStatusSucceeded)
 	case ledger.RefundFailedEvent:
-		if err := update(ledger.RefundStatusFailed); err != nil {
-			return err
-		}
-		return addToDeposit("-")
+		return update(ledger.RefundStatusFailed)
 	}
 	return nil
 }
