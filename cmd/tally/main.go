@@ -16,6 +16,7 @@ const usage = `tally — an event-sourced double-entry ledger
 Usage:
   tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
   tally migrate   apply database migrations and exit
+  tally bench     measure throughput and latency against pgbench (tally bench -h)
 
 Configuration is by environment; see docs/operations.md.
 `
@@ -34,6 +35,8 @@ func main() {
 		err = serve(ctx)
 	case "migrate":
 		err = migrateOnly(ctx)
+	case "bench":
+		err = bench(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
