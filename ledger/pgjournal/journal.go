@@ -49,7 +49,8 @@ type Journal struct {
 	closing bool
 	wg      sync.WaitGroup
 
-	books sync.Map // account id or wallet number → book
+	books    sync.Map // account id or wallet number → book
+	accounts sync.Map // wallet number, or systemKey of a system account → account id
 
 	batches, commands, largest atomic.Int64
 }
@@ -225,6 +226,33 @@ func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 		}
 	}
 	return ledger.DefaultBook, nil
+}
+
+// knownAccount returns the id of the account a wallet number or a
+// systemKey names, if an append has already loaded it. Both are fixed for
+// the account's life (and accounts are never deleted), so the cache never
+// goes stale; it lets the sequencer lock accounts by id alone.
+func (j *Journal) knownAccount(key string) (string, bool) {
+	id, ok := j.accounts.Load(key)
+	if !ok {
+		return "", false
+	}
+	return id.(string), true
+}
+
+// rememberAccount records what knownAccount answers for a.
+func (j *Journal) rememberAccount(a ledger.Account) {
+	if a.WalletNumber != "" {
+		j.accounts.Store(a.WalletNumber, a.ID)
+	}
+	if a.Kind == ledger.KindSystem {
+		j.accounts.Store(systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name}), a.ID)
+	}
+}
+
+// systemKey is the knownAccount key of a system account.
+func systemKey(r ledger.SystemRef) string {
+	return "system\x00" + r.Book + "\x00" + string(r.Currency) + "\x00" + r.Name
 }
 
 // LockKey is the pg_advisory_xact_lock key of a book: every process

@@ -16,6 +16,7 @@ import (
 // adjustments, account changes), two when the accounts to lock depend on
 // the deposits and transfers read first.
 type loader struct {
+	j     *Journal
 	book  string
 	batch []*pending
 
@@ -30,8 +31,8 @@ type loader struct {
 	accounts   []ledger.Account
 }
 
-func newLoader(book string, batch []*pending) *loader {
-	l := &loader{book: book, batch: batch}
+func newLoader(j *Journal, book string, batch []*pending) *loader {
+	l := &loader{j: j, book: book, batch: batch}
 	for _, p := range batch {
 		if r, ok := p.req.Command.(ledger.DepositReader); ok {
 			l.depositKeys = append(l.depositKeys, r.Deposits()...)
@@ -160,6 +161,18 @@ func (l *loader) queueRefunds(p *pipeline) {
 		})
 }
 
+// lockAccountsByIDSQL is the lock of the common batch, whose accounts are
+// all known by id: a plain index lookup per id.
+const lockAccountsByIDSQL = `
+	SELECT ` + accountColumns + `
+	FROM accounts a JOIN balances b ON b.account_id = a.id
+	WHERE a.id = ANY($1)
+	ORDER BY a.id
+	FOR UPDATE OF b`
+
+// lockAccountsSQL also finds accounts by wallet number and system accounts
+// by name, each branch through its own index. It costs about twice the
+// plain lookup, so it is used only for refs the journal has not seen yet.
 const lockAccountsSQL = `
 	SELECT ` + accountColumns + `
 	FROM accounts a JOIN balances b ON b.account_id = a.id
@@ -175,12 +188,19 @@ const lockAccountsSQL = `
 // and system accounts), locking each balance row once, in ascending id order.
 func (l *loader) queueAccounts(p *pipeline) {
 	seen := map[string]bool{}
-	var refs []string
-	add := func(rs ...string) {
-		for _, r := range rs {
-			if r != "" && !seen[r] {
-				seen[r] = true
-				refs = append(refs, r)
+	var ids, others []string
+	add := func(refs ...string) {
+		for _, r := range refs {
+			if r == "" || seen[r] {
+				continue
+			}
+			seen[r] = true
+			if id, ok := l.j.knownAccount(r); ok {
+				ids = append(ids, id)
+			} else if ledger.HasPrefix(r, ledger.PrefixAccount) {
+				ids = append(ids, r)
+			} else {
+				others = append(others, r)
 			}
 		}
 	}
@@ -206,18 +226,28 @@ func (l *loader) queueAccounts(p *pipeline) {
 			continue
 		}
 		seenSys[r] = true
+		if id, ok := l.j.knownAccount(systemKey(r)); ok {
+			ids = append(ids, id)
+			continue
+		}
 		books = append(books, r.Book)
 		currencies = append(currencies, string(r.Currency))
 		names = append(names, r.Name)
 	}
-	p.query("lock accounts", lockAccountsSQL, []any{refs, books, currencies, names}, func(rows pgx.Rows) error {
+	scan := func(rows pgx.Rows) error {
 		a, err := scanAccount(rows)
 		if err != nil {
 			return err
 		}
 		l.accounts = append(l.accounts, a)
+		l.j.rememberAccount(a)
 		return nil
-	})
+	}
+	if len(others) == 0 && len(names) == 0 {
+		p.query("lock accounts", lockAccountsByIDSQL, []any{ids}, scan)
+		return
+	}
+	p.query("lock accounts", lockAccountsSQL, []any{append(ids, others...), books, currencies, names}, scan)
 }
 
 // head is a book's last position, hash and recorded time.

@@ -14,25 +14,21 @@ import (
 // are queued (up to MaxBatch) and appends them in one transaction; while it
 // commits, the next batch accumulates. That is the group commit.
 //
-// Two batches are in flight at a time: while one holds the book's advisory
-// lock and commits, the next has already begun its transaction and waits
-// for the lock inside PostgreSQL, its reads queued behind it. The lock
-// still admits one batch at a time, and the waiting batch reads the book
-// only once it holds the lock, so it decides against everything the first
-// committed; what the overlap saves is the round trip and the wake-ups
-// between one commit and the next batch's first read, which would
-// otherwise sit on the book's critical path.
+// The next batch is formed as soon as the current one has decided and
+// starts writing: it begins its transaction and waits for the book's
+// advisory lock inside PostgreSQL, its reads queued behind the lock, while
+// the current one writes and commits. The lock still admits one batch at a
+// time and the waiting batch reads the book only once it holds the lock, so
+// it decides against everything the first committed. What the overlap
+// removes from the book's critical path is the round trip and the wake-ups
+// between one commit and the next batch's first read; forming the batch no
+// earlier than that keeps it as large as before. At most two batches use
+// the database at once: one writing, one waiting or reading.
 type sequencer struct {
 	j     *Journal
 	book  string
 	queue chan *pending
 }
-
-// inFlight is how many batches of one book may be open at once: one
-// holding the book's lock, one queued behind it. More would only take
-// commands out of the queue before they can be decided, making batches
-// smaller without making any of them start sooner.
-const inFlight = 2
 
 type pending struct {
 	ctx  context.Context
@@ -46,13 +42,13 @@ type result struct {
 }
 
 func (s *sequencer) run() {
-	slots := make(chan struct{}, inFlight)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var writing <-chan struct{} // closed once the batch in front is writing
 	for {
-		// A batch is collected only once it can be sent, so that it takes
-		// every command that arrived while the batches before it worked.
-		slots <- struct{}{}
+		if writing != nil {
+			<-writing
+		}
 		first, ok := <-s.queue
 		if !ok {
 			return
@@ -70,10 +66,14 @@ func (s *sequencer) run() {
 				break fill
 			}
 		}
+		w := make(chan struct{})
+		writing = w
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
-			s.process(batch)
+			defer wg.Done()
+			next := sync.OnceFunc(func() { close(w) })
+			defer next() // also when the batch failed before writing
+			s.process(batch, next)
 		}()
 	}
 }
@@ -81,7 +81,10 @@ func (s *sequencer) run() {
 // process appends a batch. If the transaction fails for a reason other than
 // an unreachable database, each command is retried alone so that one bad
 // command cannot fail its neighbours.
-func (s *sequencer) process(batch []*pending) {
+//
+// writing is called once the batch's writes are on their way (or it
+// failed), to let the next batch form.
+func (s *sequencer) process(batch []*pending, writing func()) {
 	live := batch[:0]
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
@@ -93,11 +96,12 @@ func (s *sequencer) process(batch []*pending) {
 	if len(live) == 0 {
 		return
 	}
-	results, err := s.append(live)
+	results, err := s.append(live, writing)
 	if err != nil && len(live) > 1 && !Unavailable(err) {
 		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(live), "err", err)
+		writing()
 		for _, p := range live {
-			s.process([]*pending{p})
+			s.process([]*pending{p}, func() {})
 		}
 		return
 	}
@@ -118,7 +122,7 @@ func (s *sequencer) process(batch []*pending) {
 // transaction, takes the book's lock and reads what the batch decides on
 // (two when it reads deposits or transfers first), the batch is decided in
 // memory, and one more round trip writes everything and commits.
-func (s *sequencer) append(batch []*pending) ([]result, error) {
+func (s *sequencer) append(batch []*pending, writing func()) ([]result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
 	defer cancel()
 	pc, err := s.j.pool.Acquire(ctx)
@@ -140,7 +144,7 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 
 	var h head
 	stored := map[scopedKey]record{}
-	load := newLoader(s.book, batch)
+	load := newLoader(s.j, s.book, batch)
 	var p pipeline
 	p.exec("begin", "BEGIN")
 	p.exec("lock book", `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book))
@@ -210,7 +214,8 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 		resp := b.req.Render(out)
 		results[i] = result{resp: resp}
 		if idem := b.req.Idempotency; idem != nil {
-			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp}
+			_, seen := stored[scopedKey{idem.Scope, idem.Key}]
+			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp, finishes: seen}
 			if len(decided) > 0 {
 				rec.Position = decided[len(decided)-1].Position
 			}
@@ -229,6 +234,7 @@ func (s *sequencer) append(batch []*pending) ([]result, error) {
 	}
 	queueRecords(&p, records)
 	p.commit(&committed)
+	writing()
 	if err := p.send(ctx, conn); err != nil && !committed {
 		return nil, err
 	} else if err != nil {
@@ -246,6 +252,9 @@ type record struct {
 	Scope, Key, Fingerprint string
 	Response                Response
 	Position                int64
+	// finishes marks a record that replaces the key's in-progress one
+	// (Idempotency.Finish); every other record is for a key not seen yet.
+	finishes bool
 }
 
 // answer replies to a retry: the stored response if the request is the same,

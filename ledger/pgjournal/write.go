@@ -53,11 +53,42 @@ func queueEvents(p *pipeline, events []ledger.Event) {
 		pBooks, pPositions, pSeqs, pAccounts, pCurrencies, pAmounts, pAfter)
 }
 
-// queueRecords queues the insert of the batch's idempotency records.
+// queueRecords queues the insert of the batch's idempotency records. New
+// keys are plainly inserted: the book's lock and the lookup before deciding
+// mean none can exist, unless a request with the same key was appended to
+// another book at the same moment, and then the unique key fails this batch
+// and its commands are retried alone, the retry answering from the other
+// record. Only records that finish an in-progress one (a deposit's second
+// step) replace it, and never a final answer.
 func queueRecords(p *pipeline, records []record) {
-	if len(records) == 0 {
-		return
+	var fresh, finishing []record
+	for _, r := range records {
+		if r.finishes {
+			finishing = append(finishing, r)
+		} else {
+			fresh = append(fresh, r)
+		}
 	}
+	if len(fresh) > 0 {
+		p.exec("insert idempotency records", `
+			INSERT INTO idempotency_keys (scope, key, fingerprint, status, content_type, body, position)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])`,
+			recordColumns(fresh)...)
+	}
+	if len(finishing) > 0 {
+		p.exec("finish idempotency records", `
+			INSERT INTO idempotency_keys AS k (scope, key, fingerprint, status, content_type, body, position)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])
+			ON CONFLICT (scope, key) DO UPDATE
+			SET status = excluded.status, content_type = excluded.content_type, body = excluded.body,
+			    position = coalesce(excluded.position, k.position)
+			WHERE k.status = 0 AND k.fingerprint = excluded.fingerprint`,
+			recordColumns(finishing)...)
+	}
+}
+
+// recordColumns are the records as the column arrays the inserts unnest.
+func recordColumns(records []record) []any {
 	n := len(records)
 	scopes, keys, fps, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	statuses := make([]int32, n)
@@ -71,14 +102,5 @@ func queueRecords(p *pipeline, records []record) {
 			positions[i] = &pos
 		}
 	}
-	// Only an in-progress record (a deposit waiting for its gateway) is ever
-	// overwritten; a final answer is kept forever.
-	p.exec("insert idempotency records", `
-		INSERT INTO idempotency_keys AS k (scope, key, fingerprint, status, content_type, body, position)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])
-		ON CONFLICT (scope, key) DO UPDATE
-		SET status = excluded.status, content_type = excluded.content_type, body = excluded.body,
-		    position = coalesce(excluded.position, k.position)
-		WHERE k.status = 0 AND k.fingerprint = excluded.fingerprint`,
-		scopes, keys, fps, statuses, types, bodies, positions)
+	return []any{scopes, keys, fps, statuses, types, bodies, positions}
 }
