@@ -39,6 +39,7 @@ type benchConfig struct {
 	out           string
 	jsonOut       string
 	cpuProfile    string
+	memProfile    string
 	currency      string
 
 	// A running Tally instead of an in-process one.
@@ -67,6 +68,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.out, "out", "", "write a chart of throughput and p99 against clients to this SVG file")
 	fs.StringVar(&c.jsonOut, "json", "", "write every result as JSON to this file")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the measured load (in-process server only)")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write an allocation profile of this process after the load (in-process server only)")
 	fs.StringVar(&c.currency, "currency", "USD", "currency of the wallets")
 	fs.StringVar(&c.target, "url", "", "benchmark the Tally at this URL instead of starting one in-process")
 	fs.StringVar(&c.adminKey, "admin-key", os.Getenv("TALLY_ADMIN_KEY"), "with -url: an API key with the admin scope")
@@ -187,7 +189,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\tpgbench tps\ttally/pgbench\t")
+	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\tcpu µs/op\tpg cpu µs/op\tpgbench tps\ttally/pgbench\t")
 	tw.Flush()
 	runID := strconv.FormatInt(time.Now().Unix()%100000, 10)
 	for run := 1; run <= cfg.runs; run++ {
@@ -199,6 +201,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 					warmup: cfg.warmup, duration: cfg.duration, wallets: wallets,
 					currency: cfg.currency, secret: cfg.paystackSecret,
 					run: fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients),
+					cpu: &cpuMeter{databaseURL: t.databaseURL},
 				}
 				before := t.stats()
 				res, err := runLoad(ctx, spec)
@@ -233,6 +236,11 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 		}
 	}
 	pprof.StopCPUProfile()
+	if cfg.memProfile != "" {
+		if err := writeAllocProfile(cfg.memProfile); err != nil {
+			return err
+		}
+	}
 	report.Medians = medians(report.Results)
 	if cfg.runs > 1 {
 		fmt.Fprintf(out, "\nmedians of %d runs:\n", cfg.runs)
@@ -276,8 +284,10 @@ func printRow(w io.Writer, r benchRow) {
 	if r.Run == 0 {
 		run = "median"
 	}
-	fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n", run, r.Mode, r.Clients, r.PerSecond,
-		ms(r.P50), ms(r.P99), ms(r.P999), r.Errors, opt(r.CommandsPerBatch, 1), opt(r.PGBenchTPS, 0), opt(r.Ratio, 2))
+	us := func(d time.Duration) string { return opt(float64(d)/1e3, 0) }
+	fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", run, r.Mode, r.Clients, r.PerSecond,
+		ms(r.P50), ms(r.P99), ms(r.P999), r.Errors, opt(r.CommandsPerBatch, 1), us(r.CPUSelfPerOp), us(r.CPUPostgresPerOp),
+		opt(r.PGBenchTPS, 0), opt(r.Ratio, 2))
 }
 
 // medians reduces the runs of each (mode, clients) to the median of each
@@ -318,6 +328,8 @@ func medians(rows []benchRow) []benchRow {
 		m.Ops = int(med(func(r benchRow) float64 { return float64(r.Ops) }))
 		m.Errors = int(med(func(r benchRow) float64 { return float64(r.Errors) }))
 		m.CommandsPerBatch = med(func(r benchRow) float64 { return r.CommandsPerBatch })
+		m.CPUSelfPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUSelfPerOp) }))
+		m.CPUPostgresPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUPostgresPerOp) }))
 		m.PGBenchTPS = med(func(r benchRow) float64 { return r.PGBenchTPS })
 		m.Ratio = med(func(r benchRow) float64 { return r.Ratio })
 		out = append(out, m)
@@ -417,6 +429,17 @@ func (t *benchTarget) stats() (s struct{ Batches, Commands int64 }) {
 		s.Batches, s.Commands = st.Batches, st.Commands
 	}
 	return s
+}
+
+// writeAllocProfile writes every allocation made so far (go tool pprof
+// -sample_index=alloc_space shows where the garbage comes from).
+func writeAllocProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 func randomHex(n int) string {

@@ -40,6 +40,7 @@ type loadSpec struct {
 	currency string
 	secret   string // Paystack secret key the webhooks are signed with
 	run      string // digits that make idempotency keys and webhook ids unique across runs
+	cpu      *cpuMeter
 }
 
 // loadResult is what a run measured.
@@ -54,6 +55,11 @@ type loadResult struct {
 	P99       time.Duration `json:"p99_ns"`
 	P999      time.Duration `json:"p999_ns"`
 	FirstErr  string        `json:"first_error,omitempty"`
+	// CPU time per operation over the measured window: this process (with
+	// an in-process server, that includes the load generator) and the
+	// PostgreSQL server's processes.
+	CPUSelfPerOp     time.Duration `json:"cpu_self_per_op_ns,omitempty"`
+	CPUPostgresPerOp time.Duration `json:"cpu_postgres_per_op_ns,omitempty"`
 }
 
 // runLoad drives spec.clients concurrent keep-alive connections, each sending
@@ -126,6 +132,10 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	case <-time.After(spec.warmup):
 	case <-ctx.Done():
 	}
+	var cpu0 cpuSample
+	if spec.cpu != nil {
+		cpu0 = spec.cpu.start(ctx)
+	}
 	measuring.Store(true)
 	begin := time.Now()
 	select {
@@ -137,6 +147,10 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	close(stop)
 	wg.Wait()
 	res.Elapsed = time.Since(begin)
+	var cpu1 cpuSample
+	if spec.cpu != nil {
+		cpu1 = spec.cpu.sample()
+	}
 
 	var all []time.Duration
 	for i := range lat {
@@ -150,6 +164,10 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	res.Ops = len(all)
 	res.PerSecond = float64(res.Ops) / res.Elapsed.Seconds()
 	res.P50, res.P99, res.P999 = percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999)
+	if res.Ops > 0 && spec.cpu != nil {
+		res.CPUSelfPerOp = (cpu1.self - cpu0.self) / time.Duration(res.Ops)
+		res.CPUPostgresPerOp = (cpu1.postgres - cpu0.postgres) / time.Duration(res.Ops)
+	}
 	if res.Ops == 0 {
 		return res, fmt.Errorf("bench: no request succeeded (%d errors; first: %s)", res.Errors, res.FirstErr)
 	}

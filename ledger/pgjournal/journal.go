@@ -53,6 +53,7 @@ type Journal struct {
 	accounts sync.Map // wallet number, or systemKey of a system account → account id
 
 	batches, commands, largest atomic.Int64
+	optimistic, refused        atomic.Int64
 }
 
 // Stats counts the sequencer's committed work since the journal was created.
@@ -60,11 +61,16 @@ type Stats struct {
 	Batches  int64 // committed append transactions
 	Commands int64 // commands answered by them
 	Largest  int64 // the most commands one transaction carried
+	// Optimistic counts the batches committed without reading under the
+	// book's lock; Refused, the optimistic attempts PostgreSQL refused
+	// (stale cache, reused key, failed write), appended carefully instead.
+	Optimistic, Refused int64
 }
 
 // Stats reports how the group commit has been batching.
 func (j *Journal) Stats() Stats {
-	return Stats{Batches: j.batches.Load(), Commands: j.commands.Load(), Largest: j.largest.Load()}
+	return Stats{Batches: j.batches.Load(), Commands: j.commands.Load(), Largest: j.largest.Load(),
+		Optimistic: j.optimistic.Load(), Refused: j.refused.Load()}
 }
 
 func (j *Journal) recordBatch(n int) {

@@ -150,7 +150,8 @@ func (l *loader) queueTransfers(p *pipeline) {
 // deposits it read (a gateway's refund notification is matched among them).
 func (l *loader) queueRefunds(p *pipeline) {
 	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
-		WHERE r.id = ANY($1) OR r.deposit_id = ANY($2) ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs},
+		WHERE r.id IN (SELECT id FROM refunds WHERE id = ANY($1) UNION SELECT id FROM refunds WHERE deposit_id = ANY($2))
+		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
 			if err != nil {
@@ -161,19 +162,18 @@ func (l *loader) queueRefunds(p *pipeline) {
 		})
 }
 
-// lockAccountsByIDSQL is the lock of the common batch, whose accounts are
-// all known by id: a plain index lookup per id.
-const lockAccountsByIDSQL = `
+// accountsByIDSQL reads the accounts of the common batch, all known by
+// id: a plain index lookup per id.
+const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
 	FROM accounts a JOIN balances b ON b.account_id = a.id
 	WHERE a.id = ANY($1)
-	ORDER BY a.id
-	FOR UPDATE OF b`
+	ORDER BY a.id`
 
-// lockAccountsSQL also finds accounts by wallet number and system accounts
-// by name, each branch through its own index. It costs about twice the
-// plain lookup, so it is used only for refs the journal has not seen yet.
-const lockAccountsSQL = `
+// accountsSQL also finds accounts by wallet number and system accounts by
+// name, each branch through its own index. It costs about twice the plain
+// lookup, so it is used only for refs the journal has not seen yet.
+const accountsSQL = `
 	SELECT ` + accountColumns + `
 	FROM accounts a JOIN balances b ON b.account_id = a.id
 	WHERE a.id IN (
@@ -181,73 +181,97 @@ const lockAccountsSQL = `
 		UNION SELECT id FROM accounts WHERE wallet_number = ANY($1)
 		UNION SELECT x.id FROM accounts x JOIN unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name)
 		      ON x.book = s.book AND x.currency = s.currency AND x.name = s.name)
-	ORDER BY a.id
-	FOR UPDATE OF b`
+	ORDER BY a.id`
 
-// queueAccounts loads the accounts the batch names (ids or wallet numbers,
-// and system accounts), locking each balance row once, in ascending id order.
-func (l *loader) queueAccounts(p *pipeline) {
+// accountRefs are the accounts a batch names, sorted into what the
+// queries need: ids (given, or known from wallet numbers and system
+// accounts seen before), other refs (wallet numbers, or anything else to
+// be matched against both id and wallet number), and system accounts by name.
+type accountRefs struct {
+	ids, others              []string
+	books, currencies, names []string
+}
+
+// sortRefs sorts refs and system refs (whose empty Book means book) for
+// accountRefs, looking each up with known first.
+func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(string) (string, bool)) accountRefs {
+	var r accountRefs
 	seen := map[string]bool{}
-	var ids, others []string
-	add := func(refs ...string) {
-		for _, r := range refs {
-			if r == "" || seen[r] {
-				continue
-			}
-			seen[r] = true
-			if id, ok := l.j.knownAccount(r); ok {
-				ids = append(ids, id)
-			} else if ledger.HasPrefix(r, ledger.PrefixAccount) {
-				ids = append(ids, r)
-			} else {
-				others = append(others, r)
-			}
-		}
-	}
-	var system []ledger.SystemRef
-	for _, p := range l.batch {
-		add(p.req.Command.AccountRefs()...)
-		system = append(system, p.req.Command.SystemAccounts()...)
-	}
-	for _, d := range l.deposits {
-		add(d.Account)
-		system = append(system, ledger.SystemAccountsFor(d)...)
-	}
-	for _, t := range l.transfers {
-		add(t.From, t.To)
-	}
-	var books, currencies, names []string
-	seenSys := map[ledger.SystemRef]bool{}
-	for _, r := range system {
-		if r.Book == "" {
-			r.Book = l.book
-		}
-		if seenSys[r] {
+	for _, ref := range refs {
+		if ref == "" || seen[ref] {
 			continue
 		}
-		seenSys[r] = true
-		if id, ok := l.j.knownAccount(systemKey(r)); ok {
-			ids = append(ids, id)
+		seen[ref] = true
+		if id, ok := known(ref); ok {
+			r.ids = append(r.ids, id)
+		} else if ledger.HasPrefix(ref, ledger.PrefixAccount) {
+			r.ids = append(r.ids, ref)
+		} else {
+			r.others = append(r.others, ref)
+		}
+	}
+	for _, sys := range system {
+		if sys.Book == "" {
+			sys.Book = book
+		}
+		k := systemKey(sys)
+		if seen[k] {
 			continue
 		}
-		books = append(books, r.Book)
-		currencies = append(currencies, string(r.Currency))
-		names = append(names, r.Name)
+		seen[k] = true
+		if id, ok := known(k); ok {
+			r.ids = append(r.ids, id)
+			continue
+		}
+		r.books = append(r.books, sys.Book)
+		r.currencies = append(r.currencies, string(sys.Currency))
+		r.names = append(r.names, sys.Name)
 	}
-	scan := func(rows pgx.Rows) error {
+	return r
+}
+
+// queue queues the read of the accounts r names; with lock, their
+// balance rows are locked, once each, in ascending id order.
+func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.Account)) {
+	sql, args := accountsByIDSQL, []any{r.ids}
+	if len(r.others) > 0 || len(r.names) > 0 {
+		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names}
+	}
+	label := "read accounts"
+	if lock {
+		sql += "\n\tFOR UPDATE OF b"
+		label = "lock accounts"
+	}
+	p.query(label, sql, args, func(rows pgx.Rows) error {
 		a, err := scanAccount(rows)
 		if err != nil {
 			return err
 		}
-		l.accounts = append(l.accounts, a)
-		l.j.rememberAccount(a)
+		j.rememberAccount(a)
+		scan(a)
 		return nil
+	})
+}
+
+// queueAccounts loads the accounts the batch names (ids or wallet numbers,
+// and system accounts), locking each balance row once, in ascending id order.
+func (l *loader) queueAccounts(p *pipeline) {
+	var refs []string
+	var system []ledger.SystemRef
+	for _, p := range l.batch {
+		refs = append(refs, p.req.Command.AccountRefs()...)
+		system = append(system, p.req.Command.SystemAccounts()...)
 	}
-	if len(others) == 0 && len(names) == 0 {
-		p.query("lock accounts", lockAccountsByIDSQL, []any{ids}, scan)
-		return
+	for _, d := range l.deposits {
+		refs = append(refs, d.Account)
+		system = append(system, ledger.SystemAccountsFor(d)...)
 	}
-	p.query("lock accounts", lockAccountsSQL, []any{append(ids, others...), books, currencies, names}, scan)
+	for _, t := range l.transfers {
+		refs = append(refs, t.From, t.To)
+	}
+	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, true, func(a ledger.Account) {
+		l.accounts = append(l.accounts, a)
+	})
 }
 
 // head is a book's last position, hash and recorded time.

@@ -4,31 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger"
 )
 
 // sequencer serializes the appends of one book. It takes whatever commands
-// are queued (up to MaxBatch) and appends them in one transaction; while it
-// commits, the next batch accumulates. That is the group commit.
+// are queued (up to MaxBatch) and appends them in one transaction; while
+// that transaction runs, the next batch accumulates. That is the group
+// commit.
 //
-// The next batch is formed as soon as the current one has decided and
-// starts writing: it begins its transaction and waits for the book's
-// advisory lock inside PostgreSQL, its reads queued behind the lock, while
-// the current one writes and commits. The lock still admits one batch at a
-// time and the waiting batch reads the book only once it holds the lock, so
-// it decides against everything the first committed. What the overlap
-// removes from the book's critical path is the round trip and the wake-ups
-// between one commit and the next batch's first read; forming the batch no
-// earlier than that keeps it as large as before. At most two batches use
-// the database at once: one writing, one waiting or reading.
+// Most batches are optimistic (see launch): decided against what the
+// sequencer knows of its book, and sent on its chain connection, where
+// PostgreSQL runs them back to back. Up to two are in flight: one running,
+// the next decided and queued behind it, so the book's lock never waits for
+// Go. The others are appended carefully (see appendCareful), one at a time,
+// once everything in flight has landed.
 type sequencer struct {
 	j     *Journal
 	book  string
 	queue chan *pending
+	cache bookCache
+	chain chain
 }
+
+// inFlight is how many optimistic batches of a book may be in flight: one
+// running, one queued behind it. More would only split the waiting commands
+// into more, smaller transactions, each with its own commit.
+const inFlight = 2
 
 type pending struct {
 	ctx  context.Context
@@ -42,15 +47,23 @@ type result struct {
 }
 
 func (s *sequencer) run() {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	var writing <-chan struct{} // closed once the batch in front is writing
+	s.chain.j = s.j
+	defer s.chain.shut()
+	var flying []*flight
+	drain := func() {
+		for len(flying) > 0 {
+			flying = s.land(flying)
+		}
+	}
 	for {
-		if writing != nil {
-			<-writing
+		// With two in flight, or nothing waiting, land the oldest.
+		if len(flying) > 0 && (len(flying) >= inFlight || len(s.queue) == 0) {
+			flying = s.land(flying)
+			continue
 		}
 		first, ok := <-s.queue
 		if !ok {
+			drain()
 			return
 		}
 		batch := []*pending{first}
@@ -66,122 +79,219 @@ func (s *sequencer) run() {
 				break fill
 			}
 		}
-		w := make(chan struct{})
-		writing = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			next := sync.OnceFunc(func() { close(w) })
-			defer next() // also when the batch failed before writing
-			s.process(batch, next)
-		}()
+		batch = live(batch)
+		if len(batch) == 0 {
+			continue
+		}
+		if f, ok := s.launch(batch, drain); ok {
+			flying = append(flying, f)
+			continue
+		}
+		drain()
+		s.process(batch)
 	}
 }
 
-// process appends a batch. If the transaction fails for a reason other than
-// an unreachable database, each command is retried alone so that one bad
-// command cannot fail its neighbours.
-//
-// writing is called once the batch's writes are on their way (or it
-// failed), to let the next batch form.
-func (s *sequencer) process(batch []*pending, writing func()) {
-	live := batch[:0]
+// live answers the commands whose callers have given up (they were never
+// decided) and returns the others.
+func live(batch []*pending) []*pending {
+	out := batch[:0]
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
-			p.done <- result{err: err} // never decided: the caller gave up first
+			p.done <- result{err: err}
 			continue
 		}
-		live = append(live, p)
+		out = append(out, p)
 	}
-	if len(live) == 0 {
+	return out
+}
+
+// land waits for the oldest batch in flight and answers its commands. A
+// batch PostgreSQL refused (the book was not as it was decided against, or
+// a write failed) is appended carefully instead, after the batches behind
+// it have landed too: they were decided on top of it and fail as well.
+func (s *sequencer) land(flying []*flight) []*flight {
+	f := flying[0]
+	flying = flying[1:]
+	err := s.chain.receive(f.steps, s.j.opt.BatchTimeout)
+	if err == nil {
+		s.j.recordBatch(len(f.batch))
+		s.j.optimistic.Add(1)
+		for i, p := range f.batch {
+			p.done <- f.results[i]
+		}
+		return flying
+	}
+	s.cache.invalidate()
+	if Unavailable(err) {
+		// The connection is gone with the transaction's outcome: appending
+		// again could append twice. The callers retry with their keys.
+		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(f.batch), "err", err)
+		for _, p := range f.batch {
+			p.done <- result{err: classify(err)}
+		}
+		return flying
+	}
+	s.j.refused.Add(1)
+	s.j.opt.Logger.Debug("optimistic append refused; appending carefully", "book", s.book, "size", len(f.batch), "err", err)
+	redo := [][]*pending{f.batch}
+	for _, g := range flying {
+		err := s.chain.receive(g.steps, s.j.opt.BatchTimeout)
+		switch {
+		case err == nil: // it chained from f, so it cannot have committed; if it did, it stands
+			s.j.recordBatch(len(g.batch))
+			for i, p := range g.batch {
+				p.done <- g.results[i]
+			}
+		case Unavailable(err):
+			for _, p := range g.batch {
+				p.done <- result{err: classify(err)}
+			}
+		default:
+			redo = append(redo, g.batch)
+		}
+	}
+	for _, b := range redo {
+		s.process(live(b))
+	}
+	return nil
+}
+
+// process appends a batch carefully. If the transaction fails for a reason
+// other than an unreachable database, each command is retried alone so that
+// one bad command cannot fail its neighbours.
+func (s *sequencer) process(batch []*pending) {
+	if len(batch) == 0 {
 		return
 	}
-	results, err := s.append(live, writing)
-	if err != nil && len(live) > 1 && !Unavailable(err) {
-		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(live), "err", err)
-		writing()
-		for _, p := range live {
-			s.process([]*pending{p}, func() {})
+	results, err := s.appendCareful(batch)
+	if err != nil && len(batch) > 1 && !Unavailable(err) {
+		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(batch), "err", err)
+		for _, p := range batch {
+			s.process(live([]*pending{p}))
 		}
 		return
 	}
 	if err != nil {
-		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(live), "err", err)
-		for _, p := range live {
+		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(batch), "err", err)
+		for _, p := range batch {
 			p.done <- result{err: classify(err)}
 		}
 		return
 	}
-	for i, p := range live {
+	for i, p := range batch {
 		p.done <- results[i]
 	}
 }
 
-// append runs one transaction for the batch and returns each command's
-// result. Its statements go in pipelines: one round trip opens the
-// transaction, takes the book's lock and reads what the batch decides on
-// (two when it reads deposits or transfers first), the batch is decided in
-// memory, and one more round trip writes everything and commits.
-func (s *sequencer) append(batch []*pending, writing func()) ([]result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
-	defer cancel()
-	pc, err := s.j.pool.Acquire(ctx)
+// appendCareful runs the batch the safe way. Its statements go in
+// pipelines: one round trip opens the transaction, takes the book's lock
+// and reads and locks what the batch decides on (two when it reads
+// deposits or transfers first), the batch is decided in memory, and one
+// more round trip writes everything and commits.
+func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
+	t, err := s.begin()
 	if err != nil {
+		s.cache.invalidate()
 		return nil, err
 	}
-	// The pool discards a connection released broken or inside a
-	// transaction; rolling back a failed append keeps it usable.
-	defer pc.Release()
-	conn := pc.Conn()
-	committed := false
-	defer func() {
-		if !committed && !conn.IsClosed() && conn.PgConn().TxStatus() != 'I' {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, _ = conn.Exec(rctx, "ROLLBACK")
-		}
-	}()
+	defer t.end()
 
 	var h head
 	stored := map[scopedKey]record{}
 	load := newLoader(s.j, s.book, batch)
 	var p pipeline
-	p.exec("begin", "BEGIN")
+	p.begin(false)
 	p.exec("lock book", `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book))
 	queueHead(&p, s.book, &h)
 	queueStoredResponses(&p, batch, stored)
 	second := load.queueFirst(&p)
-	if err := p.send(ctx, conn); err != nil {
+	if err := p.send(t.ctx, t.conn); err != nil {
+		s.cache.invalidate()
 		return nil, err
 	}
 	if second {
 		load.queueSecond(&p)
-		if err := p.send(ctx, conn); err != nil {
+		if err := p.send(t.ctx, t.conn); err != nil {
+			s.cache.invalidate()
 			return nil, err
 		}
 	}
 	state := load.state()
+	if h.position == 0 {
+		// A book's first event: the book row must exist before its events.
+		p.exec("open book", `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.book)
+	}
+	d, err := s.decide(batch, state, h, stored)
+	if err != nil {
+		s.cache.invalidate()
+		return nil, err
+	}
+	// What this batch read it read under the lock: the cache can start from it.
+	s.cache.reset(h, d.head, state.Accounts())
+	if err := s.write(t, &p, d); err != nil {
+		s.cache.invalidate()
+		return nil, err
+	}
+	return d.results, nil
+}
 
+// appendTx is one append's connection and transaction.
+type appendTx struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	pc        *pgxpool.Conn
+	conn      *pgx.Conn
+	committed bool
+}
+
+func (s *sequencer) begin() (*appendTx, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
+	pc, err := s.j.pool.Acquire(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &appendTx{ctx: ctx, cancel: cancel, pc: pc, conn: pc.Conn()}, nil
+}
+
+// end rolls back an append that did not commit and gives the connection
+// back. (The pool discards a connection released broken or inside a
+// transaction; rolling back keeps it usable.)
+func (t *appendTx) end() {
+	if !t.committed && !t.conn.IsClosed() && t.conn.PgConn().TxStatus() != 'I' {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = t.conn.Exec(ctx, "ROLLBACK")
+		cancel()
+	}
+	t.pc.Release()
+	t.cancel()
+}
+
+// decision is what deciding a batch produced.
+type decision struct {
+	results []result
+	events  []ledger.Event
+	records []record
+	head    head // the book's head after the batch
+}
+
+// decide decides each command of the batch in order against state, which
+// it moves forward, numbering and chaining the events from h. stored holds
+// the idempotency records found for the batch's keys.
+func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored map[scopedKey]record) (decision, error) {
 	// Recorded times never go backwards within a book, even if the clock does.
 	now := ledger.Truncate(time.Now())
 	if now.Before(h.lastRecorded) {
 		now = h.lastRecorded
 	}
 	env := ledger.Env{Book: s.book, Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
-
-	if h.position == 0 {
-		// A book's first event: the book row must exist before its events.
-		p.exec("open book", `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.book)
-	}
-	position, prevHash := h.position, h.hash
-	results := make([]result, len(batch))
-	var events []ledger.Event
-	var records []record
+	d := decision{results: make([]result, len(batch)), head: h}
 	for i, b := range batch {
 		if idem := b.req.Idempotency; idem != nil {
 			k := scopedKey{idem.Scope, idem.Key}
 			if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
-				results[i] = r.answer(idem.Fingerprint)
+				d.results[i] = r.answer(idem.Fingerprint)
 				continue
 			}
 		}
@@ -190,59 +300,74 @@ func (s *sequencer) append(batch []*pending, writing func()) ([]result, error) {
 		if derr != nil {
 			var le *ledger.Error
 			if !errors.As(derr, &le) {
-				return nil, derr
+				return d, derr
 			}
 			out.Err = le
 		}
 		for k := range decided {
 			e := &decided[k]
-			position++
-			e.Position, e.PrevHash, e.RecordedAt = position, prevHash, now
+			d.head.position++
+			e.Position, e.PrevHash, e.RecordedAt = d.head.position, d.head.hash, now
 			if e.Book != s.book {
-				return nil, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
+				return d, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
 			}
 			if err := state.Apply(e); err != nil {
-				return nil, err
+				return d, err
 			}
+			var err error
 			if e.Hash, err = ledger.HashEvent(*e); err != nil {
-				return nil, err
+				return d, err
 			}
-			prevHash = e.Hash
+			d.head.hash, d.head.lastRecorded = e.Hash, now
 		}
 		out.Events = decided
-		events = append(events, decided...)
+		d.events = append(d.events, decided...)
 		resp := b.req.Render(out)
-		results[i] = result{resp: resp}
+		d.results[i] = result{resp: resp}
 		if idem := b.req.Idempotency; idem != nil {
 			_, seen := stored[scopedKey{idem.Scope, idem.Key}]
 			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp, finishes: seen}
 			if len(decided) > 0 {
 				rec.Position = decided[len(decided)-1].Position
 			}
-			records = append(records, rec)
+			d.records = append(d.records, rec)
 			// A second request with the same key in this batch is a retry of this one.
 			stored[scopedKey{idem.Scope, idem.Key}] = rec
 		}
 	}
+	return d, nil
+}
 
-	queueEvents(&p, events)
+// queueWrites queues the batch's events, inline projections and
+// idempotency records after what p already holds. conn is where a
+// projection's reads go (nil: it may not read).
+func (s *sequencer) queueWrites(ctx context.Context, conn *pgx.Conn, p *pipeline, d decision) error {
+	queueEvents(p, d.events)
 	for _, pr := range s.j.opt.Inline {
-		tx := &pipelineTx{conn: conn, p: &p, label: "projection " + pr.Name()}
-		if err := pr.Apply(ctx, tx, events); err != nil {
-			return nil, fmt.Errorf("projection %s: %w", pr.Name(), err)
+		tx := &pipelineTx{conn: conn, p: p, label: "projection " + pr.Name()}
+		if err := pr.Apply(ctx, tx, d.events); err != nil {
+			return fmt.Errorf("projection %s: %w", pr.Name(), err)
 		}
 	}
-	queueRecords(&p, records)
-	p.commit(&committed)
-	writing()
-	if err := p.send(ctx, conn); err != nil && !committed {
-		return nil, err
+	queueRecords(p, d.records)
+	return nil
+}
+
+// write queues the batch's writes and COMMIT after what p already holds and
+// sends it all in one round trip.
+func (s *sequencer) write(t *appendTx, p *pipeline, d decision) error {
+	if err := s.queueWrites(t.ctx, t.conn, p, d); err != nil {
+		return err
+	}
+	p.commit(&t.committed)
+	if err := p.send(t.ctx, t.conn); err != nil && !t.committed {
+		return err
 	} else if err != nil {
 		// The commit was acknowledged: the batch is durable whatever failed after.
 		s.j.opt.Logger.Warn("after commit", "book", s.book, "err", err)
 	}
-	s.j.recordBatch(len(batch))
-	return results, nil
+	s.j.recordBatch(len(d.results))
+	return nil
 }
 
 type scopedKey struct{ scope, key string }
