@@ -108,7 +108,6 @@ func timeRebuild(ctx context.Context, pool *pgxpool.Pool, book string, upto int6
 // postings as an integer count of 10^-scale units while it fits in an
 // int64, and as an exact decimal after that.
 type runningBalance struct {
-	currency string
 	units    int64
 	scale    int
 	big      *apd.Decimal // non-nil once units overflowed or scales differed
