@@ -3,6 +3,7 @@ package pgjournal
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/tallyledger/tally/ledger"
 )
@@ -11,7 +12,8 @@ import (
 type flight struct {
 	batch   []*pending
 	results []result
-	steps   []step // what each statement sent is, for errors
+	steps   []step    // what each statement sent is, for errors
+	sent    time.Time // when it was sent
 }
 
 // launch decides a batch optimistically and sends it on the chain, without
@@ -122,7 +124,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		s.cache.invalidate()
 		return nil, false
 	}
-	return &flight{batch: batch, results: d.results, steps: p.steps}, true
+	return &flight{batch: batch, results: d.results, steps: p.steps, sent: time.Now()}, true
 }
 
 // readAccounts reads accounts without locking them, for an optimistic batch.

@@ -28,6 +28,7 @@ type sequencer struct {
 	queue chan *pending
 	cache bookCache
 	chain chain
+	pace  pacer
 }
 
 // inFlight is how many optimistic batches of a book may be in flight: one
@@ -56,28 +57,30 @@ func (s *sequencer) run() {
 		}
 	}
 	for {
-		// With two in flight, or nothing waiting, land the oldest.
-		if len(flying) > 0 && (len(flying) >= inFlight || len(s.queue) == 0) {
+		var batch []*pending
+		switch {
+		case len(flying) >= inFlight:
 			flying = s.land(flying)
 			continue
-		}
-		first, ok := <-s.queue
-		if !ok {
-			drain()
-			return
-		}
-		batch := []*pending{first}
-	fill:
-		for len(batch) < s.j.opt.MaxBatch {
-			select {
-			case p, ok := <-s.queue:
-				if !ok {
-					break fill
+		case len(flying) == 1:
+			// One batch runs: the next may form while it does, as late as
+			// the pacer says, so that it takes the commands still on their way.
+			var open bool
+			batch, open = s.collect(s.pace.wait(flying[0]))
+			if len(batch) == 0 {
+				flying = s.land(flying)
+				if !open {
+					drain()
+					return
 				}
-				batch = append(batch, p)
-			default:
-				break fill
+				continue
 			}
+		default:
+			first, ok := <-s.queue
+			if !ok {
+				return
+			}
+			batch = s.fill([]*pending{first})
 		}
 		batch = live(batch)
 		if len(batch) == 0 {
@@ -90,6 +93,42 @@ func (s *sequencer) run() {
 		drain()
 		s.process(batch)
 	}
+}
+
+// fill adds what is queued to batch, up to MaxBatch, without waiting.
+func (s *sequencer) fill(batch []*pending) []*pending {
+	for len(batch) < s.j.opt.MaxBatch {
+		select {
+		case p, ok := <-s.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// collect gathers a batch while another runs: it waits until target
+// commands have come or the deadline passes, then takes whatever else is
+// queued. open is false once the queue is closed.
+func (s *sequencer) collect(target int, deadline time.Time) (batch []*pending, open bool) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for len(batch) < target {
+		select {
+		case p, ok := <-s.queue:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, p)
+		case <-timer.C:
+			return s.fill(batch), true
+		}
+	}
+	return s.fill(batch), true
 }
 
 // live answers the commands whose callers have given up (they were never
@@ -114,6 +153,7 @@ func (s *sequencer) land(flying []*flight) []*flight {
 	f := flying[0]
 	flying = flying[1:]
 	err := s.chain.receive(f.steps, s.j.opt.BatchTimeout)
+	s.pace.landed(f)
 	if err == nil {
 		s.j.recordBatch(len(f.batch))
 		s.j.optimistic.Add(1)
