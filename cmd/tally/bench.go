@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
 // benchConfig is what the flags of tally bench say.
@@ -147,6 +148,10 @@ type benchRow struct {
 	Run int `json:"run"`
 	loadResult
 	CommandsPerBatch float64 `json:"commands_per_batch,omitempty"`
+	// OptimisticShare is the share of batches appended optimistically;
+	// Refused counts optimistic attempts PostgreSQL refused (in-process only).
+	OptimisticShare float64 `json:"optimistic_share,omitempty"`
+	Refused         int64   `json:"refused,omitempty"`
 	PGBenchTPS       float64 `json:"pgbench_tps,omitempty"`
 	Ratio            float64 `json:"ratio,omitempty"`
 }
@@ -189,7 +194,7 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\tcpu µs/op\tpg cpu µs/op\tpgbench tps\ttally/pgbench\t")
+	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\toptimistic\tcpu µs/op\tpg cpu µs/op\tpgbench tps\ttally/pgbench\t")
 	tw.Flush()
 	runID := strconv.FormatInt(time.Now().Unix()%100000, 10)
 	for run := 1; run <= cfg.runs; run++ {
@@ -210,7 +215,10 @@ func runBench(ctx context.Context, cfg benchConfig) error {
 				}
 				row := benchRow{Run: run, loadResult: res}
 				if after := t.stats(); after.Batches > before.Batches {
-					row.CommandsPerBatch = float64(after.Commands-before.Commands) / float64(after.Batches-before.Batches)
+					batches := float64(after.Batches - before.Batches)
+					row.CommandsPerBatch = float64(after.Commands-before.Commands) / batches
+					row.OptimisticShare = float64(after.Optimistic-before.Optimistic) / batches
+					row.Refused = after.Refused - before.Refused
 				}
 				rows = append(rows, row)
 			}
@@ -285,8 +293,12 @@ func printRow(w io.Writer, r benchRow) {
 		run = "median"
 	}
 	us := func(d time.Duration) string { return opt(float64(d)/1e3, 0) }
-	fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", run, r.Mode, r.Clients, r.PerSecond,
-		ms(r.P50), ms(r.P99), ms(r.P999), r.Errors, opt(r.CommandsPerBatch, 1), us(r.CPUSelfPerOp), us(r.CPUPostgresPerOp),
+	share := "-"
+	if r.CommandsPerBatch > 0 {
+		share = strconv.FormatFloat(100*r.OptimisticShare, 'f', 0, 64) + "%"
+	}
+	fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", run, r.Mode, r.Clients, r.PerSecond,
+		ms(r.P50), ms(r.P99), ms(r.P999), r.Errors, opt(r.CommandsPerBatch, 1), share, us(r.CPUSelfPerOp), us(r.CPUPostgresPerOp),
 		opt(r.PGBenchTPS, 0), opt(r.Ratio, 2))
 }
 
@@ -328,6 +340,7 @@ func medians(rows []benchRow) []benchRow {
 		m.Ops = int(med(func(r benchRow) float64 { return float64(r.Ops) }))
 		m.Errors = int(med(func(r benchRow) float64 { return float64(r.Errors) }))
 		m.CommandsPerBatch = med(func(r benchRow) float64 { return r.CommandsPerBatch })
+		m.OptimisticShare = med(func(r benchRow) float64 { return r.OptimisticShare })
 		m.CPUSelfPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUSelfPerOp) }))
 		m.CPUPostgresPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUPostgresPerOp) }))
 		m.PGBenchTPS = med(func(r benchRow) float64 { return r.PGBenchTPS })
@@ -423,12 +436,11 @@ func startBenchTarget(ctx context.Context, cfg *benchConfig) (*benchTarget, erro
 }
 
 // stats are the in-process journal's counters (zero for a remote target).
-func (t *benchTarget) stats() (s struct{ Batches, Commands int64 }) {
+func (t *benchTarget) stats() pgjournal.Stats {
 	if t.main != nil && t.main.journal != nil {
-		st := t.main.journal.Stats()
-		s.Batches, s.Commands = st.Batches, st.Commands
+		return t.main.journal.Stats()
 	}
-	return s
+	return pgjournal.Stats{}
 }
 
 // writeAllocProfile writes every allocation made so far (go tool pprof

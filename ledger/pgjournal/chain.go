@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // chain is the connection a sequencer sends its optimistic transactions on,
@@ -30,8 +31,44 @@ type chain struct {
 	conn  *pgx.Conn
 	pipe  *pgconn.Pipeline
 	stmts map[string]*pgconn.StatementDescription // by SQL text
-	eqb   pgx.ExtendedQueryBuilder
+	enc   params
 	sent  []int // statements of each transaction sent and not yet received, oldest first
+}
+
+// params encodes a statement's arguments into buffers kept from one
+// statement to the next. (pgx's ExtendedQueryBuilder gives its buffers up
+// after each statement, so every batch grew them again from 256 bytes.)
+type params struct {
+	buf     []byte
+	values  [][]byte
+	formats []int16
+}
+
+func (e *params) encode(m *pgtype.Map, sd *pgconn.StatementDescription, args []any) error {
+	if len(sd.ParamOIDs) != len(args) {
+		return fmt.Errorf("pgjournal: chain: %d arguments for %d parameters", len(args), len(sd.ParamOIDs))
+	}
+	e.buf, e.values, e.formats = e.buf[:0], e.values[:0], e.formats[:0]
+	for i, arg := range args {
+		oid := sd.ParamOIDs[i]
+		format := m.FormatCodeForOID(oid)
+		if _, text := arg.(string); text {
+			format = pgtype.TextFormatCode // as pgx does: a string is sent as typed
+		}
+		start := len(e.buf)
+		out, err := m.Encode(oid, format, arg, e.buf)
+		if err != nil {
+			return fmt.Errorf("pgjournal: chain: argument %d: %w", i+1, err)
+		}
+		if out == nil { // NULL
+			e.values = append(e.values, nil)
+		} else {
+			e.buf = out
+			e.values = append(e.values, out[start:len(out):len(out)])
+		}
+		e.formats = append(e.formats, format)
+	}
+	return nil
 }
 
 // sessionGenericPlans is genericPlans for the chain's whole session.
@@ -96,14 +133,17 @@ func (c *chain) send(p *pipeline) error {
 	}
 	for _, q := range p.batch.QueuedQueries {
 		sd := c.stmts[q.SQL]
-		if err := c.eqb.Build(c.conn.TypeMap(), sd, q.Arguments); err != nil {
+		if err := c.enc.encode(c.conn.TypeMap(), sd, q.Arguments); err != nil {
+			// What is queued must not run with the next transaction: drop
+			// the connection (anything in flight is then reported lost).
+			c.shut()
 			return err
 		}
 		// By name, with a Describe of each portal, rather than with the cached
 		// description (SendQueryStatement): after an error pgconn skips the
 		// rest of the transaction's requests but not their queued
 		// descriptions, which then misalign the next transaction's results.
-		c.pipe.SendQueryPrepared(sd.Name, c.eqb.ParamValues, c.eqb.ParamFormats, c.eqb.ResultFormats)
+		c.pipe.SendQueryPrepared(sd.Name, c.enc.values, c.enc.formats, nil)
 	}
 	if err := c.pipe.Sync(); err != nil {
 		c.shut()
