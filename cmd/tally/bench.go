@@ -152,8 +152,8 @@ type benchRow struct {
 	// Refused counts optimistic attempts PostgreSQL refused (in-process only).
 	OptimisticShare float64 `json:"optimistic_share,omitempty"`
 	Refused         int64   `json:"refused,omitempty"`
-	PGBenchTPS       float64 `json:"pgbench_tps,omitempty"`
-	Ratio            float64 `json:"ratio,omitempty"`
+	PGBenchTPS      float64 `json:"pgbench_tps,omitempty"`
+	Ratio           float64 `json:"ratio,omitempty"`
 }
 
 func runBench(ctx context.Context, cfg benchConfig) error {

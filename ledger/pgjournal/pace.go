@@ -22,7 +22,7 @@ type pacer struct {
 
 // Bounds of the pacer's wait.
 const (
-	paceShare = 0.6                  // of the running batch's estimated time
+	paceShare = 0.6                   // of the running batch's estimated time
 	maxLinger = 20 * time.Millisecond // never wait longer than this
 )
 
