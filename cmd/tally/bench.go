@@ -129,6 +129,7 @@ type benchTarget struct {
 	databaseURL string // "" when unknown: pgbench and rebuild are skipped
 	main        *Main  // the in-process server, if any
 	close       func()
+	logs        func(io.Writer) // writes the tails of the in-process server's logs
 }
 
 // benchReport is everything one tally bench measured.
@@ -156,13 +157,19 @@ type benchRow struct {
 	Ratio           float64 `json:"ratio,omitempty"`
 }
 
-func runBench(ctx context.Context, cfg benchConfig) error {
+func runBench(ctx context.Context, cfg benchConfig) (err error) {
 	out := cfg.stdout
 	t, err := startBenchTarget(ctx, &cfg)
 	if err != nil {
 		return err
 	}
 	defer t.close()
+	defer func() {
+		if err != nil && t.logs != nil {
+			// The in-process server's logs go with its directory: show their ends.
+			t.logs(out)
+		}
+	}()
 	report := benchReport{Machine: describeMachine(), Started: time.Now(), Duration: cfg.duration, Wallets: cfg.wallets}
 	fmt.Fprintf(out, "tally bench: %s; %d wallets; %s per run after %s warm-up; modes %s; clients %v; %d run(s)\n",
 		report.Machine, cfg.wallets, cfg.duration, cfg.warmup, strings.Join(cfg.modes, ","), cfg.sweep, cfg.runs)
@@ -432,7 +439,16 @@ func startBenchTarget(ctx context.Context, cfg *benchConfig) (*benchTarget, erro
 		return nil, err
 	}
 	base, _ := url.Parse("http://" + m.listener.Addr().String())
-	return &benchTarget{base: base, databaseURL: m.pg.URL("tally"), main: m, close: cleanup}, nil
+	logs := func(w io.Writer) {
+		for _, name := range []string{"tally.log", "postgres.log"} {
+			b, _ := os.ReadFile(filepath.Join(dir, name))
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			fmt.Fprintf(w, "--- end of %s:\n%s\n", name, b)
+		}
+	}
+	return &benchTarget{base: base, databaseURL: m.pg.URL("tally"), main: m, close: cleanup, logs: logs}, nil
 }
 
 // stats are the in-process journal's counters (zero for a remote target).
