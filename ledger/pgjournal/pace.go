@@ -13,11 +13,17 @@ import "time"
 // waiting. The pacer waits for as many commands as the batch just answered
 // (under a steady load, those callers coming back), but never past a
 // deadline estimated from how long recent batches took per command, so a
-// lighter load costs no more latency than a fraction of one batch.
+// lighter load costs no more latency than a fraction of one batch, and no
+// wait at all once a wait has found nothing coming.
 type pacer struct {
 	perCommand time.Duration // running estimate of a command's share of a batch's time
 	lastLanded time.Time
 	lastSize   int
+	// idle is set when the last wait saw no command come: the callers are
+	// all waiting for answers (one client, say), so waiting again would
+	// only delay them. The next batch then forms at once; once commands
+	// are seen arriving while a batch runs, the pacer waits again.
+	idle bool
 }
 
 // Bounds of the pacer's wait.
@@ -53,7 +59,13 @@ func (p *pacer) wait(running *flight) (target int, deadline time.Time) {
 	if p.lastLanded.After(start) {
 		start = p.lastLanded
 	}
+	if p.idle {
+		return 1, time.Now()
+	}
 	linger := time.Duration(float64(p.perCommand) * float64(len(running.batch)) * paceShare)
 	linger = min(linger, maxLinger)
 	return max(1, p.lastSize), start.Add(linger)
 }
+
+// collected records how many commands a wait gathered.
+func (p *pacer) collected(n int) { p.idle = n == 0 }

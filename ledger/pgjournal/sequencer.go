@@ -67,6 +67,7 @@ func (s *sequencer) run() {
 			// the pacer says, so that it takes the commands still on their way.
 			var open bool
 			batch, open = s.collect(s.pace.wait(flying[0]))
+			s.pace.collected(len(batch))
 			if len(batch) == 0 {
 				flying = s.land(flying)
 				if !open {
