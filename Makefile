@@ -20,9 +20,12 @@ run: postgres build
 test: postgres
 	$(GO) test -race -count=1 ./...
 
-## bench: Go benchmarks, including HTTP transfers through the sequencer.
-bench: postgres
-	$(GO) test -run '^$$' -bench . -benchtime 5s ./...
+## bench: tally bench against a durable local server with pgbench side by
+## side (a few minutes; see docs/benchmarks.md), then the Go micro-benchmarks.
+BENCH_FLAGS ?= -sweep 1,4,16,64 -duration 8s -out bin/bench.svg -json bin/bench.json
+bench: postgres build
+	./$(BIN) bench $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./ledger/... ./httpapi/...
 
 ## fuzz: run every fuzz target (each func Fuzz… in a _test.go) for FUZZTIME;
 ## a failing input is saved under the package's testdata/fuzz/ and fails the run.

@@ -41,18 +41,19 @@ func (s *Server) createTransfer(c echo.Context) error {
 		TransferID: ledger.NewID(ledger.PrefixTransfer), From: req.From, To: req.To, Amount: amount,
 		Description: req.Description, Metadata: req.Metadata,
 	}
+	// Render runs in the sequencer, while the book is locked: the view is
+	// built from the command and the accounts it resolved to, rather than
+	// by decoding the event's data back.
 	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {
 			return problemResponse(o.Err)
 		}
 		e := o.Events[0]
-		var d ledger.TransferCompletedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "transfer event unreadable"})
-		}
+		from, _ := o.State.Account(cmd.From)
+		to, _ := o.State.Account(cmd.To)
 		return jsonResponse(http.StatusCreated, viewTransfer(pgjournal.Transfer{
-			ID: d.TransferID, From: d.From, To: d.To, Amount: amount, RefundedAmount: ledger.Zero(amount.Currency()),
-			Description: d.Description, Metadata: d.Metadata, Status: "completed", Position: e.Position, CreatedAt: e.RecordedAt,
+			ID: cmd.TransferID, From: from.ID, To: to.ID, Amount: amount, RefundedAmount: ledger.Zero(amount.Currency()),
+			Description: cmd.Description, Metadata: cmd.Metadata, Status: "completed", Position: e.Position, CreatedAt: e.RecordedAt,
 		}))
 	}})
 }

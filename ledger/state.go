@@ -52,6 +52,15 @@ func (s *State) add(a Account) {
 	}
 }
 
+// Accounts returns every account the state holds, as it stands now.
+func (s *State) Accounts() []Account {
+	out := make([]Account, 0, len(s.accounts))
+	for _, a := range s.accounts {
+		out = append(out, *a)
+	}
+	return out
+}
+
 // Account finds an account by id or wallet number.
 func (s *State) Account(ref string) (Account, bool) {
 	a := s.lookup(ref)

@@ -28,7 +28,6 @@ import (
 	"github.com/tallyledger/tally/schema/testdb"
 )
 
-
 // ledgerFixture is a database with some history, which the commands run
 // against through TALLY_DATABASE_URL.
 type ledgerFixture struct {

@@ -21,6 +21,7 @@ Usage:
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
   tally verify | rebuild | replay | export   audit and replay (below)
+  tally bench     measure throughput and latency against pgbench (tally bench -h)
 
 Configuration is by environment; see docs/operations.md.
 `
@@ -48,6 +49,8 @@ func main() {
 		code := runAudit(ctx, os.Args[1], os.Args[2:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
+	case "bench":
+		err = bench(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		fmt.Printf(auditUsage, strings.Join(projections.Default(nil).Names(), ", "))

@@ -62,9 +62,11 @@ type Journal struct {
 	// that Close cannot close the queue under it.
 	sending sync.RWMutex
 
-	books sync.Map // account id or wallet number → book
+	books    sync.Map // account id or wallet number → book
+	accounts sync.Map // wallet number, or systemKey of a system account → account id
 
 	batches, commands, largest atomic.Int64
+	optimistic, refused        atomic.Int64
 }
 
 // Stats counts the sequencer's committed work since the journal was created.
@@ -72,11 +74,16 @@ type Stats struct {
 	Batches  int64 // committed append transactions
 	Commands int64 // commands answered by them
 	Largest  int64 // the most commands one transaction carried
+	// Optimistic counts the batches committed without reading under the
+	// book's lock; Refused, the optimistic attempts PostgreSQL refused
+	// (stale cache, reused key, failed write), appended carefully instead.
+	Optimistic, Refused int64
 }
 
 // Stats reports how the group commit has been batching.
 func (j *Journal) Stats() Stats {
-	return Stats{Batches: j.batches.Load(), Commands: j.commands.Load(), Largest: j.largest.Load()}
+	return Stats{Batches: j.batches.Load(), Commands: j.commands.Load(), Largest: j.largest.Load(),
+		Optimistic: j.optimistic.Load(), Refused: j.refused.Load()}
 }
 
 func (j *Journal) recordBatch(book string, n int, elapsed time.Duration) {
@@ -256,6 +263,33 @@ func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 		}
 	}
 	return ledger.DefaultBook, nil
+}
+
+// knownAccount returns the id of the account a wallet number or a
+// systemKey names, if an append has already loaded it. Both are fixed for
+// the account's life (and accounts are never deleted), so the cache never
+// goes stale; it lets the sequencer lock accounts by id alone.
+func (j *Journal) knownAccount(key string) (string, bool) {
+	id, ok := j.accounts.Load(key)
+	if !ok {
+		return "", false
+	}
+	return id.(string), true
+}
+
+// rememberAccount records what knownAccount answers for a.
+func (j *Journal) rememberAccount(a ledger.Account) {
+	if a.WalletNumber != "" {
+		j.accounts.Store(a.WalletNumber, a.ID)
+	}
+	if a.Kind == ledger.KindSystem {
+		j.accounts.Store(systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name}), a.ID)
+	}
+}
+
+// systemKey is the knownAccount key of a system account.
+func systemKey(r ledger.SystemRef) string {
+	return "system\x00" + r.Book + "\x00" + string(r.Currency) + "\x00" + r.Name
 }
 
 // LockKey is the pg_advisory_xact_lock key of a book: every process

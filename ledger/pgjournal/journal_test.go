@@ -232,3 +232,97 @@ func TestSystemAccountIsOpenedOncePerBookAndCurrency(t *testing.T) {
 		t.Fatalf("KWD balances sum to %s, want 0.000 (%v)", sum, err)
 	}
 }
+
+// Two journals on one database stand for two processes appending to one
+// book: each one's optimistic appends must notice the other's and decide
+// again, so money is never created or lost and the chain stays whole.
+func TestTwoWritersOnOneBook(t *testing.T) {
+	f := newFixture(t)
+	var inline []pgjournal.Projection
+	for _, p := range projections.Inline() {
+		inline = append(inline, p)
+	}
+	other := pgjournal.New(f.pool, pgjournal.Options{Inline: inline})
+	t.Cleanup(other.Close)
+	var wallets []string
+	for range 4 {
+		w := f.open(t, "USD")
+		f.credit(t, w, "10", "USD")
+		wallets = append(wallets, w)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := f.journal
+			if c%2 == 1 {
+				j = other
+			}
+			for i := range 20 {
+				from, to := wallets[(c+i)%4], wallets[(c+i+1)%4]
+				r, err := j.Submit(context.Background(), pgjournal.Request{
+					Command: ledger.Transfer{TransferID: ledger.NewID(ledger.PrefixTransfer), From: from, To: to, Amount: ledger.MustMoney("3", "USD")},
+					Render:  outcome,
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				outcomes[string(r.Body)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if outcomes["ok"] == 0 {
+		t.Fatalf("no transfer went through: %v", outcomes)
+	}
+	var total, negative int
+	var sum string
+	if err := f.pool.QueryRow(context.Background(), `
+		SELECT count(*), count(*) FILTER (WHERE balance < 0), sum(balance)::text FROM balances WHERE account_id = ANY($1)`, wallets).Scan(&total, &negative, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if negative != 0 || sum != "40.00" {
+		t.Fatalf("wallets sum to %s with %d below zero, want 40.00 and none", sum, negative)
+	}
+	// Every balance is the replay of its postings, and the chain links up.
+	var wrong int
+	if err := f.pool.QueryRow(context.Background(), `
+		SELECT count(*) FROM balances b
+		WHERE b.balance <> coalesce((SELECT sum(amount) FROM postings p WHERE p.account_id = b.account_id), 0)`).Scan(&wrong); err != nil || wrong != 0 {
+		t.Fatalf("%d balances differ from their postings (%v)", wrong, err)
+	}
+	checkChain(t, f, ledger.DefaultBook)
+	s1, s2 := f.journal.Stats(), other.Stats()
+	if s1.Optimistic+s2.Optimistic == 0 {
+		t.Errorf("no append was optimistic: %+v %+v", s1, s2)
+	}
+	t.Logf("outcomes %v; stats %+v / %+v", outcomes, s1, s2)
+}
+
+// checkChain re-checks the book's hash chain and gap-free positions.
+func checkChain(t *testing.T, f *fixture, book string) {
+	t.Helper()
+	var prev int64
+	prevHash := ledger.GenesisHash
+	for {
+		events, err := f.store.Events(context.Background(), pgjournal.EventFilter{Book: book, After: prev, Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) == 0 {
+			return
+		}
+		for _, e := range events {
+			if err := ledger.CheckLink(prev, prevHash, e); err != nil {
+				t.Fatal(err)
+			}
+			prev, prevHash = e.Position, e.Hash
+		}
+	}
+}

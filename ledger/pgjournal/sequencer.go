@@ -6,19 +6,35 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger"
 )
 
 // sequencer serializes the appends of one book. It takes whatever commands
-// are queued (up to MaxBatch) and appends them in one transaction; while it
-// commits, the next batch accumulates. That is the group commit.
+// are queued (up to MaxBatch) and appends them in one transaction; while
+// that transaction runs, the next batch accumulates. That is the group
+// commit.
+//
+// Most batches are optimistic (see launch): decided against what the
+// sequencer knows of its book, and sent on its chain connection, where
+// PostgreSQL runs them back to back. Up to two are in flight: one running,
+// the next decided and queued behind it, so the book's lock never waits for
+// Go. The others are appended carefully (see appendCareful), one at a time,
+// once everything in flight has landed.
 type sequencer struct {
 	j     *Journal
 	book  string
 	queue chan *pending
+	cache bookCache
+	chain chain
+	pace  pacer
 }
+
+// inFlight is how many optimistic batches of a book may be in flight: one
+// running, one queued behind it. More would only split the waiting commands
+// into more, smaller transactions, each with its own commit.
+const inFlight = 2
 
 type pending struct {
 	ctx  context.Context
@@ -32,319 +48,367 @@ type result struct {
 }
 
 func (s *sequencer) run() {
-	for first := range s.queue {
-		batch := []*pending{first}
-	fill:
-		for len(batch) < s.j.opt.MaxBatch {
-			select {
-			case p, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, p)
-			default:
-				break fill
-			}
+	s.chain.j = s.j
+	defer s.chain.shut()
+	var flying []*flight
+	drain := func() {
+		for len(flying) > 0 {
+			flying = s.land(flying)
 		}
+	}
+	for {
+		var batch []*pending
+		switch {
+		case len(flying) >= inFlight:
+			flying = s.land(flying)
+			continue
+		case len(flying) == 1:
+			// One batch runs: the next may form while it does, as late as
+			// the pacer says, so that it takes the commands still on their way.
+			var open bool
+			batch, open = s.collect(s.pace.wait(flying[0]))
+			s.pace.collected(len(batch))
+			if len(batch) == 0 {
+				flying = s.land(flying)
+				if !open {
+					drain()
+					return
+				}
+				continue
+			}
+		default:
+			first, ok := <-s.queue
+			if !ok {
+				return
+			}
+			batch = s.fill([]*pending{first})
+		}
+		batch = live(batch)
+		if len(batch) == 0 {
+			continue
+		}
+		if f, ok := s.launch(batch, drain); ok {
+			flying = append(flying, f)
+			continue
+		}
+		drain()
 		s.process(batch)
 	}
 }
 
-// process appends a batch. If the transaction fails for a reason other than
-// an unreachable database, each command is retried alone so that one bad
-// command cannot fail its neighbours.
-func (s *sequencer) process(batch []*pending) {
-	live := batch[:0]
+// fill adds what is queued to batch, up to MaxBatch, without waiting.
+func (s *sequencer) fill(batch []*pending) []*pending {
+	for len(batch) < s.j.opt.MaxBatch {
+		select {
+		case p, ok := <-s.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// collect gathers a batch while another runs: it waits until target
+// commands have come or the deadline passes, then takes whatever else is
+// queued. open is false once the queue is closed.
+func (s *sequencer) collect(target int, deadline time.Time) (batch []*pending, open bool) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for len(batch) < target {
+		select {
+		case p, ok := <-s.queue:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, p)
+		case <-timer.C:
+			return s.fill(batch), true
+		}
+	}
+	return s.fill(batch), true
+}
+
+// live answers the commands whose callers have given up (they were never
+// decided) and returns the others.
+func live(batch []*pending) []*pending {
+	out := batch[:0]
 	for _, p := range batch {
 		if err := p.ctx.Err(); err != nil {
-			p.done <- result{err: err} // never decided: the caller gave up first
+			p.done <- result{err: err}
 			continue
 		}
-		live = append(live, p)
+		out = append(out, p)
 	}
-	if len(live) == 0 {
+	return out
+}
+
+// land waits for the oldest batch in flight and answers its commands. A
+// batch PostgreSQL refused (the book was not as it was decided against, or
+// a write failed) is appended carefully instead, after the batches behind
+// it have landed too: they were decided on top of it and fail as well.
+func (s *sequencer) land(flying []*flight) []*flight {
+	f := flying[0]
+	flying = flying[1:]
+	err := s.chain.receive(f.steps, s.j.opt.BatchTimeout)
+	s.pace.landed(f)
+	if err == nil {
+		s.j.recordBatch(s.book, len(f.batch), time.Since(f.sent))
+		s.j.optimistic.Add(1)
+		for i, p := range f.batch {
+			p.done <- f.results[i]
+		}
+		return flying
+	}
+	s.cache.invalidate()
+	if Unavailable(err) {
+		// The connection is gone with the transaction's outcome: appending
+		// again could append twice. The callers retry with their keys.
+		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(f.batch), "err", err)
+		for _, p := range f.batch {
+			p.done <- result{err: classify(err)}
+		}
+		return flying
+	}
+	s.j.refused.Add(1)
+	s.j.opt.Logger.Debug("optimistic append refused; appending carefully", "book", s.book, "size", len(f.batch), "err", err)
+	redo := [][]*pending{f.batch}
+	for _, g := range flying {
+		err := s.chain.receive(g.steps, s.j.opt.BatchTimeout)
+		switch {
+		case err == nil: // it chained from f, so it cannot have committed; if it did, it stands
+			s.j.recordBatch(s.book, len(g.batch), time.Since(g.sent))
+			for i, p := range g.batch {
+				p.done <- g.results[i]
+			}
+		case Unavailable(err):
+			for _, p := range g.batch {
+				p.done <- result{err: classify(err)}
+			}
+		default:
+			redo = append(redo, g.batch)
+		}
+	}
+	for _, b := range redo {
+		s.process(live(b))
+	}
+	return nil
+}
+
+// process appends a batch carefully. If the transaction fails for a reason
+// other than an unreachable database, each command is retried alone so that
+// one bad command cannot fail its neighbours.
+func (s *sequencer) process(batch []*pending) {
+	if len(batch) == 0 {
 		return
 	}
-	results, err := s.append(live)
-	if err != nil && len(live) > 1 && !Unavailable(err) {
-		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(live), "err", err)
-		for _, p := range live {
-			s.process([]*pending{p})
+	results, err := s.appendCareful(batch)
+	if err != nil && len(batch) > 1 && !Unavailable(err) {
+		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(batch), "err", err)
+		for _, p := range batch {
+			s.process(live([]*pending{p}))
 		}
 		return
 	}
 	if err != nil {
-		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(live), "err", err)
-		for _, p := range live {
+		s.j.opt.Logger.Error("append failed", "book", s.book, "size", len(batch), "err", err)
+		for _, p := range batch {
 			p.done <- result{err: classify(err)}
 		}
 		return
 	}
-	for i, p := range live {
+	for i, p := range batch {
 		p.done <- results[i]
 	}
 }
 
-// append runs one transaction for the batch and returns each command's result.
-func (s *sequencer) append(batch []*pending) ([]result, error) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
-	defer cancel()
-	tx, err := s.j.pool.BeginTx(ctx, pgx.TxOptions{})
+// appendCareful runs the batch the safe way. Its statements go in
+// pipelines: one round trip opens the transaction, takes the book's lock
+// and reads and locks what the batch decides on (two when it reads
+// deposits or transfers first), the batch is decided in memory, and one
+// more round trip writes everything and commits.
+func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
+	t, err := s.begin()
 	if err != nil {
+		s.cache.invalidate()
 		return nil, err
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
+	defer t.end()
 
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book)); err != nil {
+	var h head
+	stored := map[scopedKey]record{}
+	load := newLoader(s.j, s.book, batch)
+	var p pipeline
+	p.begin(false)
+	p.exec("lock book", `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book))
+	queueHead(&p, s.book, &h)
+	queueStoredResponses(&p, batch, stored)
+	second := load.queueFirst(&p)
+	if err := p.send(t.ctx, t.conn); err != nil {
+		s.cache.invalidate()
 		return nil, err
 	}
-	position, prevHash, lastRecorded, err := head(ctx, tx, s.book)
-	if err != nil {
-		return nil, err
-	}
-	if position == 0 {
-		// A book's first event: the book row must exist before its events.
-		if _, err := tx.Exec(ctx, `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.book); err != nil {
+	if second {
+		load.queueSecond(&p)
+		if err := p.send(t.ctx, t.conn); err != nil {
+			s.cache.invalidate()
 			return nil, err
 		}
 	}
-	stored, err := storedResponses(ctx, tx, batch)
+	state := load.state()
+	if h.position == 0 {
+		// A book's first event: the book row must exist before its events.
+		p.exec("open book", `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.book)
+	}
+	d, err := s.decide(batch, state, h, stored)
 	if err != nil {
+		s.cache.invalidate()
 		return nil, err
 	}
-	state, err := loadState(ctx, tx, s.book, batch)
-	if err != nil {
+	// What this batch read it read under the lock: the cache can start from it.
+	s.cache.reset(h, d.head, state.Accounts())
+	if err := s.write(t, &p, d); err != nil {
+		s.cache.invalidate()
 		return nil, err
 	}
+	return d.results, nil
+}
 
+// appendTx is one append's connection and transaction.
+type appendTx struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	pc        *pgxpool.Conn
+	conn      *pgx.Conn
+	committed bool
+	started   time.Time // for the commit latency the Observer sees
+}
+
+func (s *sequencer) begin() (*appendTx, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
+	pc, err := s.j.pool.Acquire(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &appendTx{ctx: ctx, cancel: cancel, pc: pc, conn: pc.Conn(), started: time.Now()}, nil
+}
+
+// end rolls back an append that did not commit and gives the connection
+// back. (The pool discards a connection released broken or inside a
+// transaction; rolling back keeps it usable.)
+func (t *appendTx) end() {
+	if !t.committed && !t.conn.IsClosed() && t.conn.PgConn().TxStatus() != 'I' {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = t.conn.Exec(ctx, "ROLLBACK")
+		cancel()
+	}
+	t.pc.Release()
+	t.cancel()
+}
+
+// decision is what deciding a batch produced.
+type decision struct {
+	results []result
+	events  []ledger.Event
+	records []record
+	head    head // the book's head after the batch
+}
+
+// decide decides each command of the batch in order against state, which
+// it moves forward, numbering and chaining the events from h. stored holds
+// the idempotency records found for the batch's keys.
+func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored map[scopedKey]record) (decision, error) {
 	// Recorded times never go backwards within a book, even if the clock does.
 	now := ledger.Truncate(time.Now())
-	if now.Before(lastRecorded) {
-		now = lastRecorded
+	if now.Before(h.lastRecorded) {
+		now = h.lastRecorded
 	}
 	env := ledger.Env{Book: s.book, Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
-
-	results := make([]result, len(batch))
-	var events []ledger.Event
-	var records []record
-	for i, p := range batch {
-		if idem := p.req.Idempotency; idem != nil {
+	d := decision{results: make([]result, len(batch)), head: h}
+	for i, b := range batch {
+		if idem := b.req.Idempotency; idem != nil {
 			k := scopedKey{idem.Scope, idem.Key}
 			if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
-				results[i] = r.answer(idem.Fingerprint)
+				d.results[i] = r.answer(idem.Fingerprint)
 				continue
 			}
 		}
-		decided, derr := state.Decide(p.req.Command, env)
+		decided, derr := state.Decide(b.req.Command, env)
 		out := Outcome{State: state}
 		if derr != nil {
 			var le *ledger.Error
 			if !errors.As(derr, &le) {
-				return nil, derr
+				return d, derr
 			}
 			out.Err = le
 		}
 		for k := range decided {
 			e := &decided[k]
-			position++
-			e.Position, e.PrevHash, e.RecordedAt = position, prevHash, now
+			d.head.position++
+			e.Position, e.PrevHash, e.RecordedAt = d.head.position, d.head.hash, now
 			if e.Book != s.book {
-				return nil, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
+				return d, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
 			}
 			if err := state.Apply(e); err != nil {
-				return nil, err
+				return d, err
 			}
+			var err error
 			if e.Hash, err = ledger.HashEvent(*e); err != nil {
-				return nil, err
+				return d, err
 			}
-			prevHash = e.Hash
+			d.head.hash, d.head.lastRecorded = e.Hash, now
 		}
 		out.Events = decided
-		events = append(events, decided...)
-		resp := p.req.Render(out)
-		results[i] = result{resp: resp}
-		if idem := p.req.Idempotency; idem != nil {
-			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp}
+		d.events = append(d.events, decided...)
+		resp := b.req.Render(out)
+		d.results[i] = result{resp: resp}
+		if idem := b.req.Idempotency; idem != nil {
+			_, seen := stored[scopedKey{idem.Scope, idem.Key}]
+			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp, finishes: seen}
 			if len(decided) > 0 {
 				rec.Position = decided[len(decided)-1].Position
 			}
-			records = append(records, rec)
+			d.records = append(d.records, rec)
 			// A second request with the same key in this batch is a retry of this one.
 			stored[scopedKey{idem.Scope, idem.Key}] = rec
 		}
 	}
+	return d, nil
+}
 
-	if err := insertEvents(ctx, tx, events); err != nil {
-		return nil, err
-	}
+// queueWrites queues the batch's events, inline projections and
+// idempotency records after what p already holds. conn is where a
+// projection's reads go (nil: it may not read).
+func (s *sequencer) queueWrites(ctx context.Context, conn *pgx.Conn, p *pipeline, d decision) error {
+	queueEvents(p, d.events)
 	for _, pr := range s.j.opt.Inline {
-		if err := pr.Apply(ctx, tx, events); err != nil {
-			return nil, fmt.Errorf("projection %s: %w", pr.Name(), err)
+		tx := &pipelineTx{conn: conn, p: p, label: "projection " + pr.Name()}
+		if err := pr.Apply(ctx, tx, d.events); err != nil {
+			return fmt.Errorf("projection %s: %w", pr.Name(), err)
 		}
 	}
-	if err := insertRecords(ctx, tx, records); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	s.j.recordBatch(s.book, len(batch), time.Since(start))
-	return results, nil
+	queueRecords(p, d.records)
+	return nil
 }
 
-// head returns the book's last position, hash and recorded time.
-func head(ctx context.Context, tx pgx.Tx, book string) (int64, string, time.Time, error) {
-	var pos int64
-	var hash string
-	var at time.Time
-	err := tx.QueryRow(ctx, `SELECT position, hash, recorded_at FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1`, book).Scan(&pos, &hash, &at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, ledger.GenesisHash, time.Time{}, nil
+// write queues the batch's writes and COMMIT after what p already holds and
+// sends it all in one round trip.
+func (s *sequencer) write(t *appendTx, p *pipeline, d decision) error {
+	if err := s.queueWrites(t.ctx, t.conn, p, d); err != nil {
+		return err
 	}
-	return pos, hash, at, err
-}
-
-// loadState reads and locks everything the batch decides on. Every batch
-// locks in the same order — deposits, transfers, refunds, then balance rows
-// in ascending account id — so concurrent batches cannot deadlock.
-func loadState(ctx context.Context, tx pgx.Tx, book string, batch []*pending) (*ledger.State, error) {
-	deposits, err := lockDeposits(ctx, tx, batch)
-	if err != nil {
-		return nil, err
+	p.commit(&t.committed)
+	if err := p.send(t.ctx, t.conn); err != nil && !t.committed {
+		return err
+	} else if err != nil {
+		// The commit was acknowledged: the batch is durable whatever failed after.
+		s.j.opt.Logger.Warn("after commit", "book", s.book, "err", err)
 	}
-	var depositIDs []string
-	for _, d := range deposits {
-		depositIDs = append(depositIDs, d.ID)
-	}
-	transfers, refunds, err := lockTransfersAndRefunds(ctx, tx, batch, depositIDs)
-	if err != nil {
-		return nil, err
-	}
-	var refs []string
-	var system []ledger.SystemRef
-	for _, p := range batch {
-		refs = append(refs, p.req.Command.AccountRefs()...)
-		system = append(system, p.req.Command.SystemAccounts()...)
-	}
-	for _, d := range deposits {
-		refs = append(refs, d.Account)
-		system = append(system, ledger.SystemAccountsFor(d)...)
-	}
-	for _, t := range transfers {
-		refs = append(refs, t.From, t.To)
-	}
-	accounts, err := lockAccounts(ctx, tx, book, refs, system)
-	if err != nil {
-		return nil, err
-	}
-	state := ledger.NewState(accounts)
-	for _, d := range deposits {
-		state.AddDeposit(d)
-	}
-	for _, t := range transfers {
-		state.AddTransfer(t)
-	}
-	for _, r := range refunds {
-		state.AddRefund(r)
-	}
-	return state, nil
-}
-
-// lockAccounts loads the accounts named by refs and system, locking their
-// balance rows once, in ascending id order.
-func lockAccounts(ctx context.Context, tx pgx.Tx, book string, refs []string, system []ledger.SystemRef) ([]ledger.Account, error) {
-	var sysBooks, sysCurrencies, sysNames []string
-	for _, r := range system {
-		if r.Book == "" {
-			r.Book = book
-		}
-		sysBooks = append(sysBooks, r.Book)
-		sysCurrencies = append(sysCurrencies, string(r.Currency))
-		sysNames = append(sysNames, r.Name)
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT a.id, a.book, coalesce(a.wallet_number, ''), coalesce(a.name, ''), coalesce(a.owner, ''),
-		       a.currency, a.kind, a.status, a.metadata, a.created_at, b.balance::text
-		FROM accounts a JOIN balances b ON b.account_id = a.id
-		WHERE a.id = ANY($1) OR a.wallet_number = ANY($1)
-		   OR (a.book, a.currency, a.name) IN (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]))
-		ORDER BY a.id
-		FOR UPDATE OF b`, refs, sysBooks, sysCurrencies, sysNames)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ledger.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-func parseMoney(s string, cur ledger.Currency) (ledger.Money, error) {
-	d, _, err := apd.NewFromString(s)
-	if err != nil {
-		return ledger.Money{}, err
-	}
-	return ledger.MoneyFromDecimal(d, cur)
-}
-
-// insertEvents writes events and their postings, one statement each.
-func insertEvents(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	n := len(events)
-	books, ids, types, datas, prevs, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	positions := make([]int64, n)
-	occurred, recorded := make([]time.Time, n), make([]time.Time, n)
-	var pBooks, pAccounts, pCurrencies, pAmounts, pAfter []string
-	var pPositions []int64
-	var pSeqs []int16
-	for i, e := range events {
-		books[i], ids[i], types[i], datas[i], prevs[i], hashes[i] = e.Book, e.ID, string(e.Type), string(e.Data), e.PrevHash, e.Hash
-		positions[i], occurred[i], recorded[i] = e.Position, e.OccurredAt, e.RecordedAt
-		for k, p := range e.Postings {
-			pBooks = append(pBooks, e.Book)
-			pPositions = append(pPositions, e.Position)
-			pSeqs = append(pSeqs, int16(k))
-			pAccounts = append(pAccounts, p.Account)
-			pCurrencies = append(pCurrencies, string(p.Amount.Currency()))
-			pAmounts = append(pAmounts, p.Amount.String())
-			pAfter = append(pAfter, p.BalanceAfter.String())
-		}
-	}
-	// A book exists once its first event is written: events refer to books,
-	// so the row must precede them (projections run only after this).
-	if events[0].Position == 1 {
-		if _, err := tx.Exec(ctx, `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, events[0].Book); err != nil {
-			return fmt.Errorf("insert book: %w", err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO events (book, position, id, type, occurred_at, recorded_at, data, prev_hash, hash)
-		SELECT book, pos, id, typ, occ, rec, data::jsonb, prev, hash
-		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-		     AS t(book, pos, id, typ, occ, rec, data, prev, hash)`,
-		books, positions, ids, types, occurred, recorded, datas, prevs, hashes); err != nil {
-		return fmt.Errorf("insert events: %w", err)
-	}
-	if len(pBooks) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO postings (book, position, seq, account_id, currency, amount, balance_after)
-		SELECT book, pos, seq, acc, cur, amount::numeric, after::numeric
-		FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[])
-		     AS t(book, pos, seq, acc, cur, amount, after)`,
-		pBooks, pPositions, pSeqs, pAccounts, pCurrencies, pAmounts, pAfter); err != nil {
-		return fmt.Errorf("insert postings: %w", err)
-	}
+	s.j.recordBatch(s.book, len(d.results), time.Since(t.started))
 	return nil
 }
 
@@ -355,6 +419,9 @@ type record struct {
 	Scope, Key, Fingerprint string
 	Response                Response
 	Position                int64
+	// finishes marks a record that replaces the key's in-progress one
+	// (Idempotency.Finish); every other record is for a key not seen yet.
+	finishes bool
 }
 
 // answer replies to a retry: the stored response if the request is the same,
@@ -366,176 +433,4 @@ func (r record) answer(fingerprint string) result {
 	resp := r.Response
 	resp.Replayed = true
 	return result{resp: resp}
-}
-
-func storedResponses(ctx context.Context, tx pgx.Tx, batch []*pending) (map[scopedKey]record, error) {
-	var scopes, keys []string
-	for _, p := range batch {
-		if idem := p.req.Idempotency; idem != nil {
-			scopes = append(scopes, idem.Scope)
-			keys = append(keys, idem.Key)
-		}
-	}
-	stored := map[scopedKey]record{}
-	if len(keys) == 0 {
-		return stored, nil
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
-		FROM idempotency_keys WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, scopes, keys)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r record
-		if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {
-			return nil, err
-		}
-		stored[scopedKey{r.Scope, r.Key}] = r
-	}
-	return stored, rows.Err()
-}
-
-func insertRecords(ctx context.Context, tx pgx.Tx, records []record) error {
-	if len(records) == 0 {
-		return nil
-	}
-	var scopes, keys, fps, types []string
-	var statuses []int32
-	var bodies [][]byte
-	var positions []*int64
-	for _, r := range records {
-		scopes = append(scopes, r.Scope)
-		keys = append(keys, r.Key)
-		fps = append(fps, r.Fingerprint)
-		statuses = append(statuses, int32(r.Response.Status))
-		types = append(types, r.Response.ContentType)
-		bodies = append(bodies, r.Response.Body)
-		if r.Position > 0 {
-			pos := r.Position
-			positions = append(positions, &pos)
-		} else {
-			positions = append(positions, nil)
-		}
-	}
-	// Only an in-progress record (a deposit waiting for its gateway) is ever
-	// overwritten; a final answer is kept forever.
-	_, err := tx.Exec(ctx, `
-		INSERT INTO idempotency_keys AS k (scope, key, fingerprint, status, content_type, body, position)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])
-		ON CONFLICT (scope, key) DO UPDATE
-		SET status = excluded.status, content_type = excluded.content_type, body = excluded.body,
-		    position = coalesce(excluded.position, k.position)
-		WHERE k.status = 0 AND k.fingerprint = excluded.fingerprint`,
-		scopes, keys, fps, statuses, types, bodies, positions)
-	if err != nil {
-		return fmt.Errorf("insert idempotency records: %w", err)
-	}
-	return nil
-}
-
-// lockDeposits loads and locks the deposits the batch decides on.
-func lockDeposits(ctx context.Context, tx pgx.Tx, batch []*pending) ([]ledger.Deposit, error) {
-	var ids, refs, gateways, gatewayRefs []string
-	for _, p := range batch {
-		r, ok := p.req.Command.(ledger.DepositReader)
-		if !ok {
-			continue
-		}
-		for _, k := range r.Deposits() {
-			ids = append(ids, k.ID)
-			refs = append(refs, k.Reference)
-			gateways = append(gateways, k.Gateway)
-			gatewayRefs = append(gatewayRefs, k.GatewayReference)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT `+DepositColumns+` FROM deposits d
-		WHERE d.id = ANY($1) OR d.reference = ANY($2)
-		   OR (d.gateway, d.gateway_reference) IN (SELECT * FROM unnest($3::text[], $4::text[]))
-		ORDER BY d.id
-		FOR UPDATE`, ids, refs, gateways, gatewayRefs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ledger.Deposit
-	for rows.Next() {
-		d, err := scanDeposit(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
-// lockTransfersAndRefunds loads and locks the transfers and refunds the
-// batch decides on, and every refund of the given deposits (a gateway's
-// refund notification is matched among them).
-func lockTransfersAndRefunds(ctx context.Context, tx pgx.Tx, batch []*pending, depositIDs []string) ([]ledger.TransferRecord, []ledger.Refund, error) {
-	var transferIDs, refundIDs []string
-	for _, p := range batch {
-		r, ok := p.req.Command.(ledger.RefundReader)
-		if !ok {
-			continue
-		}
-		transferIDs = append(transferIDs, r.Transfers()...)
-		for _, k := range r.Refunds() {
-			refundIDs = append(refundIDs, k.ID)
-		}
-	}
-	var transfers []ledger.TransferRecord
-	var refunds []ledger.Refund
-	if len(transferIDs) > 0 {
-		rows, err := tx.Query(ctx, `
-			SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
-			FROM transfers WHERE id = ANY($1) ORDER BY id FOR UPDATE`, transferIDs)
-		if err != nil {
-			return nil, nil, err
-		}
-		for rows.Next() {
-			var t ledger.TransferRecord
-			var cur, amount, refunded string
-			if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			if t.Amount, err = parseMoney(amount, ledger.Currency(cur)); err == nil {
-				t.RefundedAmount, err = parseMoney(refunded, ledger.Currency(cur))
-			}
-			if err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			transfers = append(transfers, t)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, nil, err
-		}
-	}
-	if len(refundIDs) > 0 || len(depositIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT `+refundColumns+` FROM refunds r
-			WHERE r.id = ANY($1) OR r.deposit_id = ANY($2) ORDER BY r.id FOR UPDATE`, refundIDs, depositIDs)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRefund(rows)
-			if err != nil {
-				return nil, nil, err
-			}
-			refunds = append(refunds, r)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, err
-		}
-	}
-	return transfers, refunds, nil
 }

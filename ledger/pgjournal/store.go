@@ -31,8 +31,12 @@ func scanAccount(row pgx.Row) (ledger.Account, error) {
 		return a, err
 	}
 	a.Currency = ledger.Currency(cur)
-	if err := json.Unmarshal(meta, &a.Metadata); err != nil {
-		return a, err
+	// Most accounts have no metadata; the sequencer scans every account of
+	// every batch, so the common case skips the decoder.
+	if string(meta) != "{}" {
+		if err := json.Unmarshal(meta, &a.Metadata); err != nil {
+			return a, err
+		}
 	}
 	var err error
 	a.Balance, err = parseMoney(balance, a.Currency)

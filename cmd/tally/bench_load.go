@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha512"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Load modes of tally bench.
+const (
+	modeUniform = "uniform" // transfers between two random wallets
+	modeHot     = "hot"     // one wallet takes part in every transfer
+	modeWebhook = "webhook" // signed Paystack charge.success webhooks crediting random wallets
+)
+
+// loadSpec is one measured run: C clients hammering one endpoint for a while.
+type loadSpec struct {
+	target   *url.URL
+	adminKey string
+	mode     string
+	clients  int
+	warmup   time.Duration // requests sent but not measured, so connections and caches are warm
+	duration time.Duration
+	wallets  []string // account ids; wallets[0] is the hot one
+	currency string
+	secret   string // Paystack secret key the webhooks are signed with
+	run      string // digits that make idempotency keys and webhook ids unique across runs
+	cpu      *cpuMeter
+}
+
+// loadResult is what a run measured.
+type loadResult struct {
+	Mode      string        `json:"mode"`
+	Clients   int           `json:"clients"`
+	Ops       int           `json:"ops"`
+	Errors    int           `json:"errors"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+	PerSecond float64       `json:"per_second"`
+	P50       time.Duration `json:"p50_ns"`
+	P99       time.Duration `json:"p99_ns"`
+	P999      time.Duration `json:"p999_ns"`
+	FirstErr  string        `json:"first_error,omitempty"`
+	// CPU time per operation over the measured window: this process (with
+	// an in-process server, that includes the load generator) and the
+	// PostgreSQL server's processes.
+	CPUSelfPerOp     time.Duration `json:"cpu_self_per_op_ns,omitempty"`
+	CPUPostgresPerOp time.Duration `json:"cpu_postgres_per_op_ns,omitempty"`
+}
+
+// runLoad drives spec.clients concurrent keep-alive connections, each sending
+// its next request as soon as the previous one is answered (a closed loop),
+// and returns throughput and latency percentiles over the measured window.
+//
+// The client is a minimal HTTP/1.1 writer over one net.Conn per client, not
+// net/http's Transport: on a 2-core machine every microsecond the load
+// generator spends is taken from the server it measures, and the Transport
+// costs several times more per request (goroutine hand-offs, header maps).
+// Responses are still parsed by net/http.ReadResponse.
+func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
+	res := loadResult{Mode: spec.mode, Clients: spec.clients}
+	conns := make([]net.Conn, spec.clients)
+	for i := range conns {
+		c, err := net.Dial("tcp", spec.target.Host)
+		if err != nil {
+			for _, c := range conns[:i] {
+				c.Close()
+			}
+			return res, fmt.Errorf("bench: connect to %s: %w", spec.target.Host, err)
+		}
+		conns[i] = c
+	}
+	var measuring atomic.Bool
+	stop := make(chan struct{})
+	lat := make([][]time.Duration, spec.clients)
+	errs := make([]int, spec.clients)
+	firstErr := make([]error, spec.clients)
+	var wg sync.WaitGroup
+	for i := range spec.clients {
+		wg.Add(1)
+		// The label lets a CPU profile of an in-process run tell the load
+		// generator from the server (go tool pprof -tagignore role=client).
+		go pprof.Do(ctx, pprof.Labels("role", "client"), func(context.Context) {
+			defer wg.Done()
+			defer conns[i].Close()
+			cl := newLoadClient(spec, i, conns[i])
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				err := cl.do()
+				d := time.Since(start)
+				if !measuring.Load() {
+					if err != nil && !cl.alive {
+						firstErr[i] = err
+						return
+					}
+					continue
+				}
+				if err != nil {
+					errs[i]++
+					if firstErr[i] == nil {
+						firstErr[i] = err
+					}
+					if !cl.alive {
+						return
+					}
+					continue
+				}
+				lat[i] = append(lat[i], d)
+			}
+		})
+	}
+	select {
+	case <-time.After(spec.warmup):
+	case <-ctx.Done():
+	}
+	var cpu0 cpuSample
+	if spec.cpu != nil {
+		cpu0 = spec.cpu.start(ctx)
+	}
+	measuring.Store(true)
+	begin := time.Now()
+	select {
+	case <-time.After(spec.duration):
+	case <-ctx.Done():
+	}
+	// Requests that finish after this point are still counted: the window
+	// is closed when every client has stopped, and the elapsed time with it.
+	close(stop)
+	wg.Wait()
+	res.Elapsed = time.Since(begin)
+	var cpu1 cpuSample
+	if spec.cpu != nil {
+		cpu1 = spec.cpu.sample()
+	}
+
+	var all []time.Duration
+	for i := range lat {
+		all = append(all, lat[i]...)
+		res.Errors += errs[i]
+		if firstErr[i] != nil && res.FirstErr == "" {
+			res.FirstErr = firstErr[i].Error()
+		}
+	}
+	slices.Sort(all)
+	res.Ops = len(all)
+	res.PerSecond = float64(res.Ops) / res.Elapsed.Seconds()
+	res.P50, res.P99, res.P999 = percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999)
+	if res.Ops > 0 && spec.cpu != nil {
+		res.CPUSelfPerOp = (cpu1.self - cpu0.self) / time.Duration(res.Ops)
+		res.CPUPostgresPerOp = (cpu1.postgres - cpu0.postgres) / time.Duration(res.Ops)
+	}
+	if res.Ops == 0 {
+		return res, fmt.Errorf("bench: no request succeeded (%d errors; first: %s)", res.Errors, res.FirstErr)
+	}
+	return res, ctx.Err()
+}
+
+// percentile returns the q-quantile of sorted (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*q+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// loadClient is one connection's request loop.
+type loadClient struct {
+	spec  loadSpec
+	id    int
+	conn  net.Conn
+	r     *bufio.Reader
+	rng   *rand.Rand
+	n     int
+	buf   []byte
+	body  []byte
+	alive bool // false once the connection is unusable
+}
+
+func newLoadClient(spec loadSpec, id int, conn net.Conn) *loadClient {
+	return &loadClient{
+		spec: spec, id: id, conn: conn, r: bufio.NewReaderSize(conn, 8<<10),
+		rng:   rand.New(rand.NewPCG(uint64(id)+1, uint64(time.Now().UnixNano()))),
+		alive: true,
+	}
+}
+
+// do sends one request and reads its answer; a non-2xx answer is an error.
+func (c *loadClient) do() error {
+	c.n++
+	var path string
+	c.buf = c.buf[:0]
+	c.body = c.body[:0]
+	switch c.spec.mode {
+	case modeWebhook:
+		path = "/v1/webhooks/paystack"
+		c.webhookBody()
+	default:
+		path = "/v1/transfers"
+		c.transferBody()
+	}
+	c.buf = append(c.buf, "POST "...)
+	c.buf = append(c.buf, path...)
+	c.buf = append(c.buf, " HTTP/1.1\r\nHost: "...)
+	c.buf = append(c.buf, c.spec.target.Host...)
+	c.buf = append(c.buf, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	c.buf = strconv.AppendInt(c.buf, int64(len(c.body)), 10)
+	if c.spec.mode == modeWebhook {
+		mac := hmac.New(sha512.New, []byte(c.spec.secret))
+		mac.Write(c.body)
+		c.buf = append(c.buf, "\r\nX-Paystack-Signature: "...)
+		c.buf = hex.AppendEncode(c.buf, mac.Sum(nil))
+	} else {
+		c.buf = append(c.buf, "\r\nAuthorization: Bearer "...)
+		c.buf = append(c.buf, c.spec.adminKey...)
+		c.buf = append(c.buf, "\r\nIdempotency-Key: bench-"...)
+		c.buf = append(c.buf, c.spec.run...)
+		c.buf = append(c.buf, '-')
+		c.buf = strconv.AppendInt(c.buf, int64(c.id), 10)
+		c.buf = append(c.buf, '-')
+		c.buf = strconv.AppendInt(c.buf, int64(c.n), 10)
+	}
+	c.buf = append(c.buf, "\r\n\r\n"...)
+	c.buf = append(c.buf, c.body...)
+	if _, err := c.conn.Write(c.buf); err != nil {
+		c.alive = false
+		return err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		c.alive = false
+		return err
+	}
+	var snippet bytes.Buffer
+	if resp.StatusCode/100 != 2 {
+		_, _ = io.Copy(&snippet, io.LimitReader(resp.Body, 300))
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		c.alive = false
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s", path, resp.Status, snippet.String())
+	}
+	return err
+}
+
+// pair picks the two wallets of a transfer: in hot mode one of them is
+// always wallets[0], in alternating directions so that it never drains.
+func (c *loadClient) pair() (from, to string) {
+	w := c.spec.wallets
+	if c.spec.mode == modeHot {
+		other := w[1+c.rng.IntN(len(w)-1)]
+		if c.n%2 == 0 {
+			return w[0], other
+		}
+		return other, w[0]
+	}
+	i, j := c.rng.IntN(len(w)), c.rng.IntN(len(w)-1)
+	if j >= i {
+		j++
+	}
+	return w[i], w[j]
+}
+
+func (c *loadClient) transferBody() {
+	from, to := c.pair()
+	c.body = append(c.body, `{"from":"`...)
+	c.body = append(c.body, from...)
+	c.body = append(c.body, `","to":"`...)
+	c.body = append(c.body, to...)
+	c.body = append(c.body, `","amount":"1.00","currency":"`...)
+	c.body = append(c.body, c.spec.currency...)
+	c.body = append(c.body, `"}`...)
+}
+
+// webhookBody is a Paystack charge.success for a payment no deposit knows,
+// naming a wallet in its metadata (a transfer to a virtual account): Tally
+// credits it as an unsolicited deposit. Reference and id are unique, so each
+// webhook is a new payment that credits once.
+func (c *loadClient) webhookBody() {
+	w := c.spec.wallets[c.rng.IntN(len(c.spec.wallets))]
+	ref := fmt.Sprintf("bench-%s-%d-%d", c.spec.run, c.id, c.n)
+	c.body = fmt.Appendf(c.body, `{"event":"charge.success","data":{"id":%s%04d%09d,"reference":%q,"amount":100,"currency":%q,`+
+		`"gateway_response":"Successful","metadata":{"tally_account":%q}}}`,
+		c.spec.run, c.id, c.n, ref, c.spec.currency, w)
+}

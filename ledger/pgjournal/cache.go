@@ -1,0 +1,139 @@
+package pgjournal
+
+import (
+	"sync"
+
+	"github.com/tallyledger/tally/ledger"
+)
+
+// maxCachedAccounts bounds a book's cache; past it the next batch is
+// appended carefully and the cache starts again from its accounts.
+const maxCachedAccounts = 100_000
+
+// bookCache is what a sequencer knows of its book as the batches it has
+// decided left it: the head (position, hash, time) and the accounts those
+// batches loaded, with the balances and statuses their events gave them.
+// The latest batches may not have committed yet: the cache runs ahead of
+// the database, which is what lets the next batch decide while the one
+// before it is still running (see launch).
+//
+// It is only ever an assumption. An optimistic append writes under
+// conditions PostgreSQL checks (the head it decided on is still the head;
+// its idempotency keys are new), so a wrong cache costs a retry, never a
+// wrong journal; and any failure empties it.
+type bookCache struct {
+	mu       sync.Mutex
+	gen      uint64 // changes whenever the cache is reset or emptied
+	valid    bool
+	head     head
+	accounts map[string]ledger.Account // by id
+	byRef    map[string]string         // wallet number or systemKey → id
+}
+
+// snapshot returns the cache's generation and head if it can be decided on.
+func (c *bookCache) snapshot() (gen uint64, h head, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen, c.head, c.valid && c.head.position > 0
+}
+
+// lookup returns the accounts r names that the cache holds, and r less
+// them: what is left to read. It fails if the cache is no longer of
+// generation gen.
+func (c *bookCache) lookup(gen uint64, r accountRefs) (found []ledger.Account, missing accountRefs, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || c.gen != gen {
+		return nil, missing, false
+	}
+	for _, id := range r.ids {
+		if a, hit := c.accounts[id]; hit {
+			found = append(found, a)
+		} else {
+			missing.ids = append(missing.ids, id)
+		}
+	}
+	for _, ref := range r.others {
+		if a, hit := c.accounts[c.byRef[ref]]; hit {
+			found = append(found, a)
+		} else {
+			missing.others = append(missing.others, ref)
+		}
+	}
+	for i, name := range r.names {
+		key := systemKey(ledger.SystemRef{Book: r.books[i], Currency: ledger.Currency(r.currencies[i]), Name: name})
+		if a, hit := c.accounts[c.byRef[key]]; hit {
+			found = append(found, a)
+		} else {
+			missing.books = append(missing.books, r.books[i])
+			missing.currencies = append(missing.currencies, r.currencies[i])
+			missing.names = append(missing.names, name)
+		}
+	}
+	return found, missing, true
+}
+
+// empty reports whether r names no account.
+func (r accountRefs) empty() bool { return len(r.ids)+len(r.others)+len(r.names) == 0 }
+
+// advance records a decided batch's outcome on top of generation gen: its
+// new head and its accounts as they now stand. It reports false, changing
+// nothing, if the cache has since been emptied or reset.
+func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || c.gen != gen {
+		return false
+	}
+	c.head = h
+	c.put(accounts)
+	if len(c.accounts) > maxCachedAccounts {
+		c.invalidateLocked()
+	}
+	return true
+}
+
+// reset makes the cache what a batch that read its book under the lock
+// saw, plus that batch's outcome. If the cache was valid and the batch read
+// exactly the head the cache expected, no one else has written the book
+// since, and what the cache held stays; otherwise it starts again.
+func (c *bookCache) reset(read, after head, accounts []ledger.Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := c.valid && c.head.position == read.position && c.head.hash == read.hash && len(c.accounts) < maxCachedAccounts
+	if !keep {
+		c.accounts, c.byRef = nil, nil
+	}
+	c.gen++
+	c.valid = true
+	c.head = after
+	c.put(accounts)
+}
+
+// invalidate empties the cache: something it assumed may be false.
+func (c *bookCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invalidateLocked()
+}
+
+func (c *bookCache) invalidateLocked() {
+	c.gen++
+	c.valid = false
+	c.accounts, c.byRef = nil, nil
+}
+
+func (c *bookCache) put(accounts []ledger.Account) {
+	if c.accounts == nil {
+		c.accounts, c.byRef = map[string]ledger.Account{}, map[string]string{}
+	}
+	for _, a := range accounts {
+		c.accounts[a.ID] = a
+		if a.WalletNumber != "" {
+			c.byRef[a.WalletNumber] = a.ID
+		}
+		if a.Kind == ledger.KindSystem {
+			c.byRef[systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name})] = a.ID
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package pgjournal
+
+import (
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+	"github.com/jackc/pgx/v5"
+	"github.com/tallyledger/tally/ledger"
+)
+
+// loader reads and locks everything a batch decides on. Every batch locks
+// in the same order — deposits, transfers, refunds, then balance rows in
+// ascending account id — so concurrent batches (of other processes, or of
+// rebuilds) cannot deadlock with it. Its reads are queued into pipelines:
+// one round trip when the batch reads no deposits or transfers (transfers,
+// adjustments, account changes), two when the accounts to lock depend on
+// the deposits and transfers read first.
+type loader struct {
+	j     *Journal
+	book  string
+	batch []*pending
+
+	depositKeys []ledger.DepositKey // named by the commands
+	transferIDs []string
+	refundIDs   []string
+
+	deposits   []ledger.Deposit // as read and locked
+	depositIDs []string
+	transfers  []ledger.TransferRecord
+	refunds    []ledger.Refund
+	accounts   []ledger.Account
+}
+
+func newLoader(j *Journal, book string, batch []*pending) *loader {
+	l := &loader{j: j, book: book, batch: batch}
+	for _, p := range batch {
+		if r, ok := p.req.Command.(ledger.DepositReader); ok {
+			l.depositKeys = append(l.depositKeys, r.Deposits()...)
+		}
+		if r, ok := p.req.Command.(ledger.RefundReader); ok {
+			l.transferIDs = append(l.transferIDs, r.Transfers()...)
+			for _, k := range r.Refunds() {
+				l.refundIDs = append(l.refundIDs, k.ID)
+			}
+		}
+	}
+	return l
+}
+
+// queueFirst queues the first trip's reads. It reports whether a second
+// trip (queueSecond) is needed.
+func (l *loader) queueFirst(p *pipeline) bool {
+	if len(l.depositKeys) > 0 {
+		l.queueDeposits(p)
+	}
+	if len(l.transferIDs) > 0 {
+		l.queueTransfers(p)
+	}
+	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 {
+		return true
+	}
+	l.queueSecond(p)
+	return false
+}
+
+// queueSecond queues the reads that depend on the deposits and transfers:
+// their refunds, then every account involved.
+func (l *loader) queueSecond(p *pipeline) {
+	if len(l.refundIDs) > 0 || len(l.depositIDs) > 0 {
+		l.queueRefunds(p)
+	}
+	l.queueAccounts(p)
+}
+
+// state is what the batch decides against, once the reads are done.
+func (l *loader) state() *ledger.State {
+	state := ledger.NewState(l.accounts)
+	for _, d := range l.deposits {
+		state.AddDeposit(d)
+	}
+	for _, t := range l.transfers {
+		state.AddTransfer(t)
+	}
+	for _, r := range l.refunds {
+		state.AddRefund(r)
+	}
+	return state
+}
+
+// Each branch of the deposit and account lookups is its own indexed
+// subquery: a single WHERE with OR across a row-value IN defeats the
+// indexes and scans the whole table in every batch.
+const lockDepositsSQL = `
+	SELECT ` + DepositColumns + ` FROM deposits d
+	WHERE d.id IN (
+		SELECT id FROM deposits WHERE id = ANY($1)
+		UNION SELECT id FROM deposits WHERE reference = ANY($2)
+		UNION SELECT x.id FROM deposits x JOIN unnest($3::text[], $4::text[]) AS k(gateway, ref)
+		      ON x.gateway = k.gateway AND x.gateway_reference = k.ref)
+	ORDER BY d.id
+	FOR UPDATE`
+
+func (l *loader) queueDeposits(p *pipeline) {
+	var ids, refs, gateways, gatewayRefs []string
+	for _, k := range l.depositKeys {
+		if k.ID != "" {
+			ids = append(ids, k.ID)
+		}
+		if k.Reference != "" {
+			refs = append(refs, k.Reference)
+		}
+		if k.GatewayReference != "" {
+			gateways = append(gateways, k.Gateway)
+			gatewayRefs = append(gatewayRefs, k.GatewayReference)
+		}
+	}
+	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs}, func(rows pgx.Rows) error {
+		d, err := scanDeposit(rows)
+		if err != nil {
+			return err
+		}
+		l.deposits = append(l.deposits, d)
+		l.depositIDs = append(l.depositIDs, d.ID)
+		return nil
+	})
+}
+
+func (l *loader) queueTransfers(p *pipeline) {
+	p.query("lock transfers", `
+		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
+		FROM transfers WHERE id = ANY($1) ORDER BY id FOR UPDATE`, []any{l.transferIDs}, func(rows pgx.Rows) error {
+		var t ledger.TransferRecord
+		var cur, amount, refunded string
+		if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
+			return err
+		}
+		var err error
+		if t.Amount, err = parseMoney(amount, ledger.Currency(cur)); err == nil {
+			t.RefundedAmount, err = parseMoney(refunded, ledger.Currency(cur))
+		}
+		if err != nil {
+			return err
+		}
+		l.transfers = append(l.transfers, t)
+		return nil
+	})
+}
+
+// queueRefunds locks the refunds the batch names and every refund of the
+// deposits it read (a gateway's refund notification is matched among them).
+func (l *loader) queueRefunds(p *pipeline) {
+	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
+		WHERE r.id IN (SELECT id FROM refunds WHERE id = ANY($1) UNION SELECT id FROM refunds WHERE deposit_id = ANY($2))
+		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs},
+		func(rows pgx.Rows) error {
+			r, err := scanRefund(rows)
+			if err != nil {
+				return err
+			}
+			l.refunds = append(l.refunds, r)
+			return nil
+		})
+}
+
+// accountsByIDSQL reads the accounts of the common batch, all known by
+// id: a plain index lookup per id.
+const accountsByIDSQL = `
+	SELECT ` + accountColumns + `
+	FROM accounts a JOIN balances b ON b.account_id = a.id
+	WHERE a.id = ANY($1)
+	ORDER BY a.id`
+
+// accountsSQL also finds accounts by wallet number and system accounts by
+// name, each branch through its own index. It costs about twice the plain
+// lookup, so it is used only for refs the journal has not seen yet.
+const accountsSQL = `
+	SELECT ` + accountColumns + `
+	FROM accounts a JOIN balances b ON b.account_id = a.id
+	WHERE a.id IN (
+		SELECT id FROM accounts WHERE id = ANY($1)
+		UNION SELECT id FROM accounts WHERE wallet_number = ANY($1)
+		UNION SELECT x.id FROM accounts x JOIN unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name)
+		      ON x.book = s.book AND x.currency = s.currency AND x.name = s.name)
+	ORDER BY a.id`
+
+// accountRefs are the accounts a batch names, sorted into what the
+// queries need: ids (given, or known from wallet numbers and system
+// accounts seen before), other refs (wallet numbers, or anything else to
+// be matched against both id and wallet number), and system accounts by name.
+type accountRefs struct {
+	ids, others              []string
+	books, currencies, names []string
+}
+
+// sortRefs sorts refs and system refs (whose empty Book means book) for
+// accountRefs, looking each up with known first.
+func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(string) (string, bool)) accountRefs {
+	var r accountRefs
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		if ref == "" || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		if id, ok := known(ref); ok {
+			r.ids = append(r.ids, id)
+		} else if ledger.HasPrefix(ref, ledger.PrefixAccount) {
+			r.ids = append(r.ids, ref)
+		} else {
+			r.others = append(r.others, ref)
+		}
+	}
+	for _, sys := range system {
+		if sys.Book == "" {
+			sys.Book = book
+		}
+		k := systemKey(sys)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if id, ok := known(k); ok {
+			r.ids = append(r.ids, id)
+			continue
+		}
+		r.books = append(r.books, sys.Book)
+		r.currencies = append(r.currencies, string(sys.Currency))
+		r.names = append(r.names, sys.Name)
+	}
+	return r
+}
+
+// queue queues the read of the accounts r names; with lock, their
+// balance rows are locked, once each, in ascending id order.
+func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.Account)) {
+	sql, args := accountsByIDSQL, []any{r.ids}
+	if len(r.others) > 0 || len(r.names) > 0 {
+		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names}
+	}
+	label := "read accounts"
+	if lock {
+		sql += "\n\tFOR UPDATE OF b"
+		label = "lock accounts"
+	}
+	p.query(label, sql, args, func(rows pgx.Rows) error {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return err
+		}
+		j.rememberAccount(a)
+		scan(a)
+		return nil
+	})
+}
+
+// queueAccounts loads the accounts the batch names (ids or wallet numbers,
+// and system accounts), locking each balance row once, in ascending id order.
+func (l *loader) queueAccounts(p *pipeline) {
+	var refs []string
+	var system []ledger.SystemRef
+	for _, p := range l.batch {
+		refs = append(refs, p.req.Command.AccountRefs()...)
+		system = append(system, p.req.Command.SystemAccounts()...)
+	}
+	for _, d := range l.deposits {
+		refs = append(refs, d.Account)
+		system = append(system, ledger.SystemAccountsFor(d)...)
+	}
+	for _, t := range l.transfers {
+		refs = append(refs, t.From, t.To)
+	}
+	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, true, func(a ledger.Account) {
+		l.accounts = append(l.accounts, a)
+	})
+}
+
+// head is a book's last position, hash and recorded time.
+type head struct {
+	position     int64
+	hash         string
+	lastRecorded time.Time
+}
+
+// queueHead queues the read of the book's head (position 0 and the genesis
+// hash for a book without events).
+func queueHead(p *pipeline, book string, h *head) {
+	h.hash = ledger.GenesisHash
+	p.query("read head", `SELECT position, hash, recorded_at FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1`,
+		[]any{book}, func(rows pgx.Rows) error {
+			return rows.Scan(&h.position, &h.hash, &h.lastRecorded)
+		})
+}
+
+// queueStoredResponses queues the lookup of the batch's idempotency records.
+func queueStoredResponses(p *pipeline, batch []*pending, stored map[scopedKey]record) {
+	var scopes, keys []string
+	for _, b := range batch {
+		if idem := b.req.Idempotency; idem != nil {
+			scopes = append(scopes, idem.Scope)
+			keys = append(keys, idem.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	p.query("read idempotency records", `
+		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
+		FROM idempotency_keys WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys},
+		func(rows pgx.Rows) error {
+			var r record
+			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {
+				return err
+			}
+			stored[scopedKey{r.Scope, r.Key}] = r
+			return nil
+		})
+}
+
+func parseMoney(s string, cur ledger.Currency) (ledger.Money, error) {
+	d, _, err := apd.NewFromString(s)
+	if err != nil {
+		return ledger.Money{}, err
+	}
+	return ledger.MoneyFromDecimal(d, cur)
+}

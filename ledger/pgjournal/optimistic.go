@@ -1,0 +1,143 @@
+package pgjournal
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/tallyledger/tally/ledger"
+)
+
+// flight is an optimistic batch sent on the chain and not yet landed.
+type flight struct {
+	batch   []*pending
+	results []result
+	steps   []step    // what each statement sent is, for errors
+	sent    time.Time // when it was sent
+}
+
+// launch decides a batch optimistically and sends it on the chain, without
+// reading the book under its lock. It decides against the sequencer's
+// cache — the book as the batches before it left it, committed or not —
+// and the transaction it sends runs, right after the one in front of it on
+// the chain, as:
+//
+//	the book's advisory lock; assert the head is the one decided on;
+//	lock the batch's balance rows (once each, ascending id); events,
+//	postings, inline projections, idempotency records; commit
+//
+// So nothing is read while the book is locked, and no round trip and no Go
+// code sit between one batch's commit and the next one's writes: the
+// book's critical section is PostgreSQL writing. Accounts the cache does
+// not hold are read first, without the lock, which is sound because no
+// batch in flight touches them (it would have cached them) and anyone
+// else's append moves the head.
+//
+// The conditions make it safe. The head assertion fails unless the event
+// the batch chains from (position and hash) is still the book's last: a
+// batch before it failed, or another process appended. An idempotency key
+// assumed new that already exists fails its plain insert. Either way the
+// transaction rolls back, the cache is emptied, and land appends the batch
+// carefully; a retried key is answered there, from its record.
+//
+// Only batches whose commands read nothing but accounts (transfers,
+// adjustments, account changes) go this way: ok is false for the others,
+// and when the cache cannot be decided on. drain lands what is in flight,
+// which preparing a new statement on the chain needs.
+func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
+	var refs []string
+	var system []ledger.SystemRef
+	for _, b := range batch {
+		switch b.req.Command.(type) {
+		case ledger.DepositReader, ledger.RefundReader:
+			return nil, false
+		}
+		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
+			return nil, false
+		}
+		refs = append(refs, b.req.Command.AccountRefs()...)
+		system = append(system, b.req.Command.SystemAccounts()...)
+	}
+	gen, h, ok := s.cache.snapshot()
+	if !ok {
+		return nil, false
+	}
+	accounts, unread, ok := s.cache.lookup(gen, sortRefs(s.book, refs, system, s.j.knownAccount))
+	if !ok {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
+	defer cancel()
+	if !unread.empty() {
+		read, err := s.readAccounts(ctx, unread)
+		if err != nil {
+			return nil, false
+		}
+		accounts = append(accounts, read...)
+	}
+	existing := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		existing = append(existing, a.ID)
+	}
+	slices.Sort(existing)
+	existing = slices.Compact(existing)
+
+	state := ledger.NewState(accounts)
+	d, err := s.decide(batch, state, h, map[scopedKey]record{})
+	if err != nil {
+		s.cache.invalidate()
+		return nil, false
+	}
+	var p pipeline
+	p.exec("lock book", `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book))
+	// A division by zero is PostgreSQL's cheapest assertion: it aborts the
+	// transaction unless the book's last event is the one decided on.
+	p.exec("assert head", `
+		SELECT 1 / count(*)::int
+		FROM (SELECT position, hash FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1) last
+		WHERE last.position = $2 AND last.hash = $3`, s.book, h.position, h.hash)
+	// (A column, not SELECT FROM: pgconn's pipeline mode mistakes a result
+	// without columns for one without rows.)
+	p.exec("lock balances", `SELECT account_id FROM balances WHERE account_id = ANY($1) ORDER BY account_id FOR UPDATE`, existing)
+	if err := s.queueWrites(ctx, nil, &p, d); err != nil {
+		s.cache.invalidate()
+		return nil, false
+	}
+	if err := s.chain.ready(ctx); err != nil {
+		s.cache.invalidate()
+		return nil, false
+	}
+	if !s.chain.prepared(&p) {
+		drain()
+		if err := s.chain.prepare(ctx, &p); err != nil {
+			s.chain.shut()
+			s.cache.invalidate()
+			return nil, false
+		}
+	}
+	// The next batch decides on top of this one, sent or not yet committed.
+	if !s.cache.advance(gen, d.head, state.Accounts()) {
+		return nil, false
+	}
+	if err := s.chain.send(&p); err != nil {
+		// Nothing of it ran: a transaction only commits at its Sync.
+		s.cache.invalidate()
+		return nil, false
+	}
+	return &flight{batch: batch, results: d.results, steps: p.steps, sent: time.Now()}, true
+}
+
+// readAccounts reads accounts without locking them, for an optimistic batch.
+func (s *sequencer) readAccounts(ctx context.Context, r accountRefs) ([]ledger.Account, error) {
+	t, err := s.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer t.end()
+	var out []ledger.Account
+	var p pipeline
+	p.begin(true)
+	r.queue(&p, s.j, false, func(a ledger.Account) { out = append(out, a) })
+	p.exec("end read", "COMMIT")
+	return out, p.send(ctx, t.conn)
+}
