@@ -1,7 +1,10 @@
 // Package pgjournal stores Tally's journal in PostgreSQL. Its sequencer is the
 // only write path: one goroutine per book batches commands, decides them
-// against locked state, and appends the resulting events, postings, inline
-// projections and idempotency records in one transaction (group commit).
+// against the book's state, and appends the resulting events, postings,
+// inline projections and idempotency records in one transaction (group
+// commit) — optimistically, against what it knows of the book, under
+// conditions PostgreSQL checks, or carefully, against state read and locked
+// in the transaction.
 package pgjournal
 
 import (

@@ -77,7 +77,7 @@ func (s *sequencer) run() {
 				continue
 			}
 		default:
-			first, ok := <-s.queue
+			first, ok := s.next()
 			if !ok {
 				return
 			}
@@ -93,6 +93,30 @@ func (s *sequencer) run() {
 		}
 		drain()
 		s.process(batch)
+	}
+}
+
+// idleClose is how long a sequencer with nothing to do keeps its chain
+// connection: each book that appends holds one, and books can be many.
+const idleClose = 2 * time.Second
+
+// next waits for the next command, closing the chain connection if none
+// comes for idleClose. ok is false once the queue is closed.
+func (s *sequencer) next() (p *pending, ok bool) {
+	select {
+	case p, ok = <-s.queue:
+		return p, ok
+	default:
+	}
+	idle := time.NewTimer(idleClose)
+	defer idle.Stop()
+	select {
+	case p, ok = <-s.queue:
+		return p, ok
+	case <-idle.C:
+		s.chain.shut()
+		p, ok = <-s.queue
+		return p, ok
 	}
 }
 
