@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -126,11 +127,12 @@ func bookOr(book string) string {
 }
 
 // connect opens the database for an operations command: TALLY_DATABASE_URL,
-// or in local mode the PostgreSQL in TALLY_DATA_DIR, started as serve starts
-// it (with pending migrations applied, as serve would). A database named by
+// or in local mode the PostgreSQL a running `tally serve` started in
+// TALLY_DATA_DIR, or else one started there as serve starts it (with pending
+// migrations applied, as serve would). A database named by
 // URL is never migrated from here: its schema must be current already.
 func (m *Main) connect(ctx context.Context) (*pgxpool.Pool, error) {
-	url, err := m.openDatabase(ctx)
+	url, err := m.localServerOrOpen(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -557,4 +559,19 @@ func writeCSV(cw *csv.Writer, e ledger.Event) error {
 		}
 	}
 	return nil
+}
+
+// localServerOrOpen is openDatabase for commands that may share a running
+// `tally serve`'s local PostgreSQL instead of starting their own.
+func (m *Main) localServerOrOpen(ctx context.Context) (string, error) {
+	if m.cfg.LocalMode() {
+		dir, err := filepath.Abs(m.cfg.DataDir)
+		if err != nil {
+			return "", err
+		}
+		if url := runningLocalServer(ctx, dir); url != "" {
+			return url, nil
+		}
+	}
+	return m.openDatabase(ctx)
 }
