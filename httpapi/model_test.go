@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"flag"
@@ -174,17 +173,7 @@ func newSandboxHarness(t *testing.T) (*harness, []byte) {
 		var err error
 		sb, err = sandbox.New(sandbox.Config{
 			BaseURL: self.URL, Secret: secret,
-			Lookup: func(ctx context.Context, reference string) (sandbox.CheckoutInfo, error) {
-				d, err := cfg.Store.Deposit(ctx, reference)
-				if ledger.ErrorCode(err) == ledger.ENotFound {
-					return sandbox.CheckoutInfo{}, sandbox.ErrNotFound
-				}
-				if err != nil {
-					return sandbox.CheckoutInfo{}, err
-				}
-				return sandbox.CheckoutInfo{Reference: d.Reference, GatewayReference: d.GatewayReference, Amount: *d.Amount.Decimal(),
-					Currency: string(d.Amount.Currency()), Account: d.Account, Status: string(d.Status)}, nil
-			},
+			Lookup: SandboxLookup(cfg.Store),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -14,7 +13,7 @@ import (
 	"github.com/tallyledger/tally/gateways/sandbox"
 	"github.com/tallyledger/tally/gateways/stripe"
 	"github.com/tallyledger/tally/gateways/xendit"
-	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/httpapi"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
@@ -65,19 +64,7 @@ func openGateways(cfg Config, store *pgjournal.Store, selfURL string, log *slog.
 	}
 	sb, err := sandbox.New(sandbox.Config{
 		BaseURL: cfg.PublicURL, Secret: secret, WebhookURL: selfURL + "/v1/webhooks/sandbox", Logger: log,
-		Lookup: func(ctx context.Context, reference string) (sandbox.CheckoutInfo, error) {
-			d, err := store.Deposit(ctx, reference)
-			if ledger.ErrorCode(err) == ledger.ENotFound || (err == nil && d.Gateway != sandbox.Name) {
-				return sandbox.CheckoutInfo{}, sandbox.ErrNotFound
-			}
-			if err != nil {
-				return sandbox.CheckoutInfo{}, err
-			}
-			return sandbox.CheckoutInfo{
-				Reference: d.Reference, GatewayReference: d.GatewayReference, Amount: *d.Amount.Decimal(),
-				Currency: string(d.Amount.Currency()), Account: d.Account, Status: string(d.Status),
-			}, nil
-		},
+		Lookup: httpapi.SandboxLookup(store),
 	})
 	if err := add(sandbox.Name, sb, err); err != nil {
 		return nil, nil, err
