@@ -22,6 +22,10 @@ type RunnerOptions struct {
 	// MaxBackoff caps the wait after a failure (default 30s).
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
+	// Lag, if set, is told after each pass how many events each async
+	// projection was behind the journal (all books together) when the pass
+	// began; the server exports it as tally_projection_lag_events.
+	Lag func(projection string, events int64)
 }
 
 // Runner keeps the async projections of a Set up to date. For each
@@ -112,6 +116,7 @@ func (r *Runner) pass(ctx context.Context) (busy bool, err error) {
 	}
 	var errs []error
 	for _, p := range r.projections {
+		var lag int64
 		for _, h := range heads {
 			at, err := checkpoint(ctx, r.pool, p.Name(), h.Book)
 			if err != nil {
@@ -121,12 +126,16 @@ func (r *Runner) pass(ctx context.Context) (busy bool, err error) {
 			if at >= h.Position {
 				continue
 			}
+			lag += h.Position - at
 			n, err := r.step(ctx, p, h.Book)
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			busy = busy || n == r.opt.PageSize
+		}
+		if r.opt.Lag != nil {
+			r.opt.Lag(p.Name(), lag)
 		}
 	}
 	return busy, errors.Join(errs...)

@@ -375,3 +375,41 @@ func TestVerifyWhileAppending(t *testing.T) {
 		t.Fatal("nothing was appended while verifying: the test proves nothing")
 	}
 }
+
+// The runner reports each async projection's lag: the events it had not
+// applied when a pass began, falling to zero once it has caught up.
+func TestRunnerReportsLag(t *testing.T) {
+	f := newFixture(t)
+	f.workload(3, 30)
+	var mu sync.Mutex
+	var reports []int64
+	r := f.set.Runner(projections.RunnerOptions{PageSize: 10, Poll: 5 * time.Millisecond, Lag: func(name string, events int64) {
+		if name == "daily_summaries" {
+			mu.Lock()
+			reports = append(reports, events)
+			mu.Unlock()
+		}
+	}})
+	r.Start(context.Background())
+	defer r.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(reports)
+		first, last := int64(-1), int64(-1)
+		if n > 0 {
+			first, last = reports[0], reports[n-1]
+		}
+		mu.Unlock()
+		if n > 1 && last == 0 {
+			if first <= 0 {
+				t.Fatalf("the first pass reported lag %d; the workload left events to apply", first)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag reports %d, last %d: never caught up", n, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

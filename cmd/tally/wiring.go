@@ -75,10 +75,10 @@ func (m *Main) Run(ctx context.Context) error {
 	for _, p := range set.Inline() {
 		inline = append(inline, p)
 	}
-	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log})
-	m.runner.Start(context.Background())
 	store := pgjournal.NewStore(m.pool)
 	metrics := httpapi.NewMetrics(store.PoolStats)
+	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
+	m.runner.Start(context.Background())
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
