@@ -21,6 +21,7 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/schema"
 	"github.com/tallyledger/tally/schema/pglocal"
+	"github.com/tallyledger/tally/schema/testdb"
 )
 
 // outageTimeout is the request timeout of the API under test: short, so that
@@ -98,35 +99,9 @@ func (db *outageDB) signal(sig syscall.Signal) {
 	if err := syscall.Kill(pid, sig); err != nil {
 		db.t.Logf("signal %v to postmaster %d: %v", sig, pid, err)
 	}
-	for _, child := range childrenOf(pid) {
+	for _, child := range testdb.ChildrenOf(pid) {
 		_ = syscall.Kill(child, sig)
 	}
-}
-
-// childrenOf lists the processes whose parent is pid, from /proc.
-func childrenOf(pid int) []int {
-	dirs, _ := os.ReadDir("/proc")
-	var out []int
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid …": comm may hold spaces, so split after ')'.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
 }
 
 func (db *outageDB) freeze() { db.signal(syscall.SIGSTOP) }

@@ -187,7 +187,7 @@ func (p *tallyProcess) kill(withDatabase bool) {
 	// The database first: killed after tally, it might already have
 	// finished the clean shutdown the parent-death signal starts.
 	if pgPID := p.postmasterPID(); withDatabase && pgPID > 0 {
-		children := childrenOf(pgPID)
+		children := testdb.ChildrenOf(pgPID)
 		_ = syscall.Kill(pgPID, syscall.SIGKILL)
 		for _, child := range children {
 			_ = syscall.Kill(child, syscall.SIGKILL)
@@ -278,34 +278,6 @@ func (p *tallyProcess) logTail() string {
 		b = b[len(b)-8<<10:]
 	}
 	return string(b)
-}
-
-// childrenOf lists the processes whose parent is pid, from /proc
-// (PostgreSQL's backends each lead their own process group, so a group
-// signal would miss them).
-func childrenOf(pid int) []int {
-	dirs, _ := os.ReadDir("/proc")
-	var out []int
-	for _, d := range dirs {
-		child, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid …": comm may hold spaces, so split after ')'.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
 }
 
 // apiReply is one HTTP answer; status 0 means none came (the connection
