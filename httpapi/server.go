@@ -132,6 +132,9 @@ func New(cfg Config) *Server {
 	v1("POST", "/refunds", s.createRefund, ScopeRefundsWrite)
 	v1("GET", "/refunds", s.listRefunds, ScopeAccountsRead)
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
+	v1("POST", "/withdrawals", s.createWithdrawal, ScopeWithdrawalsWrite)
+	v1("GET", "/withdrawals", s.listWithdrawals, ScopeAccountsRead)
+	v1("GET", "/withdrawals/:id", s.getWithdrawal, ScopeAccountsRead)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
 	}

@@ -74,6 +74,7 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 		GatewayReference: n.GatewayReference, Currency: n.Currency, Account: n.Account, Message: n.Message,
 		RefundID: n.RefundID, RefundReference: n.RefundReference, Payload: string(n.Raw),
 		RefundIDsEchoed: s.echoesRefundIDs(name),
+		WithdrawalID:    ledger.NormalizeWithdrawalID(n.WithdrawalID),
 	}
 	if kind != ledger.NotifyUnreadable {
 		cmd.Amount = n.Amount.Text('f')
@@ -84,7 +85,13 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 		&cmd.Account, &cmd.Message, &cmd.RefundID, &cmd.RefundReference, &cmd.Payload} {
 		*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
 	}
-	book, err := s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
+	var book string
+	var err error
+	if cmd.WithdrawalID != "" {
+		book, err = s.store.BookOfWithdrawal(ctx, cmd.WithdrawalID)
+	} else {
+		book, err = s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
+	}
 	if err != nil {
 		return err
 	}
@@ -128,4 +135,8 @@ var webhookOutcomes = map[ledger.EventType]string{
 	ledger.GatewayUnmatched:      WebhookUnmatched,
 	ledger.RefundSucceededEvent:  WebhookRefund,
 	ledger.RefundFailedEvent:     WebhookRefund,
+
+	ledger.WithdrawalSucceededEvent: WebhookPayout,
+	ledger.WithdrawalFailedEvent:    WebhookPayout,
+	ledger.WithdrawalReversedEvent:  WebhookPayout,
 }

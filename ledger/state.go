@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // State is the slice of the ledger a batch of commands decides against: the
@@ -19,6 +20,8 @@ type State struct {
 
 	transfers map[string]*TransferRecord
 	refunds   map[string]*Refund
+
+	withdrawals map[string]*Withdrawal // by id; see withdrawal.go
 }
 
 // NewState returns a state holding the given accounts.
@@ -113,6 +116,8 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideRecordRefundSubmission(c, env)
 	case FailRefund:
 		return s.decideFailRefund(c, env)
+	case RequestWithdrawal, RecordPayoutSubmission, FailWithdrawal, EraseDestination:
+		return s.decideWithdrawal(c, env)
 	}
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
@@ -162,6 +167,9 @@ func (s *State) decideStatus(c ChangeStatus, env Env) ([]Event, error) {
 	case Close:
 		if !a.Balance.IsZero() {
 			return nil, Errorf(EBalanceNotZero, "account %s holds %s %s: move it out before closing", a.ID, a.Balance, a.Currency)
+		}
+		if pending := s.pendingWithdrawalsOf(a.ID); len(pending) > 0 {
+			return nil, Errorf(EBalanceNotZero, "account %s has a pending withdrawal (%s) whose money may come back: close it once the gateway has settled it", a.ID, strings.Join(pending, ", "))
 		}
 		typ = AccountClosed
 	default:
@@ -297,6 +305,12 @@ func (s *State) Apply(e *Event) error {
 	case TransferRefunded, RefundRequested, RefundSubmitted, RefundSucceededEvent, RefundFailedEvent:
 		if err := s.applyRefund(e); err != nil {
 			return err
+		}
+	default:
+		if isWithdrawalEvent(e.Type) {
+			if err := s.applyWithdrawal(e); err != nil {
+				return err
+			}
 		}
 	}
 	for i := range e.Postings {

@@ -124,6 +124,7 @@ func (f *fixture) workload(seed uint64, steps int) {
 		f.t.Fatalf("close: %s", got)
 	}
 	f.gatewayWork("main", wallets[0].id, wallets[1].id, "NGN")
+	f.withdrawalWork("main", wallets[0].id, "NGN")
 }
 
 // gatewayWork runs deposits and refunds through the sequencer as the HTTP
