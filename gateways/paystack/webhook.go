@@ -19,6 +19,9 @@ var kinds = map[string]gateways.Kind{
 	"refund.failed":     gateways.RefundFailed,
 	"refund.pending":    gateways.RefundPending,
 	"refund.processing": gateways.RefundPending,
+	"transfer.success":  gateways.PayoutSucceeded,
+	"transfer.failed":   gateways.PayoutFailed,
+	"transfer.reversed": gateways.PayoutReversed,
 }
 
 type event struct {
@@ -64,6 +67,10 @@ func parse(body []byte) (gateways.Notification, error) {
 		return n, nil
 	}
 	n.Kind = kind
+	switch kind {
+	case gateways.PayoutSucceeded, gateways.PayoutFailed, gateways.PayoutReversed:
+		return parseTransfer(n, ev.Data)
+	}
 
 	var amount numberText
 	var currency string
