@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"regexp"
 
@@ -250,4 +251,39 @@ func (s *Server) listWithdrawals(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, pageListed(rows, q.limit, func(w ledger.Withdrawal) withdrawalView { return viewWithdrawal(w, names[w.ID]) }))
+}
+
+// EraseDestination erases a withdrawal destination's bank details (an
+// operator's answer to a data-erasure request; tally destinations erase) and
+// records destination.erased, which carries only the destination's id. It is
+// safe to run again: the event is appended once. erased says whether any
+// details were left to erase.
+func EraseDestination(ctx context.Context, journal *pgjournal.Journal, store *pgjournal.Store, id, reason string) (erased bool, err error) {
+	if !ledger.HasPrefix(id, ledger.PrefixDestination) {
+		return false, notFound("destination", id)
+	}
+	book, err := store.BookOfDestination(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if erased, err = store.EraseDestination(ctx, book, id); err != nil {
+		return false, err
+	}
+	resp, err := journal.Submit(ctx, pgjournal.Request{
+		Book: book, Command: ledger.EraseDestination{DestinationID: id, Reason: reason},
+		Idempotency: &pgjournal.Idempotency{Scope: "operator", Key: "erase-destination:" + id, Fingerprint: "erase-destination:" + id},
+		Render: func(o pgjournal.Outcome) pgjournal.Response {
+			if o.Err != nil {
+				return problemResponse(o.Err)
+			}
+			return jsonResponse(http.StatusOK, map[string]string{"destination": id})
+		},
+	})
+	if err != nil {
+		return erased, err
+	}
+	if resp.Status != http.StatusOK {
+		return erased, fmt.Errorf("recording the erasure: %s", resp.Body)
+	}
+	return erased, nil
 }

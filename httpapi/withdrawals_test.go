@@ -45,7 +45,9 @@ func withCapturedLogs(t *testing.T, l *payoutLog) func(*Config) {
 	}
 }
 
-type ioMulti struct{ a, b interface{ Write([]byte) (int, error) } }
+type ioMulti struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
 
 func (m ioMulti) Write(p []byte) (int, error) {
 	if _, err := m.a.Write(p); err != nil {
@@ -297,4 +299,60 @@ func TestWithdrawalRefusalsRecordNothing(t *testing.T) {
 	if got := h.balance(rich); got != "100.00" {
 		t.Fatalf("balance %s after refusals", got)
 	}
+}
+
+// An operator erases a destination's bank details: the row loses the number
+// and the name, stored answers lose the name, the journal records
+// destination.erased with the id only, and its hash chain is untouched.
+func TestErasingADestination(t *testing.T) {
+	h, _ := newSandboxHarness(t)
+	a := h.open("ada", "NGN")
+	h.fund(a, "100.00", "NGN")
+	body := withdrawalBody(a, "10.00", "NGN", "sandbox", goodAccountNumber)
+	w := h.must(h.withdraw(body, "erase-me"), 201).json(t)
+	h.waitWithdrawal(w["id"].(string), "succeeded")
+	dest := w["destination"].(map[string]any)["id"].(string)
+	ctx := context.Background()
+
+	erased, err := EraseDestination(ctx, h.api.journal, h.store, dest, "data-erasure request")
+	if err != nil || !erased {
+		t.Fatalf("erase: %v, %v", erased, err)
+	}
+	t.Run("the bank details are gone from the table", func(t *testing.T) {
+		var number, name *string
+		if err := h.pool.QueryRow(ctx, `SELECT account_number, account_name FROM withdrawal_destinations WHERE id = $1`, dest).Scan(&number, &name); err != nil {
+			t.Fatal(err)
+		}
+		if number != nil || name != nil {
+			t.Fatalf("number %v, name %v after erasure", number, name)
+		}
+	})
+	t.Run("answers keep the masked number but not the name, retries included", func(t *testing.T) {
+		got := h.must(h.do("GET", "/v1/withdrawals/"+w["id"].(string), nil), 200).json(t)["destination"].(map[string]any)
+		replay := h.must(h.withdraw(body, "erase-me"), 201)
+		again := replay.json(t)["destination"].(map[string]any)
+		if got["account_name"] != "" || got["account_number"] != "******6789" || again["account_name"] != "" || replay.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("after erasure: GET %v, replay %v", got, again)
+		}
+	})
+	t.Run("destination.erased carries the id only, once", func(t *testing.T) {
+		again, err := EraseDestination(ctx, h.api.journal, h.store, dest, "data-erasure request")
+		if err != nil || again {
+			t.Fatalf("second erase: %v, %v", again, err)
+		}
+		var recorded []ledger.Event
+		for _, e := range h.checkJournal("main") {
+			if e.Type == ledger.DestinationErased {
+				recorded = append(recorded, e)
+			}
+		}
+		if len(recorded) != 1 || !strings.Contains(string(recorded[0].Data), dest) || strings.Contains(string(recorded[0].Data), "Ada") || len(recorded[0].Postings) != 0 {
+			t.Fatalf("destination.erased events: %v", recorded)
+		}
+	})
+	t.Run("an unknown destination is not_found", func(t *testing.T) {
+		if _, err := EraseDestination(ctx, h.api.journal, h.store, ledger.NewID(ledger.PrefixDestination), ""); ledger.ErrorCode(err) != ledger.ENotFound {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }

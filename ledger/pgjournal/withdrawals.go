@@ -160,12 +160,30 @@ func (s *Store) SetRecipientCode(ctx context.Context, book, id, code string) err
 }
 
 // EraseDestination removes a destination's account number and name (the
-// masked number stays). It reports whether anything was left to erase.
+// masked number stays), and the holder's name from the stored answers of
+// the withdrawals that paid out to it, in one transaction. It reports
+// whether anything was left to erase.
 func (s *Store) EraseDestination(ctx context.Context, book, id string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE withdrawal_destinations
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, classify(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	tag, err := tx.Exec(ctx, `UPDATE withdrawal_destinations
 		SET account_number = NULL, account_name = NULL, recipient_code = NULL, erased_at = now()
 		WHERE book = $1 AND id = $2 AND erased_at IS NULL`, book, id)
 	if err != nil {
+		return false, classify(err)
+	}
+	// A retry of a withdrawal is answered from its Idempotency-Key record,
+	// which holds the answer as first sent: the holder's name goes from it too.
+	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys
+		SET body = convert_to(jsonb_set(convert_from(body, 'UTF8')::jsonb, '{destination,account_name}', '""')::text, 'UTF8')
+		WHERE content_type = 'application/json' AND position(convert_to($1, 'UTF8') in body) > 0
+		  AND convert_from(body, 'UTF8')::jsonb #>> '{destination,id}' = $1`, id); err != nil {
+		return false, classify(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return false, classify(err)
 	}
 	return tag.RowsAffected() == 1, nil
