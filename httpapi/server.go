@@ -33,10 +33,19 @@ type Config struct {
 	Keys *pgjournal.Keys
 	// Metrics are served at /metrics; nil: New makes its own.
 	Metrics *Metrics
-	// RateLimit is each key's sustained requests per second and RateBurst
-	// its bucket size; RateLimit 0 means unlimited.
+	// RateLimit is the sustained requests per second of each key bound to
+	// an owner, and RateBurst its bucket size (0: twice RateLimit);
+	// RateLimit 0 means unlimited. Keys without an owner, the admin key
+	// among them, are never limited.
 	RateLimit float64
 	RateBurst int
+	// UnauthRateLimit is how many failed authentication attempts per second
+	// each client address may make, sustained, and UnauthRateBurst its bucket
+	// size (0: twice UnauthRateLimit); UnauthRateLimit 0 means unlimited.
+	// Past it, requests from that address answer 429 without a key lookup
+	// (the admin key excepted). See docs/auth.md.
+	UnauthRateLimit float64
+	UnauthRateBurst int
 	// RequestTimeout bounds each request, database work included; a request
 	// past it answers 503 unavailable. Zero: 10s.
 	RequestTimeout time.Duration
@@ -59,7 +68,8 @@ type Server struct {
 	ready    func(ctx context.Context) error
 
 	metrics        *Metrics
-	limiter        *limiter
+	limiter        *limiter // per owner-bound key
+	unauthLimiter  *limiter // failed authentications per client address
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
@@ -88,6 +98,7 @@ func New(cfg Config) *Server {
 
 		metrics:        cfg.Metrics,
 		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
+		unauthLimiter:  newLimiter(cfg.UnauthRateLimit, cfg.UnauthRateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
 	}

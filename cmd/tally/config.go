@@ -9,6 +9,14 @@ import (
 	"time"
 )
 
+// The default limit on failed authentications per client address: enough
+// for a client with a mistyped key to see its 401s, too few for a flood of
+// guessed keys to keep the database busy.
+const (
+	DefaultUnauthRateLimit = 10
+	DefaultUnauthRateBurst = 50
+)
+
 // Config is everything tally reads from its environment.
 type Config struct {
 	DatabaseURL string // empty: local mode
@@ -23,8 +31,10 @@ type Config struct {
 	Sandbox bool
 
 	// Hardening; docs/operations.md gives the defaults and the reasons.
-	RateLimit       float64       // requests per second per API key; 0: unlimited
-	RateBurst       int           // bucket size per API key
+	RateLimit       float64       // requests per second per owner-bound API key; 0 (the default): unlimited
+	RateBurst       int           // bucket size per owner-bound API key; 0: twice RateLimit
+	UnauthRateLimit float64       // failed authentications per second per client address; 0: unlimited
+	UnauthRateBurst int           // bucket size per client address; 0: twice UnauthRateLimit
 	RequestTimeout  time.Duration // bounds each request, database work included
 	ReadTimeout     time.Duration // http.Server: reading a whole request
 	WriteTimeout    time.Duration // http.Server: from the end of the request headers to the end of the response
@@ -53,10 +63,16 @@ func configFromEnv() (Config, error) {
 		return c, fmt.Errorf("TALLY_SANDBOX must be true or false, not %q", sandbox)
 	}
 	c.PublicURL = trimURL(envOr("TALLY_PUBLIC_URL", "http://localhost"+portOf(c.HTTPAddr)))
-	if c.RateLimit, err = envFloat("TALLY_RATE_LIMIT", 100); err != nil {
+	if c.RateLimit, err = envFloat("TALLY_RATE_LIMIT", 0); err != nil {
 		return c, err
 	}
-	if c.RateBurst, err = envInt("TALLY_RATE_BURST", 200); err != nil {
+	if c.RateBurst, err = envInt("TALLY_RATE_BURST", 0); err != nil {
+		return c, err
+	}
+	if c.UnauthRateLimit, err = envFloat("TALLY_UNAUTH_RATE_LIMIT", DefaultUnauthRateLimit); err != nil {
+		return c, err
+	}
+	if c.UnauthRateBurst, err = envInt("TALLY_UNAUTH_RATE_BURST", DefaultUnauthRateBurst); err != nil {
 		return c, err
 	}
 	for _, d := range []struct {
@@ -79,8 +95,11 @@ func configFromEnv() (Config, error) {
 
 // check refuses settings that contradict each other.
 func (c Config) check() error {
-	if c.RateLimit < 0 || c.RateBurst < 1 {
-		return fmt.Errorf("TALLY_RATE_LIMIT must be ≥ 0 (0: unlimited) and TALLY_RATE_BURST ≥ 1")
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		return fmt.Errorf("TALLY_RATE_LIMIT and TALLY_RATE_BURST must be ≥ 0 (a limit of 0: unlimited; a burst of 0: twice the limit)")
+	}
+	if c.UnauthRateLimit < 0 || c.UnauthRateBurst < 0 {
+		return fmt.Errorf("TALLY_UNAUTH_RATE_LIMIT and TALLY_UNAUTH_RATE_BURST must be ≥ 0 (a limit of 0: unlimited; a burst of 0: twice the limit)")
 	}
 	// A request must be able to answer its own 503 before the server cuts
 	// the connection, or the client sees a reset instead of a retryable error.
