@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -105,6 +106,33 @@ func (c Config) check() error {
 	// the connection, or the client sees a reset instead of a retryable error.
 	if c.WriteTimeout <= c.RequestTimeout {
 		return fmt.Errorf("TALLY_HTTP_WRITE_TIMEOUT (%s) must be longer than TALLY_REQUEST_TIMEOUT (%s)", c.WriteTimeout, c.RequestTimeout)
+	}
+	return nil
+}
+
+// MinAdminKeyLength is the shortest TALLY_ADMIN_KEY served outside local mode.
+const MinAdminKeyLength = 32
+
+// exampleAdminKeys are keys printed in the docs and the Makefile: anyone
+// can read them, so they are refused outside local mode.
+var exampleAdminKeys = map[string]bool{"dev-admin-key": true}
+
+// checkAdminKey refuses a missing admin key, and outside local mode (where
+// the key guards a shared database) a short or documented one, saying how
+// to make a good one.
+func (c Config) checkAdminKey() error {
+	const howTo = "make one with `openssl rand -hex 32` and keep it in your secret store"
+	switch {
+	case c.AdminKey == "":
+		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key); " + howTo)
+	case c.LocalMode():
+		return nil
+	case exampleAdminKeys[c.AdminKey]:
+		return fmt.Errorf("TALLY_ADMIN_KEY is %q, the development key from the docs, and TALLY_DATABASE_URL is set: "+
+			"outside local mode anyone who read the docs would hold every scope; %s", c.AdminKey, howTo)
+	case len(c.AdminKey) < MinAdminKeyLength:
+		return fmt.Errorf("TALLY_ADMIN_KEY has %d characters and TALLY_DATABASE_URL is set: outside local mode it must have at least %d, "+
+			"so that it cannot be guessed; %s", len(c.AdminKey), MinAdminKeyLength, howTo)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -44,8 +43,10 @@ func NewMain(cfg Config) *Main {
 // Run starts the database (in local mode), migrates it and starts serving.
 // It returns once the listener is up (or migration is done, for migrate).
 func (m *Main) Run(ctx context.Context) error {
-	if !m.cfg.migrateOnly && m.cfg.AdminKey == "" {
-		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key)")
+	if !m.cfg.migrateOnly {
+		if err := m.cfg.checkAdminKey(); err != nil {
+			return err
+		}
 	}
 	url, err := m.openDatabase(ctx)
 	if err != nil {
