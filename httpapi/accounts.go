@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -132,7 +133,7 @@ func (s *Server) getBalance(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	at, err := parseTime(c, "at")
+	at, atGiven, err := timeParam(c, "at")
 	if err != nil {
 		return err
 	}
@@ -142,10 +143,10 @@ func (s *Server) getBalance(c echo.Context) error {
 			return ledger.Errorf(ledger.EInvalidRequest, "position must be a positive integer").WithField("position")
 		}
 	}
-	if !at.IsZero() && position != 0 {
+	if atGiven && position != 0 {
 		return ledger.Errorf(ledger.EInvalidRequest, "give at or position, not both")
 	}
-	if !at.IsZero() {
+	if atGiven {
 		a, err := s.store.Account(ctx, ref)
 		if err != nil {
 			return err
@@ -163,7 +164,7 @@ func (s *Server) getBalance(c echo.Context) error {
 		return err
 	}
 	v := balanceView{AccountID: b.AccountID, Currency: b.Balance.Currency(), Balance: b.Balance.String(), Position: b.Position}
-	if !at.IsZero() {
+	if atGiven {
 		v.At = formatTime(at)
 	}
 	return c.JSON(http.StatusOK, v)
@@ -187,6 +188,9 @@ func (s *Server) listEntries(c echo.Context) error {
 	}
 	if err := decodeCursor(c.QueryParam("cursor"), &f.AfterPosition, &f.AfterSeq); err != nil {
 		return err
+	}
+	if f.AfterSeq > math.MaxInt16 { // a posting's seq is a smallint
+		return ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")
 	}
 	ctx := c.Request().Context()
 	a, err := s.store.Account(ctx, ref)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -169,7 +170,7 @@ func listCursor(c echo.Context) (pgjournal.Cursor, error) {
 	text, err := base64.RawURLEncoding.DecodeString(raw)
 	if i := bytes.LastIndexByte(text, ':'); err == nil && i > 0 {
 		cur.Book = string(text[:i])
-		if cur.Position, err = strconv.ParseInt(string(text[i+1:]), 10, 64); err == nil {
+		if cur.Position, err = strconv.ParseInt(string(text[i+1:]), 10, 64); err == nil && cur.Position >= 0 {
 			return cur, nil
 		}
 	}
@@ -222,7 +223,8 @@ func decodeCursor(c string, dst ...*int64) error {
 		parts := strings.Split(string(raw), ".")
 		if len(parts) == len(dst) {
 			for i, p := range parts {
-				if *dst[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+				if *dst[i], err = strconv.ParseInt(p, 10, 64); err != nil || *dst[i] < 0 {
+					err = errors.New("not a position")
 					break
 				}
 			}
