@@ -95,11 +95,17 @@ func (s *Server) getAccount(c echo.Context) error {
 }
 
 func (s *Server) listAccounts(c echo.Context) error {
+	if err := checkQuery(c, "owner", "currency", "kind"); err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
 	f := pgjournal.AccountFilter{Owner: c.QueryParam("owner"), Currency: c.QueryParam("currency"), Kind: c.QueryParam("kind"), Limit: limit + 1}
+	if f.Period, err = period(c); err != nil {
+		return err
+	}
 	if f.After, err = listCursor(c); err != nil {
 		return err
 	}
@@ -171,6 +177,9 @@ func (s *Server) getBalance(c echo.Context) error {
 }
 
 func (s *Server) listEntries(c echo.Context) error {
+	if err := checkQuery(c, "type"); err != nil {
+		return err
+	}
 	ref, err := accountRef(c)
 	if err != nil {
 		return err

@@ -142,15 +142,25 @@ func pageListed[T, V any](rows []pgjournal.Listed[T], limit int, view func(T) V)
 }
 
 // listQuery is what every list in journal order reads from the query:
-// ?limit=, ?cursor= and an optional ?account= the caller may see.
+// ?limit=, ?cursor=, an optional ?account= the caller may see, and ?from=
+// and ?to= on the rows' creation time. filters names the list's own
+// parameters, which its handler reads; any other parameter is 400 (see
+// checkQuery).
 type listQuery struct {
 	limit   int
 	after   pgjournal.Cursor
 	account string
+	period  pgjournal.Period
 }
 
-func (s *Server) listQuery(c echo.Context) (q listQuery, err error) {
+func (s *Server) listQuery(c echo.Context, filters ...string) (q listQuery, err error) {
+	if err = checkQuery(c, append(filters, "account")...); err != nil {
+		return q, err
+	}
 	if q.limit, err = parseLimit(c); err != nil {
+		return q, err
+	}
+	if q.period, err = period(c); err != nil {
 		return q, err
 	}
 	if q.after, err = listCursor(c); err != nil {
