@@ -52,6 +52,17 @@ func (s *Server) openAccount(c echo.Context) error {
 	if v.err != nil {
 		return v.err
 	}
+	// Each book costs the server a sequencer and the async projections'
+	// work, so only admin keys may create one (docs/auth.md).
+	if req.Book != ledger.DefaultBook && !principal(c).Has(ScopeAdmin) {
+		exists, err := s.store.BookExists(c.Request().Context(), req.Book)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return ledger.Errorf(ledger.EForbidden, "book %q does not exist, and only a key with the admin scope may create a book by opening its first account", req.Book).WithField("book")
+		}
+	}
 	cmd := ledger.OpenAccount{
 		AccountID: ledger.NewID(ledger.PrefixAccount), Book: req.Book, Owner: req.Owner, Currency: cur,
 		Kind: ledger.KindWallet, WalletNumber: ledger.NewWalletNumber(), Metadata: req.Metadata,
