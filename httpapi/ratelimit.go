@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"math"
-	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -113,12 +112,9 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// clientAddress is the address of the TCP peer. Forwarding headers are not
-// read: anyone can send them, so they would let one client take many buckets.
-func clientAddress(c echo.Context) string {
-	host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
-	if err != nil {
-		return c.Request().RemoteAddr
-	}
-	return host
-}
+// clientAddress is the client's address: the TCP peer's, or, when the peer
+// is one of Config.TrustedProxies, the nearest address in X-Forwarded-For
+// that is not a trusted proxy. Forwarding headers from anyone else are
+// ignored: any client can send them, and would take as many buckets as it
+// liked.
+func clientAddress(c echo.Context) string { return c.RealIP() }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -125,5 +126,40 @@ func TestUnauthenticatedAttemptsAreLimitedPerAddress(t *testing.T) {
 	})
 	t.Run("other keys from that address wait for the bucket", func(t *testing.T) {
 		h.must(h.do("GET", "/v1/accounts", nil, as(valid)...), 429)
+	})
+}
+
+// The failed-authentication limit counts per client: the TCP peer, unless
+// the peer is a trusted proxy, whose X-Forwarded-For then names the client.
+// Anyone else's forwarding headers are ignored.
+func TestFailedAuthenticationsCountPerClientBehindTrustedProxies(t *testing.T) {
+	forged := func(h *harness, forwardedFor string) int {
+		key, _ := ledger.NewAPIKeySecret()
+		return h.do("GET", "/v1/accounts", nil, as(key, "X-Forwarded-For", forwardedFor)...).status
+	}
+	t.Run("without trusted proxies, X-Forwarded-For does not buy a new bucket", func(t *testing.T) {
+		h := newHarness(t, func(c *Config) { c.UnauthRateLimit, c.UnauthRateBurst = 0.01, 1 })
+		if s := forged(h, "198.51.100.1"); s != 401 {
+			t.Fatalf("first attempt: %d", s)
+		}
+		if s := forged(h, "198.51.100.2"); s != 429 {
+			t.Fatalf("second attempt from the same peer, another X-Forwarded-For: %d, want 429", s)
+		}
+	})
+	t.Run("behind a trusted proxy, each forwarded client has its own bucket", func(t *testing.T) {
+		_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+		h := newHarness(t, func(c *Config) {
+			c.UnauthRateLimit, c.UnauthRateBurst = 0.01, 1
+			c.TrustedProxies = []*net.IPNet{loopback}
+		})
+		if s := forged(h, "198.51.100.1"); s != 401 {
+			t.Fatalf("first attempt of client 1: %d", s)
+		}
+		if s := forged(h, "198.51.100.1"); s != 429 {
+			t.Fatalf("second attempt of client 1: %d, want 429", s)
+		}
+		if s := forged(h, "198.51.100.2"); s != 401 {
+			t.Fatalf("first attempt of client 2: %d, want 401", s)
+		}
 	})
 }

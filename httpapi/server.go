@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -46,6 +47,10 @@ type Config struct {
 	// (the admin key excepted). See docs/auth.md.
 	UnauthRateLimit float64
 	UnauthRateBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client, for the failed-authentication limit; empty: the client is the
+	// TCP peer and forwarding headers are ignored.
+	TrustedProxies []*net.IPNet
 	// RequestTimeout bounds each request, database work included; a request
 	// past it answers 503 unavailable. Zero: 10s.
 	RequestTimeout time.Duration
@@ -104,6 +109,15 @@ func New(cfg Config) *Server {
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		// Only the listed proxies: Echo would trust private ranges by default.
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range cfg.TrustedProxies {
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
+	}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestLog, s.harden)
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ type Config struct {
 	RateBurst       int           // bucket size per owner-bound API key; 0: twice RateLimit
 	UnauthRateLimit float64       // failed authentications per second per client address; 0: unlimited
 	UnauthRateBurst int           // bucket size per client address; 0: twice UnauthRateLimit
+	TrustedProxies  []*net.IPNet  // reverse proxies whose X-Forwarded-For names the client
 	RequestTimeout  time.Duration // bounds each request, database work included
 	ReadTimeout     time.Duration // http.Server: reading a whole request
 	WriteTimeout    time.Duration // http.Server: from the end of the request headers to the end of the response
@@ -74,6 +76,9 @@ func configFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.UnauthRateBurst, err = envInt("TALLY_UNAUTH_RATE_BURST", DefaultUnauthRateBurst); err != nil {
+		return c, err
+	}
+	if c.TrustedProxies, err = envCIDRs("TALLY_TRUSTED_PROXIES"); err != nil {
 		return c, err
 	}
 	for _, d := range []struct {
@@ -135,6 +140,30 @@ func (c Config) checkAdminKey() error {
 			"so that it cannot be guessed; %s", len(c.AdminKey), MinAdminKeyLength, howTo)
 	}
 	return nil
+}
+
+// envCIDRs reads a comma-separated list of CIDRs ("10.0.0.0/8") or single
+// addresses.
+func envCIDRs(name string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, s := range strings.Split(envOr(name, ""), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			if ip := net.ParseIP(s); ip != nil && ip.To4() != nil {
+				s += "/32"
+			} else {
+				s += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not an address or a CIDR such as 10.0.0.0/8", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func envFloat(name string, def float64) (float64, error) {
