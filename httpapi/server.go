@@ -56,6 +56,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// Version is shown on the landing page (GET /); may be empty.
+	Version string
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -78,6 +80,7 @@ type Server struct {
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
+	version        string           // for the landing page
 }
 
 // New builds the API and its routes.
@@ -106,6 +109,7 @@ func New(cfg Config) *Server {
 		unauthLimiter:  newLimiter(cfg.UnauthRateLimit, cfg.UnauthRateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
+		version:        cfg.Version,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -121,6 +125,7 @@ func New(cfg Config) *Server {
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestLog, s.harden)
 
+	e.GET("/", s.landing)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)
