@@ -68,7 +68,6 @@ func viewWithdrawal(w ledger.Withdrawal, accountName string) withdrawalView {
 var (
 	bankCodePattern      = regexp.MustCompile(`^[A-Za-z0-9_]{1,20}$`)
 	accountNumberPattern = regexp.MustCompile(`^[0-9]{6,20}$`)
-	withdrawalStatuses   = map[string]bool{"pending": true, "succeeded": true, "failed": true, "reversed": true}
 )
 
 // createWithdrawal pays money out of a wallet to a bank account in two
@@ -230,17 +229,17 @@ func (s *Server) getWithdrawal(c echo.Context) error {
 }
 
 func (s *Server) listWithdrawals(c echo.Context) error {
-	q, err := s.listQuery(c)
+	q, err := s.listQuery(c, "status")
 	if err != nil {
 		return err
 	}
-	status := c.QueryParam("status")
-	if status != "" && !withdrawalStatuses[status] {
-		return ledger.Errorf(ledger.EInvalidRequest, "status must be pending, succeeded, failed or reversed").WithField("status")
+	status, err := statusParam(c, ledger.WithdrawalPending, ledger.WithdrawalSucceeded, ledger.WithdrawalFailed, ledger.WithdrawalReversed)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	rows, err := s.store.Withdrawals(ctx, pgjournal.WithdrawalFilter{
-		Account: q.account, Status: status, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
+		Account: q.account, Status: status, Owner: principal(c).Owner, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}

@@ -67,8 +67,9 @@ type WithdrawalFilter struct {
 	Account string // withdrawals out of this account (id)
 	Owner   string // withdrawals out of any account of this owner
 	Status  string
-	After   Cursor
-	Limit   int
+	Period
+	After Cursor
+	Limit int
 }
 
 // Withdrawals lists withdrawals in journal order.
@@ -77,7 +78,8 @@ func (s *Store) Withdrawals(ctx context.Context, f WithdrawalFilter) ([]Listed[l
 		WHERE ($1 = '' OR w.account_id = $1) AND ($2 = '' OR w.status = $2)
 		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = w.account_id AND a.owner = $3))
 		  AND (w.book, w.created_position) > ($4, $5)
-		ORDER BY w.book, w.created_position LIMIT $6`, f.Account, f.Status, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND ($7::timestamptz IS NULL OR w.created_at >= $7) AND ($8::timestamptz IS NULL OR w.created_at < $8)
+		ORDER BY w.book, w.created_position LIMIT $6`, f.Account, f.Status, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
 }
 
 // BookOfWithdrawal returns the book of a withdrawal, or "" if there is none.
