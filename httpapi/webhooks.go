@@ -45,7 +45,7 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 		// Verified but unreadable: keep it, so that nothing verified is dropped.
 		s.log.Warn("webhook unreadable", "gateway", name, "err", err)
 		sum := sha256.Sum256(body)
-		n = gateways.Notification{Gateway: name, EventID: "unreadable:" + hex.EncodeToString(sum[:]), Raw: body}
+		n = gateways.Notification{Gateway: name, EventID: "unreadable:" + hex.EncodeToString(sum[:]), Raw: redactAccountNumbers(body)}
 		return s.applyNotification(c, name, n, ledger.NotifyUnreadable)
 	case n.Kind == gateways.Ignored:
 		s.metrics.WebhookEvent(name, WebhookIgnored)

@@ -286,3 +286,17 @@ func EraseDestination(ctx context.Context, journal *pgjournal.Journal, store *pg
 	}
 	return erased, nil
 }
+
+// accountNumberField finds "account_number" values in a gateway's payload
+// (Paystack's transfer webhooks name the recipient's account).
+var accountNumberField = regexp.MustCompile(`("account_number"\s*:\s*")([^"]*)(")`)
+
+// redactAccountNumbers masks every "account_number" value of a payload that
+// Tally keeps although it could not parse it (gateway.unmatched): the
+// journal never holds a full bank account number.
+func redactAccountNumbers(body []byte) []byte {
+	return accountNumberField.ReplaceAllFunc(body, func(m []byte) []byte {
+		parts := accountNumberField.FindSubmatch(m)
+		return append(append(append([]byte{}, parts[1]...), ledger.MaskAccountNumber(string(parts[2]))...), parts[3]...)
+	})
+}

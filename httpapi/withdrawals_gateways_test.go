@@ -469,3 +469,22 @@ func TestXenditWithdrawals(t *testing.T) {
 	})
 	h.checkJournal("main")
 }
+
+// A correctly signed Paystack transfer webhook Tally cannot read is kept as
+// gateway.unmatched, with the recipient's account number masked.
+func TestUnreadableTransferWebhookKeepsNoAccountNumber(t *testing.T) {
+	fake := newFakePayouts(t)
+	h := newHarness(t, withPayouts(t, fake))
+	body := fixture(t, "transfer.success.json", map[string]any{"data.currency": "XOF"}) // no known Paystack subunit: malformed
+	if !strings.Contains(string(body), goodAccountNumber) {
+		t.Fatal("the fixture carries no account number: the test would prove nothing")
+	}
+	h.must(h.webhook("paystack", body, paystackSign(body)...), 200)
+	events := h.checkJournal("main")
+	if len(events) != 1 || events[0].Type != ledger.GatewayUnmatched {
+		t.Fatalf("events = %v", events)
+	}
+	if data := string(events[0].Data); strings.Contains(data, goodAccountNumber) || !strings.Contains(data, `******6789`) {
+		t.Fatalf("gateway.unmatched data = %s", data)
+	}
+}
