@@ -279,7 +279,7 @@ func (s *State) decideWithdrawal(cmd Command, env Env) ([]Event, error) {
 		}
 		return s.returnWithdrawal(w, WithdrawalFailedEvent, "", "", c.Reason, env)
 	case EraseDestination:
-		return []Event{newEvent(env.Book, DestinationErased, DestinationErasedData{DestinationID: c.DestinationID, Reason: c.Reason}, env)}, nil
+		return []Event{newEvent(env.Book, DestinationErased, DestinationErasedData(c), env)}, nil
 	}
 	return nil, fmt.Errorf("ledger: unknown withdrawal command %T", cmd)
 }

@@ -25,7 +25,7 @@ var recipientTypes = map[string]string{"NGN": "nuban", "GHS": "ghipss", "ZAR": "
 
 // ErrOTPRequired explains a transfer Paystack holds for an OTP: the integration has OTP for
 // transfers turned on, which an API cannot answer. See docs/gateways.md.
-var ErrOTPRequired = errors.New("Paystack asks for an OTP to finalize transfers: turn off the OTP requirement for transfers in the Paystack dashboard (Settings → Preferences) so Tally can pay out")
+var ErrOTPRequired = errors.New("transfers need an OTP at Paystack: turn off the OTP requirement for transfers in the Paystack dashboard (Settings → Preferences) so Tally can pay out")
 
 type recipientRequest struct {
 	Type          string `json:"type"`
