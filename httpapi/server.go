@@ -42,6 +42,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// InProgressLease is how long a two-step request holds its
+	// Idempotency-Key without renewing it. Zero: DefaultInProgressLease.
+	InProgressLease time.Duration
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -54,6 +57,7 @@ type Server struct {
 	store    *pgjournal.Store
 	auth     *authenticator
 	inflight *inflight
+	lease    time.Duration
 	gateways gateways.Set
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
@@ -76,7 +80,11 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
+	if cfg.InProgressLease <= 0 {
+		cfg.InProgressLease = DefaultInProgressLease
+	}
 	s := &Server{
+		lease:    cfg.InProgressLease,
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,
