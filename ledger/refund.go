@@ -289,11 +289,14 @@ func (s *State) decideRecordRefundSubmission(c RecordRefundSubmission, env Env) 
 	if r == nil {
 		return nil, Errorf(ENotFound, "refund %s not found", c.RefundID)
 	}
-	if r.Status != RefundStatusPending || (c.GatewayRefundID != "" && c.GatewayRefundID == r.GatewayRefundID) {
-		return nil, nil // the gateway's webhook settled it first, or a resumed request recorded it already
+	if r.Status != RefundStatusPending {
+		return nil, nil // the gateway's webhook settled it first
 	}
 	if c.Succeeded {
 		return s.settleRefund(r, c.GatewayRefundID, "", env)
+	}
+	if c.GatewayRefundID != "" && c.GatewayRefundID == r.GatewayRefundID {
+		return nil, nil // a resumed request or the reconciler recorded it already
 	}
 	return []Event{newEvent(r.Book, RefundSubmitted, RefundData{
 		RefundID: r.ID, DepositID: r.DepositID, Account: r.Account, Amount: r.Amount.String(), Currency: string(r.Amount.Currency()),
