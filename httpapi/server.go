@@ -58,6 +58,9 @@ type Config struct {
 	Projections *projections.Set
 	// Version is shown on the landing page (GET /); may be empty.
 	Version string
+	// InProgressLease is how long a two-step request holds its
+	// Idempotency-Key without renewing it. Zero: DefaultInProgressLease.
+	InProgressLease time.Duration
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -70,6 +73,7 @@ type Server struct {
 	store    *pgjournal.Store
 	auth     *authenticator
 	inflight *inflight
+	lease    time.Duration
 	gateways gateways.Set
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
@@ -94,7 +98,11 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
+	if cfg.InProgressLease <= 0 {
+		cfg.InProgressLease = DefaultInProgressLease
+	}
 	s := &Server{
+		lease:    cfg.InProgressLease,
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,

@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // State is the slice of the ledger a batch of commands decides against: the
@@ -162,6 +163,9 @@ func (s *State) decideStatus(c ChangeStatus, env Env) ([]Event, error) {
 	case Close:
 		if !a.Balance.IsZero() {
 			return nil, Errorf(EBalanceNotZero, "account %s holds %s %s: move it out before closing", a.ID, a.Balance, a.Currency)
+		}
+		if held := s.moneyHeldFor(a.ID); len(held) > 0 {
+			return nil, Errorf(EBalanceNotZero, "account %s still has money held by %s: close it once that is settled", a.ID, strings.Join(held, ", "))
 		}
 		typ = AccountClosed
 	default:

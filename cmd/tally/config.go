@@ -44,6 +44,10 @@ type Config struct {
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
+	// Money safety; docs/reliability.md says what they do.
+	IdempotencyLease  time.Duration // a two-step request's hold on its Idempotency-Key without renewal
+	ReconcileInterval time.Duration // how often pending refunds are checked with their gateways; 0: never
+
 	migrateOnly  bool
 	existingOnly bool // local mode: use the cluster in DataDir, never create one
 }
@@ -92,6 +96,8 @@ func configFromEnv() (Config, error) {
 		{"TALLY_HTTP_WRITE_TIMEOUT", &c.WriteTimeout, 30 * time.Second},
 		{"TALLY_HTTP_IDLE_TIMEOUT", &c.IdleTimeout, 2 * time.Minute},
 		{"TALLY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 20 * time.Second},
+		{"TALLY_IDEMPOTENCY_LEASE", &c.IdempotencyLease, 30 * time.Second},
+		{"TALLY_RECONCILE_INTERVAL", &c.ReconcileInterval, time.Minute},
 	} {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err

@@ -32,6 +32,9 @@ type Main struct {
 	addr     string
 	sandbox  *sandbox.Gateway
 	serving  chan error
+	// stopReconciler ends the refund reconciler; reconciled says it has.
+	stopReconciler context.CancelFunc
+	reconciled     chan struct{}
 }
 
 // NewMain returns an unstarted service.
@@ -103,7 +106,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
-		Version: Version(),
+		Version:         Version(),
+		InProgressLease: m.cfg.IdempotencyLease,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -126,6 +130,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
+	if m.cfg.ReconcileInterval > 0 {
+		var rctx context.Context
+		rctx, m.stopReconciler = context.WithCancel(context.WithoutCancel(ctx))
+		m.reconciled = make(chan struct{})
+		go func() {
+			defer close(m.reconciled)
+			api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{})
+		}()
+	}
 	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
 	return nil
 }
@@ -149,6 +162,10 @@ func (m *Main) Close() {
 		cancel()
 	} else if m.listener != nil {
 		_ = m.listener.Close()
+	}
+	if m.stopReconciler != nil {
+		m.stopReconciler()
+		<-m.reconciled
 	}
 	if m.journal != nil {
 		m.journal.Close()

@@ -62,7 +62,7 @@ func startFake(t *testing.T, status int, answer string) (*fakeXendit, *Gateway) 
 	f := &fakeXendit{status: status, answer: answer}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	g, err := New(Config{SecretKey: testKey, CallbackToken: testToken, BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
+	g, err := New(Config{SecretKey: testKey, CallbackToken: testToken, BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

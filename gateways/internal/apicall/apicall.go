@@ -45,18 +45,34 @@ type Client struct {
 // Post sends body as JSON to BaseURL+path and decodes a 2xx answer into out.
 // Every failure is a *gateways.GatewayError for op.
 func (c *Client) Post(ctx context.Context, op, path string, header http.Header, body, out any) error {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, Err: err}
+	}
+	return c.do(ctx, http.MethodPost, op, path, header, payload, out)
+}
+
+// Get reads BaseURL+path (with its query) and decodes a 2xx answer into out.
+// Every failure is a *gateways.GatewayError for op.
+func (c *Client) Get(ctx context.Context, op, path string, out any) error {
+	return c.do(ctx, http.MethodGet, op, path, nil, nil, out)
+}
+
+func (c *Client) do(ctx context.Context, method, op, path string, header http.Header, payload []byte, out any) error {
 	fail := func(status int, err error) *gateways.GatewayError {
 		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, StatusCode: status, Err: err}
 	}
-	payload, err := json.Marshal(body)
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
 		return fail(0, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+path, bytes.NewReader(payload))
-	if err != nil {
-		return fail(0, err)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	for k, vs := range header {
 		for _, v := range vs {
