@@ -57,6 +57,7 @@ func (p *Principal) IdempotencyScope() string {
 type authenticator struct {
 	adminKey string
 	keys     *pgjournal.Keys // nil: only the admin key authenticates
+	jwt      *JWTVerifier    // nil: end-user JWTs are not accepted (jwt.go)
 }
 
 // principal returns who token belongs to. Returns EUnauthenticated for an
@@ -64,6 +65,9 @@ type authenticator struct {
 func (a *authenticator) principal(ctx context.Context, token string) (*Principal, error) {
 	if a.adminKey != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.adminKey)) == 1 {
 		return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}, nil
+	}
+	if a.jwt != nil && looksLikeJWT(token) {
+		return a.jwt.Principal(ctx, token)
 	}
 	if a.keys == nil || !ledger.LooksLikeAPIKey(token) {
 		return nil, ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")

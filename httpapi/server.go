@@ -42,6 +42,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// JWT, when set, accepts end-users' JWTs as owner-bound principals (jwt.go).
+	JWT *JWTVerifier
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -80,7 +82,7 @@ func New(cfg Config) *Server {
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,
-		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys},
+		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys, jwt: cfg.JWT},
 		inflight: newInflight(),
 		gateways: cfg.Gateways,
 		log:      cfg.Logger,

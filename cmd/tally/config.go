@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tallyledger/tally/httpapi"
 )
 
 // Config is everything tally reads from its environment.
@@ -30,6 +32,9 @@ type Config struct {
 	WriteTimeout    time.Duration // http.Server: from the end of the request headers to the end of the response
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
+
+	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
+	JWT *httpapi.JWTConfig
 
 	migrateOnly bool
 }
@@ -73,6 +78,9 @@ func configFromEnv() (Config, error) {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	if c.JWT, err = jwtFromEnv(); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }

@@ -32,6 +32,7 @@ type Main struct {
 	listener net.Listener
 	addr     string
 	sandbox  *sandbox.Gateway
+	jwt      *httpapi.JWTVerifier
 	serving  chan error
 }
 
@@ -96,9 +97,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if sb != nil {
 		sandboxPages = sb.Handler()
 	}
+	if m.cfg.JWT != nil {
+		if m.jwt, err = httpapi.NewJWTVerifier(*m.cfg.JWT); err != nil {
+			return err
+		}
+		m.log.Info("end-user JWTs accepted", "issuers", m.cfg.JWT.Issuers, "jwks_url", m.cfg.JWT.JWKSURL, "hs256", len(m.cfg.JWT.HS256Secret) > 0)
+	}
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
-		Gateways: gws, Sandbox: sandboxPages,
+		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		Ready: func(ctx context.Context) error {
@@ -147,6 +154,7 @@ func (m *Main) Close() {
 	} else if m.listener != nil {
 		_ = m.listener.Close()
 	}
+	m.jwt.Close()
 	if m.journal != nil {
 		m.journal.Close()
 	}
