@@ -160,7 +160,7 @@ func userClaims(owner string, changes jwt.MapClaims) jwt.MapClaims {
 func jwtConfig(idp *identityProvider) JWTConfig {
 	return JWTConfig{
 		Issuers: []string{testIssuer}, Audiences: []string{testAudience}, JWKSURL: idp.srv.URL,
-		RefetchEvery: 2 * time.Second,
+		RefetchEvery: 4 * time.Second,
 	}
 }
 
@@ -397,7 +397,17 @@ func TestJWTIdempotencyKeysAreScopedToTheOwner(t *testing.T) {
 // identity provider.
 func TestJWKSRefetchOnUnknownKID(t *testing.T) {
 	idp := newIdentityProvider(t)
-	v := newVerifier(t, jwtConfig(idp)) // RefetchEvery 2 s
+	// Keys are made first: RSA key generation is slow under -race and must
+	// not eat into the interval being measured.
+	rotated, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifier(t, jwtConfig(idp)) // RefetchEvery 4 s
 	ctx := context.Background()
 	if _, err := v.Principal(ctx, idp.sign(t, "rsa-1", userClaims("user-1", nil))); err != nil {
 		t.Fatal(err)
@@ -407,10 +417,6 @@ func TestJWKSRefetchOnUnknownKID(t *testing.T) {
 	}
 
 	// The provider rotates in a key: the first token with it triggers one refetch.
-	rotated, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	idp.add(t, "rsa-2", rotated)
 	if _, err := v.Principal(ctx, idp.sign(t, "rsa-2", userClaims("user-1", nil))); err != nil {
 		t.Fatalf("a token with the rotated-in kid: %v", err)
@@ -427,10 +433,6 @@ func TestJWKSRefetchOnUnknownKID(t *testing.T) {
 	}
 	// A genuinely new key within the interval is refused too, and after the
 	// interval one refetch finds it.
-	third, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	idp.add(t, "rsa-3", third)
 	if _, err := v.Principal(ctx, idp.sign(t, "rsa-3", userClaims("user-1", nil))); err == nil {
 		t.Fatal("a refetch happened within the interval")
@@ -438,7 +440,7 @@ func TestJWKSRefetchOnUnknownKID(t *testing.T) {
 	if n := idp.fetches.Load(); n != 2 {
 		t.Fatalf("%d fetches after 21 unknown kids within the interval, want still 2", n)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(4100 * time.Millisecond)
 	if _, err := v.Principal(ctx, idp.sign(t, "rsa-3", userClaims("user-1", nil))); err != nil {
 		t.Fatalf("after the interval: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config wires the API to the ledger.
@@ -57,6 +58,7 @@ type Server struct {
 	auth     *authenticator
 	inflight *inflight
 	gateways gateways.Set
+	captures singleflight.Group // one capture call per approved payment at a time (capture.go)
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
 

@@ -1,5 +1,5 @@
-// Package apicall owns the plain JSON-over-HTTPS calls that the Paystack and Xendit adapters make,
-// so both classify failures into *gateways.GatewayError the same way and neither leaks its
+// Package apicall owns the plain JSON-over-HTTPS calls that the Paystack, Xendit and PayPal adapters
+// make, so all classify failures into *gateways.GatewayError the same way and neither leaks its
 // credentials into an error.
 package apicall
 
@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/tallyledger/tally/gateways"
@@ -37,7 +38,7 @@ type Client struct {
 	Gateway   string
 	BaseURL   string
 	HTTP      *http.Client
-	Authorize func(*http.Request) // sets the credentials header
+	Authorize func(*http.Request) // sets the credentials header; nil: the caller's header carries them
 	// Explain extracts the gateway's error code and message from a failed answer's body.
 	Explain func(body []byte) (code, message string)
 }
@@ -45,25 +46,37 @@ type Client struct {
 // Post sends body as JSON to BaseURL+path and decodes a 2xx answer into out.
 // Every failure is a *gateways.GatewayError for op.
 func (c *Client) Post(ctx context.Context, op, path string, header http.Header, body, out any) error {
-	fail := func(status int, err error) *gateways.GatewayError {
-		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, StatusCode: status, Err: err}
-	}
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return fail(0, err)
+		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, Err: err}
+	}
+	return c.send(ctx, op, path, "application/json", header, payload, out)
+}
+
+// PostForm sends form as application/x-www-form-urlencoded (OAuth2 token requests) and decodes a
+// 2xx answer into out. Every failure is a *gateways.GatewayError for op.
+func (c *Client) PostForm(ctx context.Context, op, path string, header http.Header, form url.Values, out any) error {
+	return c.send(ctx, op, path, "application/x-www-form-urlencoded", header, []byte(form.Encode()), out)
+}
+
+func (c *Client) send(ctx context.Context, op, path, contentType string, header http.Header, payload []byte, out any) error {
+	fail := func(status int, err error) *gateways.GatewayError {
+		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, StatusCode: status, Err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+path, bytes.NewReader(payload))
 	if err != nil {
 		return fail(0, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	for k, vs := range header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
 	}
-	c.Authorize(req)
+	if c.Authorize != nil {
+		c.Authorize(req)
+	}
 
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -128,7 +128,7 @@ func NewServer(t testing.TB, answers map[string]Answer) *Server {
 }
 
 // Client is an HTTP client with a short timeout, so a test sees a slow gateway time out quickly.
-func Client() *http.Client { return &http.Client{Timeout: 200 * time.Millisecond} }
+func Client() *http.Client { return &http.Client{Timeout: 500 * time.Millisecond} }
 
 // SetAnswer replaces the answer on route.
 func (s *Server) SetAnswer(route string, a Answer) {
