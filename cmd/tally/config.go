@@ -36,7 +36,8 @@ type Config struct {
 	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
 	JWT *httpapi.JWTConfig
 
-	migrateOnly bool
+	migrateOnly  bool
+	existingOnly bool // local mode: use the cluster in DataDir, never create one
 }
 
 // LocalMode reports whether tally runs its own PostgreSQL.
