@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,6 +63,8 @@ type JWTConfig struct {
 	HTTPClient *http.Client
 	// RefetchEvery bounds refetches of the JWKS on an unknown kid; default DefaultJWTRefetchEvery.
 	RefetchEvery time.Duration
+	// Logger reports failed JWKS fetches; default slog.Default().
+	Logger *slog.Logger
 }
 
 // JWTVerifier turns end-user JWTs into principals bound to an owner.
@@ -103,6 +106,9 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	v := &JWTVerifier{cfg: cfg, stop: func() {}, allowed: map[Scope]bool{}}
 	for _, s := range jwtScopes {
 		v.allowed[s] = true
@@ -118,8 +124,12 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(cfg.RefetchEvery), 1),
 			// A token whose refetch would wait longer than this is refused
 			// at once (401); the bound also limits the refetch itself.
-			RateLimitWaitMax:        min(5*time.Second, cfg.RefetchEvery/4),
-			RefreshErrorHandlerFunc: func(string) func(context.Context, error) { return func(context.Context, error) {} },
+			RateLimitWaitMax: min(5*time.Second, cfg.RefetchEvery/4),
+			RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
+				return func(_ context.Context, err error) {
+					cfg.Logger.Warn("fetching the JWKS failed; tokens signed with keys not cached yet are refused", "url", u, "err", err)
+				}
+			},
 		})
 		if err != nil {
 			cancel()

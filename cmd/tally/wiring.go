@@ -98,7 +98,9 @@ func (m *Main) Run(ctx context.Context) error {
 		sandboxPages = sb.Handler()
 	}
 	if m.cfg.JWT != nil {
-		if m.jwt, err = httpapi.NewJWTVerifier(*m.cfg.JWT); err != nil {
+		jwtCfg := *m.cfg.JWT
+		jwtCfg.Logger = m.log
+		if m.jwt, err = httpapi.NewJWTVerifier(jwtCfg); err != nil {
 			return err
 		}
 		m.log.Info("end-user JWTs accepted", "issuers", m.cfg.JWT.Issuers, "jwks_url", m.cfg.JWT.JWKSURL, "hs256", len(m.cfg.JWT.HS256Secret) > 0)
