@@ -1,7 +1,7 @@
 // Package gateways owns the gateway interface: the one contract through which Tally opens hosted
 // checkouts, asks for refunds and turns a gateway's signed webhook into a normalized Notification.
 //
-// Each payment gateway lives in its own subpackage (paystack, stripe, xendit, sandbox); nothing
+// Each payment gateway lives in its own subpackage (paystack, stripe, xendit, paypal, sandbox); nothing
 // outside this tree knows a gateway's wire format. Amounts cross this boundary as exact apd
 // decimals in major units ("5000.00"), never as floats or minor units.
 package gateways
@@ -18,7 +18,7 @@ import (
 
 // Gateway is one payment gateway as the ledger sees it.
 type Gateway interface {
-	// Name is the gateway's stable name: "paystack", "stripe", "xendit" or "sandbox".
+	// Name is the gateway's stable name: "paystack", "stripe", "xendit", "paypal" or "sandbox".
 	Name() string
 
 	// OpenCheckout asks the gateway for a hosted checkout for one deposit.

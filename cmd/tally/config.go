@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tallyledger/tally/httpapi"
 )
 
 // The default limit on failed authentications per client address: enough
@@ -47,6 +49,8 @@ type Config struct {
 	// Money safety; docs/reliability.md says what they do.
 	IdempotencyLease  time.Duration // a two-step request's hold on its Idempotency-Key without renewal
 	ReconcileInterval time.Duration // how often pending refunds are checked with their gateways; 0: never
+	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
+	JWT *httpapi.JWTConfig
 
 	migrateOnly  bool
 	existingOnly bool // local mode: use the cluster in DataDir, never create one
@@ -102,6 +106,9 @@ func configFromEnv() (Config, error) {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	if c.JWT, err = jwtFromEnv(); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/paypal"
 	"github.com/tallyledger/tally/gateways/paystack"
 	"github.com/tallyledger/tally/gateways/sandbox"
 	"github.com/tallyledger/tally/gateways/stripe"
@@ -53,6 +54,13 @@ func openGateways(cfg Config, store *pgjournal.Store, selfURL string, log *slog.
 		BaseURL: os.Getenv("TALLY_XENDIT_BASE_URL"),
 	})
 	if err := add(xendit.Name, xe, err, "TALLY_XENDIT_SECRET_KEY", "TALLY_XENDIT_CALLBACK_TOKEN"); err != nil {
+		return nil, nil, err
+	}
+	pp, err := paypal.New(paypal.Config{
+		ClientID: os.Getenv("TALLY_PAYPAL_CLIENT_ID"), ClientSecret: os.Getenv("TALLY_PAYPAL_CLIENT_SECRET"),
+		WebhookID: os.Getenv("TALLY_PAYPAL_WEBHOOK_ID"), BaseURL: os.Getenv("TALLY_PAYPAL_BASE_URL"),
+	})
+	if err := add(paypal.Name, pp, err); err != nil {
 		return nil, nil, err
 	}
 	if !cfg.Sandbox {

@@ -31,6 +31,7 @@ type Main struct {
 	listener net.Listener
 	addr     string
 	sandbox  *sandbox.Gateway
+	jwt      *httpapi.JWTVerifier
 	serving  chan error
 	// stopReconciler ends the refund reconciler; reconciled says it has.
 	stopReconciler context.CancelFunc
@@ -100,9 +101,17 @@ func (m *Main) Run(ctx context.Context) error {
 	if sb != nil {
 		sandboxPages = sb.Handler()
 	}
+	if m.cfg.JWT != nil {
+		jwtCfg := *m.cfg.JWT
+		jwtCfg.Logger = m.log
+		if m.jwt, err = httpapi.NewJWTVerifier(jwtCfg); err != nil {
+			return err
+		}
+		m.log.Info("end-user JWTs accepted", "issuers", m.cfg.JWT.Issuers, "jwks_url", m.cfg.JWT.JWKSURL, "hs256", len(m.cfg.JWT.HS256Secret) > 0)
+	}
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
-		Gateways: gws, Sandbox: sandboxPages,
+		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
@@ -167,6 +176,7 @@ func (m *Main) Close() {
 		m.stopReconciler()
 		<-m.reconciled
 	}
+	m.jwt.Close()
 	if m.journal != nil {
 		m.journal.Close()
 	}

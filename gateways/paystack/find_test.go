@@ -46,8 +46,8 @@ func TestFindRefund(t *testing.T) {
 			if (err != nil) != tc.wantFail || found != tc.found || got != tc.want {
 				t.Fatalf("FindRefund = %+v, %v, %v", got, found, err)
 			}
-			if f.method != http.MethodGet || f.path != tc.path {
-				t.Fatalf("asked %s %s, want GET %s", f.method, f.path, tc.path)
+			if r := f.Last(t); r.Method != http.MethodGet || r.Path != tc.path {
+				t.Fatalf("asked %s %s, want GET %s", r.Method, r.Path, tc.path)
 			}
 		})
 	}
@@ -73,7 +73,7 @@ func TestRefundNamesOurRefundInTheMerchantNote(t *testing.T) {
 	if err != nil || res.GatewayRefundID != "3018284" || res.Status != gateways.RefundStatusPending {
 		t.Fatalf("Refund = %+v, %v", res, err)
 	}
-	if note := f.body["merchant_note"]; note != "tally refund ref_ours: damaged" || refundIDIn(note.(string)) != "ref_ours" {
+	if note := f.Last(t).JSON["merchant_note"]; note != "tally refund ref_ours: damaged" || refundIDIn(note.(string)) != "ref_ours" {
 		t.Fatalf("merchant_note = %v", note)
 	}
 }

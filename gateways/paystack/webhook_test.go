@@ -2,29 +2,23 @@ package paystack
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
 const testSecret = "sk_test_4f1e8d0c2b"
 
 // sign computes the x-paystack-signature header the way Paystack documents it, independently of
 // VerifySignature: lowercase hex HMAC-SHA512 of the raw body keyed with the secret key.
-func sign(secret string, body []byte) string {
-	mac := hmac.New(sha512.New, []byte(secret))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
-}
+func sign(secret string, body []byte) string { return gatewaytest.HMACHex(sha512.New, secret, body) }
 
 func signed(body []byte) http.Header {
 	h := http.Header{}
@@ -32,33 +26,17 @@ func signed(body []byte) http.Header {
 	return h
 }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
-}
+var fixture = gatewaytest.Fixture
 
 // withData rewrites fields of a fixture's "data" object, keeping every number's exact text.
 func withData(t testing.TB, body []byte, changes map[string]any) []byte {
 	t.Helper()
-	var ev map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatal(err)
-	}
-	data := ev["data"].(map[string]any)
-	for k, v := range changes {
-		data[k] = v
-	}
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gatewaytest.Rewrite(t, body, func(ev map[string]any) {
+		data := ev["data"].(map[string]any)
+		for k, v := range changes {
+			data[k] = v
+		}
+	})
 }
 
 func newTestGateway(t testing.TB) *Gateway {

@@ -11,10 +11,10 @@ import (
 func TestFindRefund(t *testing.T) {
 	ctx := context.Background()
 	_, g := startFake(t, map[string]answer{
-		"GET /v1/refunds/re_done":    {status: 200, body: `{"id":"re_done","object":"refund","status":"succeeded","amount":1000,"currency":"usd"}`},
-		"GET /v1/refunds/re_refused": {status: 200, body: `{"id":"re_refused","object":"refund","status":"failed","amount":1000,"currency":"usd"}`},
-		"GET /v1/refunds/re_gone":    {status: 404, body: `{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such refund"}}`},
-		"GET /v1/refunds/re_flaky":   {status: 500, body: `{"error":{"type":"api_error","message":"internal"}}`},
+		"GET /v1/refunds/re_done":    {Status: 200, Body: `{"id":"re_done","object":"refund","status":"succeeded","amount":1000,"currency":"usd"}`},
+		"GET /v1/refunds/re_refused": {Status: 200, Body: `{"id":"re_refused","object":"refund","status":"failed","amount":1000,"currency":"usd"}`},
+		"GET /v1/refunds/re_gone":    {Status: 404, Body: `{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such refund"}}`},
+		"GET /v1/refunds/re_flaky":   {Status: 500, Body: `{"error":{"type":"api_error","message":"internal"}}`},
 	})
 	for _, tc := range []struct {
 		name        string
@@ -44,14 +44,14 @@ func TestFindRefund(t *testing.T) {
 // The idempotency key the caller gives is the one Stripe receives.
 func TestRefundSendsTheRequestsIdempotencyKey(t *testing.T) {
 	f, g := startFake(t, map[string]answer{
-		"POST /v1/refunds": {status: 200, body: `{"id":"re_1","object":"refund","status":"pending","amount":1000,"currency":"usd"}`},
+		"POST /v1/refunds": {Status: 200, Body: `{"id":"re_1","object":"refund","status":"pending","amount":1000,"currency":"usd"}`},
 	})
 	req := gateways.RefundRequest{RefundID: "ref_01", IdempotencyKey: gateways.RefundIdempotencyKey("ref_01"), DepositReference: "DEP-1",
 		GatewayReference: "pi_1", Amount: dec(t, "10.00"), Currency: "USD"}
 	if _, err := g.Refund(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.last(t).idempotencyKey; got != "tally-refund-ref_01" {
+	if got := f.Last(t).Header.Get("Idempotency-Key"); got != "tally-refund-ref_01" {
 		t.Fatalf("Idempotency-Key %q", got)
 	}
 }
