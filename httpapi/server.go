@@ -14,6 +14,7 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/projections/sinks"
 )
 
 // Config wires the API to the ledger.
@@ -42,6 +43,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// Subscriptions stores webhook subscriptions; nil: no subscription routes.
+	Subscriptions *sinks.Subscriptions
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -63,6 +66,7 @@ type Server struct {
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
+	subscriptions  *sinks.Subscriptions
 }
 
 // New builds the API and its routes.
@@ -90,6 +94,7 @@ func New(cfg Config) *Server {
 		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
+		subscriptions:  cfg.Subscriptions,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -129,6 +134,9 @@ func New(cfg Config) *Server {
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
+	}
+	if cfg.Subscriptions != nil {
+		s.subscriptionRoutes(v1)
 	}
 
 	// Webhooks are authenticated by the gateway's signature, not an API key.

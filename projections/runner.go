@@ -26,6 +26,8 @@ type RunnerOptions struct {
 	// projection was behind the journal (all books together) when the pass
 	// began; the server exports it as tally_projection_lag_events.
 	Lag func(projection string, events int64)
+	// Sinks are tailed like the async projections, after them (see Sink).
+	Sinks []Sink
 }
 
 // Runner keeps the async projections of a Set up to date. For each
@@ -56,7 +58,7 @@ func (s *Set) Runner(opt RunnerOptions) *Runner {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Runner{pool: s.pool, projections: s.async, opt: opt}
+	return &Runner{pool: s.pool, projections: append(append([]Projection{}, s.async...), asProjections(opt.Sinks)...), opt: opt}
 }
 
 // Start runs the runner in the background until Stop (or ctx ends).
