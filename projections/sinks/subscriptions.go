@@ -196,6 +196,25 @@ func (s *Subscriptions) Deliveries(ctx context.Context, subscription, status, af
 	})
 }
 
+// Counts returns how many of a subscription's deliveries have each status.
+func (s *Subscriptions) Counts(ctx context.Context, id string) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM webhook_deliveries WHERE subscription_id = $1 GROUP BY status`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, err
+		}
+		out[status] = n
+	}
+	return out, rows.Err()
+}
+
 // Replay queues the subscription's matching events of book from position
 // from on, to be sent again in order after what is already queued. Events
 // the fan-out has not reached yet are left to it. It returns how many
@@ -233,26 +252,39 @@ func (s *Subscriptions) replay(ctx context.Context, id, book string, from int64)
 	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after commit
 	// The fan-out's checkpoint row orders this replay with the fan-out of the
 	// same book: their rows get sequence numbers in the order they commit.
-	upto, err := lockFanout(ctx, tx, book)
+	fanned, err := lockFanout(ctx, tx, book)
 	if err != nil {
 		return 0, book, err
 	}
+	head, err := pgjournal.BookHead(ctx, tx, book)
+	if err != nil {
+		return 0, book, err
+	}
+	// Past the fan-out's checkpoint, the fan-out will queue what was
+	// recorded since the subscription was created: the replay takes the rest.
+	created := sub.CreatedAt
 	sub.CreatedAt = time.Time{} // a replay sends what was recorded before too
 	queued, after := 0, from-1
-	for after < upto {
-		events, err := pgjournal.ReadEvents(ctx, tx, book, after, upto, 1000)
+	for after < head.Position {
+		events, err := pgjournal.ReadEvents(ctx, tx, book, after, head.Position, 1000)
 		if err != nil {
 			return 0, book, err
 		}
 		if len(events) == 0 {
 			break
 		}
-		n, err := queue(ctx, tx, []Subscription{sub}, events, s.now())
+		after = events[len(events)-1].Position
+		mine := events[:0]
+		for _, e := range events {
+			if e.Position <= fanned || e.RecordedAt.Before(created) {
+				mine = append(mine, e)
+			}
+		}
+		n, err := queue(ctx, tx, []Subscription{sub}, mine, s.now())
 		if err != nil {
 			return 0, book, err
 		}
 		queued += n
-		after = events[len(events)-1].Position
 	}
 	return queued, book, tx.Commit(ctx)
 }
