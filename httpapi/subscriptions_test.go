@@ -328,9 +328,9 @@ func TestWebhookFiltersByTypeBookAndOwner(t *testing.T) {
 			}
 		}
 		t.Run(s.name, func(t *testing.T) {
-			got := receivers[i].waitDelivered(len(want))
+			receivers[i].waitDelivered(len(want))
 			time.Sleep(100 * time.Millisecond) // nothing more may come
-			got = receivers[i].delivered()
+			got := receivers[i].delivered()
 			slices.Sort(got)
 			slices.Sort(want)
 			if len(want) == 0 || !slices.Equal(got, want) {
@@ -584,9 +584,9 @@ func TestTwoDispatchersDoNotBothDeliver(t *testing.T) {
 	}
 	ids, _, _ := h.journal("main")
 	for i, r := range rcvs {
-		got := r.waitDelivered(len(ids))
+		r.waitDelivered(len(ids))
 		time.Sleep(50 * time.Millisecond)
-		if got = r.delivered(); !slices.Equal(got, ids) {
+		if got := r.delivered(); !slices.Equal(got, ids) {
 			t.Fatalf("subscription %d: %d deliveries for %d events (duplicates or gaps): %v", i, len(got), len(ids), got)
 		}
 	}
