@@ -202,13 +202,17 @@ func TestWebhookDeliversSignedEventsExactlyAsTheJournalRendersThem(t *testing.T)
 	if !slices.Equal(got2, want) {
 		t.Fatalf("delivered %v, want the journal's order %v", got2, want)
 	}
+	// The dispatcher records successes just after the receiver answers them.
 	deliveries := map[string]bool{}
-	var page struct {
-		Data []struct{ ID, EventID, Status string } `json:"data"`
-	}
-	_ = json.Unmarshal(h.must(h.do("GET", "/v1/subscriptions/"+id+"/deliveries?status=succeeded", nil), 200).body, &page)
-	for _, d := range page.Data {
-		deliveries[d.ID] = true
+	for deadline := time.Now().Add(10 * time.Second); len(deliveries) < len(want) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var page struct {
+			Data []struct{ ID, EventID, Status string } `json:"data"`
+		}
+		_ = json.Unmarshal(h.must(h.do("GET", "/v1/subscriptions/"+id+"/deliveries?status=succeeded", nil), 200).body, &page)
+		clear(deliveries)
+		for _, d := range page.Data {
+			deliveries[d.ID] = true
+		}
 	}
 	for _, r := range rcv.all() {
 		eventID := r.header.Get(sinks.HeaderEventID)
@@ -409,7 +413,9 @@ func TestWebhookRetriesWithBackoffInOrderThenSucceeds(t *testing.T) {
 			LastStatusCode int `json:"last_status_code"`
 		} `json:"data"`
 	}
-	_ = json.Unmarshal(h.must(h.do("GET", "/v1/subscriptions/"+id+"/deliveries?status=succeeded", nil), 200).body, &done)
+	for deadline := time.Now().Add(10 * time.Second); len(done.Data) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		_ = json.Unmarshal(h.must(h.do("GET", "/v1/subscriptions/"+id+"/deliveries?status=succeeded", nil), 200).body, &done)
+	}
 	if len(done.Data) != 2 || done.Data[0].Attempts != 4 || done.Data[0].LastStatusCode != 200 || done.Data[1].Attempts != 1 {
 		t.Fatalf("succeeded deliveries %+v", done.Data)
 	}
