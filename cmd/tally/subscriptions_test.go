@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tallyledger/tally/projections/sinks"
 )
@@ -14,6 +15,9 @@ func TestSubscriptionsCommand(t *testing.T) {
 	f := newLedger(t)
 	ctx := context.Background()
 	subs := sinks.NewSubscriptions(f.pool, sinks.URLRules{})
+	// After the history, so that replay (not the fan-out, which is not
+	// running here) is what queues all of it.
+	time.Sleep(5 * time.Millisecond)
 	sub, err := subs.Create(ctx, sinks.NewSubscription{URL: "https://hooks.example.com/tally", Events: []string{"transfer.*"}})
 	if err != nil {
 		t.Fatal(err)
