@@ -12,10 +12,6 @@ import (
 	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
-// ScopeWithdrawalsWrite pays money out of wallets to bank accounts
-// (POST /v1/withdrawals); JWT principals may be granted it.
-const ScopeWithdrawalsWrite Scope = "withdrawals:write"
-
 // WebhookPayout counts webhooks that settled, failed or reversed a withdrawal.
 const WebhookPayout = "payout"
 
@@ -124,7 +120,9 @@ func (s *Server) createWithdrawal(c echo.Context) error {
 			DestinationID: ledger.NewID(ledger.PrefixDestination), BankCode: dest.BankCode,
 			MaskedNumber: ledger.MaskAccountNumber(dest.AccountNumber), Reason: req.Reason,
 		},
-		then: func(ctx context.Context, id string) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+		// A resumed request (resumed true) asks the gateway again: the
+		// withdrawal id is its idempotency reference, so it pays once.
+		then: func(ctx context.Context, id string, _ bool) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
 			w, err := s.store.Withdrawal(ctx, id)
 			if err != nil {
 				return nil, nil, err

@@ -251,7 +251,8 @@ func (s *State) Withdrawal(id string) (Withdrawal, bool) {
 }
 
 // pendingWithdrawalsOf names the account's pending withdrawals among those
-// the batch loaded: their money may still come back to the account.
+// the batch loaded: their money may still come back to the account, so it
+// cannot be closed (see moneyHeldFor).
 func (s *State) pendingWithdrawalsOf(account string) []string {
 	var ids []string
 	for _, w := range s.withdrawals {

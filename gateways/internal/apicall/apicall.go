@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/tallyledger/tally/gateways"
@@ -37,7 +38,7 @@ type Client struct {
 	Gateway   string
 	BaseURL   string
 	HTTP      *http.Client
-	Authorize func(*http.Request) // sets the credentials header
+	Authorize func(*http.Request) // sets the credentials header; nil: the caller's header carries them
 	// Explain extracts the gateway's error code and message from a failed answer's body.
 	Explain func(body []byte) (code, message string)
 }
@@ -49,16 +50,22 @@ func (c *Client) Post(ctx context.Context, op, path string, header http.Header, 
 	if err != nil {
 		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, Err: err}
 	}
-	return c.do(ctx, http.MethodPost, op, path, header, payload, out)
+	return c.do(ctx, http.MethodPost, op, path, "application/json", header, payload, out)
+}
+
+// PostForm sends form as application/x-www-form-urlencoded (OAuth2 token requests) and decodes a
+// 2xx answer into out. Every failure is a *gateways.GatewayError for op.
+func (c *Client) PostForm(ctx context.Context, op, path string, header http.Header, form url.Values, out any) error {
+	return c.do(ctx, http.MethodPost, op, path, "application/x-www-form-urlencoded", header, []byte(form.Encode()), out)
 }
 
 // Get reads BaseURL+path (with its query) and decodes a 2xx answer into out.
 // Every failure is a *gateways.GatewayError for op.
 func (c *Client) Get(ctx context.Context, op, path string, out any) error {
-	return c.do(ctx, http.MethodGet, op, path, nil, nil, out)
+	return c.do(ctx, http.MethodGet, op, path, "", nil, nil, out)
 }
 
-func (c *Client) do(ctx context.Context, method, op, path string, header http.Header, payload []byte, out any) error {
+func (c *Client) do(ctx context.Context, method, op, path, contentType string, header http.Header, payload []byte, out any) error {
 	fail := func(status int, err error) *gateways.GatewayError {
 		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, StatusCode: status, Err: err}
 	}
@@ -70,8 +77,8 @@ func (c *Client) do(ctx context.Context, method, op, path string, header http.He
 	if err != nil {
 		return fail(0, err)
 	}
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	for k, vs := range header {
@@ -79,7 +86,9 @@ func (c *Client) do(ctx context.Context, method, op, path string, header http.He
 			req.Header.Add(k, v)
 		}
 	}
-	c.Authorize(req)
+	if c.Authorize != nil {
+		c.Authorize(req)
+	}
 
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
