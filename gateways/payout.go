@@ -17,6 +17,10 @@ const (
 
 // Payouter is implemented by gateways that pay money out to bank accounts (withdrawals).
 type Payouter interface {
+	// PaysOut reports whether the gateway pays out in currency, so that a withdrawal it cannot
+	// pay is refused before anything is recorded.
+	PaysOut(currency string) bool
+
 	// Payout asks the gateway to pay req.Amount to the bank account. WithdrawalID is the
 	// gateway's idempotency reference: asking twice for one withdrawal pays once, and a gateway
 	// that answers "this reference exists" is answered with the existing payout, not an error.

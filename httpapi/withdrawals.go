@@ -108,6 +108,9 @@ func (s *Server) createWithdrawal(c echo.Context) error {
 	if !ok {
 		return ledger.Errorf(ledger.EInvalidRequest, "gateway %s does not pay out to bank accounts", gw.Name()).WithField("gateway")
 	}
+	if !payouter.PaysOut(string(amount.Currency())) {
+		return ledger.Errorf(ledger.EInvalidRequest, "gateway %s does not pay out in %s", gw.Name(), amount.Currency()).WithField("currency")
+	}
 
 	withdrawalID := ledger.NewID(ledger.PrefixWithdrawal)
 	render := func(id string, status int) func(pgjournal.Outcome) pgjournal.Response {

@@ -464,6 +464,16 @@ func TestXenditWithdrawals(t *testing.T) {
 		h.waitWithdrawal(id, "succeeded")
 	})
 
+	t.Run("a currency Xendit does not disburse is refused before anything is recorded", func(t *testing.T) {
+		ngn := h.open("budi", "NGN")
+		h.fund(ngn, "10.00", "NGN")
+		before := h.eventCount()
+		r := rs.keep(h.must(h.withdraw(withdrawalBody(ngn, "10.00", "NGN", "xendit", goodAccountNumber), "xd-ngn"), 400))
+		if r.str(t, "code") != "invalid_request" || h.eventCount() != before || h.balance(ngn) != "10.00" {
+			t.Fatalf("%s; %d events appended", r.body, h.eventCount()-before)
+		}
+	})
+
 	t.Run("the full account number appears nowhere", func(t *testing.T) {
 		h.assertNowhere(t, goodAccountNumber, logs, rs)
 	})

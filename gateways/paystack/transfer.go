@@ -54,6 +54,12 @@ type transferData struct {
 	Reference    string `json:"reference"`
 }
 
+// PaysOut implements gateways.Payouter: Paystack transfers to NGN, GHS and ZAR bank accounts.
+func (g *Gateway) PaysOut(currency string) bool {
+	_, ok := recipientTypes[currency]
+	return ok
+}
+
 // TransferReference is the reference of our withdrawal's transfer: the withdrawal id in lower
 // case, as Paystack takes lower-case letters, digits, "_" and "-" only.
 func TransferReference(withdrawalID string) string { return strings.ToLower(withdrawalID) }

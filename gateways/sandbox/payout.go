@@ -18,6 +18,9 @@ const FailingAccountSuffix = "0000"
 
 var _ gateways.Payouter = (*Gateway)(nil)
 
+// PaysOut implements gateways.Payouter: the sandbox pays out in every currency.
+func (g *Gateway) PaysOut(string) bool { return true }
+
 // Payout accepts every payout and, PayoutDelay later, reports its outcome by a signed
 // payout.succeeded webhook — or payout.failed when the account number ends in
 // FailingAccountSuffix. Close waits for these webhooks.

@@ -38,6 +38,9 @@ type disbursementResponse struct {
 // disbursementCurrency is the one currency of Xendit's Disbursements API (Indonesian banks).
 const disbursementCurrency = "IDR"
 
+// PaysOut implements gateways.Payouter: Xendit disburses IDR only.
+func (g *Gateway) PaysOut(currency string) bool { return currency == disbursementCurrency }
+
 // Payout pays a withdrawal out by Xendit Disbursement (IDR only).
 func (g *Gateway) Payout(ctx context.Context, req gateways.PayoutRequest) (gateways.PayoutResult, error) {
 	if req.Currency != disbursementCurrency {
