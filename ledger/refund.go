@@ -34,8 +34,9 @@ const (
 type Refund struct {
 	ID              string
 	Book            string
-	DepositID       string // one of DepositID and TransferID is set
+	DepositID       string // one of DepositID, TransferID and HoldID is set
 	TransferID      string
+	HoldID          string
 	Account         string // the wallet the money leaves
 	Amount          Money
 	Status          RefundStatus

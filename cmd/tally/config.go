@@ -31,6 +31,9 @@ type Config struct {
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
+	// HoldExpiryInterval is how often the expirer looks for holds past their time.
+	HoldExpiryInterval time.Duration
+
 	migrateOnly bool
 }
 
@@ -69,6 +72,7 @@ func configFromEnv() (Config, error) {
 		{"TALLY_HTTP_WRITE_TIMEOUT", &c.WriteTimeout, 30 * time.Second},
 		{"TALLY_HTTP_IDLE_TIMEOUT", &c.IdleTimeout, 2 * time.Minute},
 		{"TALLY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 20 * time.Second},
+		{"TALLY_HOLD_EXPIRY_INTERVAL", &c.HoldExpiryInterval, 10 * time.Second},
 	} {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err

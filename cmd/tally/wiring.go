@@ -33,6 +33,9 @@ type Main struct {
 	addr     string
 	sandbox  *sandbox.Gateway
 	serving  chan error
+	// stopExpirer stops the hold expirer; expired is closed once it has.
+	stopExpirer context.CancelFunc
+	expired     chan struct{}
 }
 
 // NewMain returns an unstarted service.
@@ -80,6 +83,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
 	m.runner.Start(context.Background())
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
+	m.startExpirer(store)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -147,6 +151,10 @@ func (m *Main) Close() {
 	} else if m.listener != nil {
 		_ = m.listener.Close()
 	}
+	if m.stopExpirer != nil {
+		m.stopExpirer()
+		<-m.expired
+	}
 	if m.journal != nil {
 		m.journal.Close()
 	}
@@ -162,6 +170,19 @@ func (m *Main) Close() {
 		}
 	}
 	m.log.Info("tally stopped")
+}
+
+// startExpirer starts the hold expirer: it voids holds past their
+// expires_at within a pass (every HoldExpiryInterval), and its first pass
+// catches up with those that expired while the service was down.
+func (m *Main) startExpirer(store *pgjournal.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopExpirer, m.expired = cancel, make(chan struct{})
+	x := &pgjournal.Expirer{Journal: m.journal, Store: store, Interval: m.cfg.HoldExpiryInterval}
+	go func() {
+		defer close(m.expired)
+		x.Run(ctx)
+	}()
 }
 
 // openDatabase returns the database URL: TALLY_DATABASE_URL, or in local
