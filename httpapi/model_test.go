@@ -75,7 +75,7 @@ func money(minor int64, currency string) string {
 
 type mAccount struct {
 	id, wallet, currency string
-	balance              int64
+	balance, held        int64
 	status               ledger.AccountStatus
 }
 
@@ -116,6 +116,7 @@ type ledgerModel struct {
 	transfers []*mTransfer
 	refunds   []string // deposit refunds, settled later by the sandbox's webhook
 	keyed     []keyed
+	holds     []*mHold
 }
 
 // TestLedgerAgreesWithModel is the model-based test of the whole ledger.
@@ -140,6 +141,8 @@ func TestLedgerAgreesWithModel(t *testing.T) {
 			"deposit": {3, m.deposit}, "pay": {2, m.checkout("pay")}, "decline": {1, m.checkout("decline")},
 			"webhook": {2, m.webhook}, "duplicate webhook": {1, m.duplicateWebhook},
 			"refund transfer": {2, m.refundTransfer}, "refund deposit": {2, m.refundDeposit}, "retry": {2, m.retry},
+			"hold": {3, m.hold}, "capture": {2, m.capture}, "void": {1, m.void},
+			"transaction": {2, m.transaction}, "batch": {2, m.batch},
 		} {
 			for i := range w.weight {
 				actions[fmt.Sprintf("%s #%d", name, i+1)] = w.action
@@ -368,7 +371,7 @@ func (m *ledgerModel) status(action ledger.StatusAction) func(*rapid.T) {
 		switch {
 		case a.status == ledger.StatusClosed:
 			m.refuse(rt, string(action), what, r, ledger.EAccountClosed)
-		case action == ledger.Close && a.balance != 0:
+		case action == ledger.Close && (a.balance != 0 || a.held != 0):
 			m.refuse(rt, string(action), what, r, ledger.EBalanceNotZero)
 		default:
 			m.expect(rt, string(action), what, r, http.StatusOK, "")
@@ -639,6 +642,7 @@ func (m *ledgerModel) checkAccounts(rt *rapid.T) {
 		Data []struct {
 			ID      string
 			Balance string
+			Held    string
 			Status  ledger.AccountStatus
 		}
 	}
@@ -654,8 +658,9 @@ func (m *ledgerModel) checkAccounts(rt *rapid.T) {
 		if !ok {
 			rt.Fatalf("account %s is missing", a.id)
 		}
-		if g := page.Data[i]; g.Balance != money(a.balance, a.currency) || g.Status != a.status {
-			rt.Fatalf("account %s is %s holding %s %s; the model says %s holding %s", a.id, g.Status, g.Balance, a.currency, a.status, money(a.balance, a.currency))
+		if g := page.Data[i]; g.Balance != money(a.balance, a.currency) || g.Held != money(a.held, a.currency) || g.Status != a.status {
+			rt.Fatalf("account %s is %s holding %s %s (%s held); the model says %s holding %s (%s held)", a.id, g.Status, g.Balance, a.currency, g.Held,
+				a.status, money(a.balance, a.currency), money(a.held, a.currency))
 		}
 	}
 	if len(page.Data) != len(m.accounts) {
