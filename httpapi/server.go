@@ -42,6 +42,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// Version is shown on the landing page (GET /); may be empty.
+	Version string
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -63,6 +65,7 @@ type Server struct {
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
+	version        string           // for the landing page
 }
 
 // New builds the API and its routes.
@@ -90,12 +93,14 @@ func New(cfg Config) *Server {
 		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
+		version:        cfg.Version,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestLog, s.harden)
 
+	e.GET("/", s.landing)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)

@@ -34,7 +34,8 @@ type Config struct {
 	// HoldExpiryInterval is how often the expirer looks for holds past their time.
 	HoldExpiryInterval time.Duration
 
-	migrateOnly bool
+	migrateOnly  bool
+	existingOnly bool // local mode: use the cluster in DataDir, never create one
 }
 
 // LocalMode reports whether tally runs its own PostgreSQL.
