@@ -34,6 +34,8 @@ type Projection interface {
 // Options tune the journal. Zero values take the defaults.
 type Options struct {
 	// MaxBatch caps the commands decided in one transaction (default 256).
+	// A group (a batch request) counts as its items; the last group taken
+	// may pass the cap, and a group larger than it goes alone.
 	MaxBatch int
 	// BatchTimeout bounds one append transaction (default 10s).
 	BatchTimeout time.Duration

@@ -120,9 +120,10 @@ func (s *sequencer) next() (p *pending, ok bool) {
 	}
 }
 
-// fill adds what is queued to batch, up to MaxBatch, without waiting.
+// fill adds what is queued to batch, up to MaxBatch commands (a group
+// counts as its items), without waiting.
 func (s *sequencer) fill(batch []*pending) []*pending {
-	for len(batch) < s.j.opt.MaxBatch {
+	for weight(batch) < s.j.opt.MaxBatch {
 		select {
 		case p, ok := <-s.queue:
 			if !ok {
@@ -142,7 +143,7 @@ func (s *sequencer) fill(batch []*pending) []*pending {
 func (s *sequencer) collect(target int, deadline time.Time) (batch []*pending, open bool) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	for len(batch) < target {
+	for len(batch) < target && weight(batch) < s.j.opt.MaxBatch {
 		select {
 		case p, ok := <-s.queue:
 			if !ok {
@@ -154,6 +155,17 @@ func (s *sequencer) collect(target int, deadline time.Time) (batch []*pending, o
 		}
 	}
 	return s.fill(batch), true
+}
+
+// weight is how many commands batch decides: a group counts as its items,
+// so that batches of batches stay about MaxBatch commands (the last group
+// taken may pass it; a group larger than MaxBatch goes alone).
+func weight(batch []*pending) int {
+	n := 0
+	for _, p := range batch {
+		n += max(1, len(p.req.Items))
+	}
+	return n
 }
 
 // live answers the commands whose callers have given up (they were never
