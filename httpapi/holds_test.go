@@ -501,3 +501,35 @@ func TestBatchItemsNeedTheirScopes(t *testing.T) {
 		t.Fatalf("results = %v", res)
 	}
 }
+
+func TestHoldsAreSeenOnlyByTheirOwners(t *testing.T) {
+	h := newHarness(t)
+	scopes := []string{"accounts:read", "accounts:write", "holds:write", "transfers:write"}
+	alice, bob, carol := h.key("alice", scopes...), h.key("bob", scopes...), h.key("carol", scopes...)
+	a := h.must(h.do("POST", "/v1/accounts", map[string]any{"currency": "NGN"}, as(alice)...), 201).str(t, "id")
+	b := h.must(h.do("POST", "/v1/accounts", map[string]any{"currency": "NGN"}, as(bob)...), 201).str(t, "id")
+	h.fund(a, "50", "NGN")
+	h.fund(b, "50", "NGN")
+	body := func(from, to string) map[string]any {
+		return map[string]any{"from": from, "to": to, "amount": "10", "currency": "NGN"}
+	}
+	t.Run("a key holds only its owner's money", func(t *testing.T) {
+		h.must(h.do("POST", "/v1/holds", body(b, a), as(alice, key()...)...), 404)
+	})
+	id := h.must(h.do("POST", "/v1/holds", body(a, b), as(alice, key()...)...), 201).str(t, "id")
+	other := h.must(h.do("POST", "/v1/holds", body(a, b), as(alice, key()...)...), 201).str(t, "id")
+	t.Run("another owner's key sees nothing of the hold", func(t *testing.T) {
+		h.must(h.do("GET", "/v1/holds/"+id, nil, as(carol)...), 404)
+		h.must(h.do("POST", "/v1/holds/"+id+"/void", nil, as(carol, key()...)...), 404)
+		if list := h.must(h.do("GET", "/v1/holds", nil, as(carol)...), 200).json(t)["data"].([]any); len(list) != 0 {
+			t.Fatalf("carol lists %v", list)
+		}
+	})
+	t.Run("the recipient's owner may capture, the sender's may void", func(t *testing.T) {
+		h.must(h.do("POST", "/v1/holds/"+id+"/capture", nil, as(bob, key()...)...), 200)
+		h.must(h.do("POST", "/v1/holds/"+other+"/void", nil, as(alice, key()...)...), 200)
+	})
+	if got := h.balance(b); got != "60.00" {
+		t.Fatalf("bob holds %s", got)
+	}
+}
