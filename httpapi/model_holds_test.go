@@ -32,7 +32,7 @@ func paymentCode(from, to *mAccount, cur string, amt int64, checkFunds bool) led
 		return usable(from)
 	case usable(to) != "":
 		return usable(to)
-	case checkFunds && from.balance < amt:
+	case checkFunds && from.balance+from.limit < amt:
 		return ledger.EInsufficientFunds
 	}
 	return ""
@@ -152,7 +152,7 @@ func legsCode(legs []mLeg) (ledger.Code, string) {
 	for i, l := range legs {
 		running[l.from] -= l.amount
 		running[l.to] += l.amount
-		if l.from.balance+net[l.from] < 0 && l.from.balance+running[l.from] < 0 {
+		if l.from.balance+l.from.limit+net[l.from] < 0 && l.from.balance+l.from.limit+running[l.from] < 0 {
 			return ledger.EInsufficientFunds, fmt.Sprintf("legs[%d].amount", i)
 		}
 	}

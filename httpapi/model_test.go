@@ -75,7 +75,7 @@ func money(minor int64, currency string) string {
 
 type mAccount struct {
 	id, wallet, currency string
-	balance, held        int64
+	balance, held, limit int64 // limit: the overdraft limit
 	status               ledger.AccountStatus
 }
 
@@ -262,14 +262,16 @@ func (m *ledgerModel) refuse(rt *rapid.T, action, what string, r reply, code led
 func (m *ledgerModel) open(rt *rapid.T) {
 	// Mostly one currency, so that transfers find partners.
 	cur := rapid.SampledFrom([]string{"USD", "USD", "USD", "JPY", "KWD"}).Draw(rt, "currency")
-	r := m.send(rt, "POST", "/v1/accounts", []byte(fmt.Sprintf(`{"owner":"model-%s","currency":%q}`, m.nonce, cur)), "")
+	// Some wallets may go below zero, down to an overdraft limit.
+	limit := rapid.SampledFrom([]int64{0, 0, 0, 0, 500}).Draw(rt, "overdraft limit")
+	r := m.send(rt, "POST", "/v1/accounts", []byte(fmt.Sprintf(`{"owner":"model-%s","currency":%q,"overdraft_limit":%q}`, m.nonce, cur, money(limit, cur))), "")
 	m.expect(rt, "open", "open", r, http.StatusCreated, "")
 	var v struct {
 		ID           string `json:"id"`
 		WalletNumber string `json:"wallet_number"`
 	}
 	_ = json.Unmarshal(r.body, &v)
-	m.accounts = append(m.accounts, &mAccount{id: v.ID, wallet: v.WalletNumber, currency: cur, status: ledger.StatusActive})
+	m.accounts = append(m.accounts, &mAccount{id: v.ID, wallet: v.WalletNumber, currency: cur, status: ledger.StatusActive, limit: limit})
 }
 
 // amount draws an amount in minor units, mostly small, sometimes above what
@@ -300,7 +302,7 @@ func (m *ledgerModel) adjust(rt *rapid.T) {
 		m.refuse(rt, "adjust", what, r, ledger.ECurrencyMismatch)
 	case a.status == ledger.StatusClosed:
 		m.refuse(rt, "adjust", what, r, ledger.EAccountClosed)
-	case dir == ledger.Debit && a.balance < amt:
+	case dir == ledger.Debit && a.balance+a.limit < amt:
 		m.refuse(rt, "adjust", what, r, ledger.EInsufficientFunds)
 	default:
 		m.expect(rt, "adjust", what, r, http.StatusCreated, "")
@@ -350,7 +352,7 @@ func (m *ledgerModel) transfer(rt *rapid.T) {
 		m.refuse(rt, "transfer", what, r, usable(from))
 	case usable(to) != "":
 		m.refuse(rt, "transfer", what, r, usable(to))
-	case from.balance < amt:
+	case from.balance+from.limit < amt:
 		m.refuse(rt, "transfer", what, r, ledger.EInsufficientFunds)
 	default:
 		m.expect(rt, "transfer", what, r, http.StatusCreated, "")
