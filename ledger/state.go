@@ -6,8 +6,11 @@ import (
 )
 
 // State is the slice of the ledger a batch of commands decides against: the
-// accounts they touch, with balances and statuses. Decide is pure; Apply moves
-// the state forward by the events that Decide produced.
+// accounts they touch (balances, held amounts, limits, statuses) and the
+// deposits, transfers, refunds, holds and transactions they name, as lookups.
+// The rules live with each kind of record (account.go, transfer.go,
+// adjustment.go, hold.go, transaction.go, deposit.go, refund.go). Decide is
+// pure; Apply moves the state forward by the events that Decide produced.
 type State struct {
 	accounts map[string]*Account // by id
 	wallets  map[string]*Account // by wallet number
