@@ -148,25 +148,17 @@ func (s *Server) visibleHold(c echo.Context, id string) (pgjournal.Hold, error) 
 	return h, s.visibleAny(c, "hold", id, h.From, h.To)
 }
 
-var holdStatuses = map[string]bool{
-	string(ledger.HoldStatusPending): true, string(ledger.HoldStatusCaptured): true,
-	string(ledger.HoldStatusVoided): true, string(ledger.HoldStatusExpired): true,
-}
-
 func (s *Server) listHolds(c echo.Context) error {
-	if err := onlyParams(c, "account", "status", "limit", "cursor"); err != nil {
-		return err
-	}
-	q, err := s.listQuery(c)
+	q, err := s.listQuery(c, "status")
 	if err != nil {
 		return err
 	}
-	status := c.QueryParam("status")
-	if status != "" && !holdStatuses[status] {
-		return ledger.Errorf(ledger.EInvalidRequest, "status must be pending, captured, voided or expired").WithField("status")
+	status, err := statusParam(c, ledger.HoldStatusPending, ledger.HoldStatusCaptured, ledger.HoldStatusVoided, ledger.HoldStatusExpired)
+	if err != nil {
+		return err
 	}
 	rows, err := s.store.Holds(c.Request().Context(), pgjournal.HoldFilter{
-		Account: q.account, Owner: principal(c).Owner, Status: status, After: q.after, Limit: q.limit + 1})
+		Account: q.account, Owner: principal(c).Owner, Status: status, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}
@@ -248,21 +240,6 @@ func (s *Server) holdChange(h pgjournal.Hold, cmd ledger.Command) pgjournal.Requ
 		return jsonResponse(http.StatusOK, viewHold(pgjournal.Hold{Hold: now, Description: h.Description, Metadata: h.Metadata,
 			Position: h.Position, CreatedAt: h.CreatedAt}))
 	}}
-}
-
-// onlyParams refuses query parameters a list does not know: a typo must
-// not silently widen the list.
-func onlyParams(c echo.Context, known ...string) error {
-	for name := range c.QueryParams() {
-		ok := false
-		for _, k := range known {
-			ok = ok || k == name
-		}
-		if !ok {
-			return ledger.Errorf(ledger.EInvalidRequest, "unknown query parameter %q", name).WithField(name)
-		}
-	}
-	return nil
 }
 
 // refundHold refunds a captured hold as a transfer: from its recipient back

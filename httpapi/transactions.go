@@ -158,15 +158,12 @@ func (s *Server) getTransaction(c echo.Context) error {
 }
 
 func (s *Server) listTransactions(c echo.Context) error {
-	if err := onlyParams(c, "account", "limit", "cursor"); err != nil {
-		return err
-	}
 	q, err := s.listQuery(c)
 	if err != nil {
 		return err
 	}
 	rows, err := s.store.Transactions(c.Request().Context(), pgjournal.TransactionFilter{
-		Account: q.account, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
+		Account: q.account, Owner: principal(c).Owner, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}

@@ -76,6 +76,7 @@ type HoldFilter struct {
 	Account string // holds from or to this account
 	Owner   string // holds from or to any account of this owner
 	Status  string
+	Period  // created_at
 	After   Cursor
 	Limit   int
 }
@@ -87,7 +88,8 @@ func (s *Store) Holds(ctx context.Context, f HoldFilter) ([]Listed[Hold], error)
 		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.owner = $2 AND a.id IN (h.from_account, h.to_account)))
 		  AND ($3 = '' OR status = $3)
 		  AND (book, created_position) > ($4, $5)
-		ORDER BY book, created_position LIMIT $6`, f.Account, f.Owner, f.Status, f.After.Book, f.After.Position, f.Limit)
+		  AND ($7::timestamptz IS NULL OR created_at >= $7) AND ($8::timestamptz IS NULL OR created_at < $8)
+		ORDER BY book, created_position LIMIT $6`, f.Account, f.Owner, f.Status, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
 }
 
 // DueHold names a pending hold whose time has passed.
@@ -157,6 +159,7 @@ func (s *Store) Transaction(ctx context.Context, id string) (Transaction, error)
 type TransactionFilter struct {
 	Account string // transactions with a leg from or to this account
 	Owner   string // transactions with a leg from or to any account of this owner
+	Period         // created_at
 	After   Cursor
 	Limit   int
 }
@@ -169,5 +172,6 @@ func (s *Store) Transactions(ctx context.Context, f TransactionFilter) ([]Listed
 		  AND ($2 = '' OR EXISTS (SELECT 1 FROM transaction_legs g JOIN accounts a ON a.id IN (g.from_account, g.to_account)
 		                          WHERE g.book = t.book AND g.transaction_id = t.id AND a.owner = $2))
 		  AND (t.book, t.position) > ($3, $4)
-		ORDER BY t.book, t.position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND ($6::timestamptz IS NULL OR t.created_at >= $6) AND ($7::timestamptz IS NULL OR t.created_at < $7)
+		ORDER BY t.book, t.position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
 }
