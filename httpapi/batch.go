@@ -112,8 +112,8 @@ func (s *Server) postBatch(c echo.Context) error {
 			err = ledger.Errorf(ledger.EForbidden, "this API key lacks the %s scope", kind.scope)
 		case it.IdempotencyKey == "":
 			err = ledger.Errorf(ledger.EIdempotencyKeyMissing, "every item needs its own idempotency_key").WithField(fmt.Sprintf("items[%d].idempotency_key", i))
-		case len(it.IdempotencyKey) > MaxIdempotencyKey:
-			err = ledger.Errorf(ledger.EInvalidRequest, "idempotency_key is longer than %d characters", MaxIdempotencyKey).WithField(fmt.Sprintf("items[%d].idempotency_key", i))
+		case checkKey("idempotency_key", it.IdempotencyKey) != nil:
+			err = checkKey("idempotency_key", it.IdempotencyKey).(*ledger.Error).WithField(fmt.Sprintf("items[%d].idempotency_key", i))
 		case (it.Type == "capture" || it.Type == "void") == (it.Hold == ""):
 			err = ledger.Errorf(ledger.EInvalidRequest, "hold is required for capture and void items, and only for them").WithField(fmt.Sprintf("items[%d].hold", i))
 		default:

@@ -533,3 +533,42 @@ func TestHoldsAreSeenOnlyByTheirOwners(t *testing.T) {
 		t.Fatalf("bob holds %s", got)
 	}
 }
+
+func TestBatchRefusesMalformedItems(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.open("a", "NGN"), h.open("b", "NGN")
+	h.fund(a, "10", "NGN")
+	good := map[string]any{"type": "transfer", "idempotency_key": "m1", "body": map[string]any{"from": a, "to": b, "amount": "1", "currency": "NGN"}}
+	cases := []struct {
+		name  string
+		item  map[string]any
+		code  string
+		field string
+	}{
+		{"an unknown type", map[string]any{"type": "refund", "idempotency_key": "m2", "body": map[string]any{}}, "invalid_request", "items[1].type"},
+		{"no idempotency_key", map[string]any{"type": "transfer", "body": good["body"]}, "idempotency_key_missing", "items[1].idempotency_key"},
+		{"a key that is not printable ASCII", map[string]any{"type": "transfer", "idempotency_key": "k\u00e9y", "body": good["body"]}, "invalid_request", "items[1].idempotency_key"},
+		{"a capture without its hold", map[string]any{"type": "capture", "idempotency_key": "m3"}, "invalid_request", "items[1].hold"},
+		{"a malformed body", map[string]any{"type": "transfer", "idempotency_key": "m4", "body": map[string]any{"from": a, "to": b, "amount": 1, "currency": "NGN"}}, "invalid_amount", "amount"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is answered 400 in its result, the others go on", func(t *testing.T) {
+			good["idempotency_key"] = ledger.NewID("k")
+			res := h.must(h.do("POST", "/v1/batch", map[string]any{"items": []any{good, tc.item}}, key()...), 200).json(t)["results"].([]any)
+			bad := res[1].(map[string]any)
+			body := bad["body"].(map[string]any)
+			if res[0].(map[string]any)["status"] != 201.0 || bad["status"] != 400.0 || body["code"] != tc.code ||
+				body["errors"].([]any)[0].(map[string]any)["field"] != tc.field {
+				t.Fatalf("results = %v", res)
+			}
+		})
+		t.Run(tc.name+" fails an atomic batch before anything is decided", func(t *testing.T) {
+			before := h.eventCount()
+			good["idempotency_key"] = ledger.NewID("k")
+			r := h.must(h.do("POST", "/v1/batch", map[string]any{"atomic": true, "items": []any{good, tc.item}}, key()...), 422).json(t)
+			if r["code"] != "batch_failed" || h.eventCount() != before {
+				t.Fatalf("%v", r)
+			}
+		})
+	}
+}
