@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,7 +74,8 @@ func readPost(c echo.Context, keyRequired bool) (key string, body []byte, err er
 }
 
 // decodeJSON strictly decodes one JSON object into v: unknown fields,
-// trailing data and wrong types are refused with the field named. Amounts
+// duplicated fields, field names in another letter case, trailing data and
+// wrong types are refused with the field named (see checkStrictJSON). Amounts
 // sent as JSON numbers get a message saying amounts are decimal strings.
 func decodeJSON(body []byte, v any) error {
 	if body == nil {
@@ -81,6 +83,10 @@ func decodeJSON(body []byte, v any) error {
 	}
 	if !utf8.Valid(body) {
 		return ledger.Errorf(ledger.EInvalidRequest, "the request body is not valid UTF-8")
+	}
+	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
+		se := err.(*strictError)
+		return ledger.Errorf(ledger.EInvalidRequest, "%s", se.msg).WithField(se.path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

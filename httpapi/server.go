@@ -15,6 +15,7 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config wires the API to the ledger.
@@ -56,8 +57,13 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// JWT, when set, accepts end-users' JWTs as owner-bound principals (jwt.go).
+	JWT *JWTVerifier
 	// Version is shown on the landing page (GET /); may be empty.
 	Version string
+	// InProgressLease is how long a two-step request holds its
+	// Idempotency-Key without renewing it. Zero: DefaultInProgressLease.
+	InProgressLease time.Duration
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -70,7 +76,9 @@ type Server struct {
 	store    *pgjournal.Store
 	auth     *authenticator
 	inflight *inflight
+	lease    time.Duration
 	gateways gateways.Set
+	captures singleflight.Group // one capture call per approved payment at a time (capture.go)
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
 
@@ -94,11 +102,15 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
+	if cfg.InProgressLease <= 0 {
+		cfg.InProgressLease = DefaultInProgressLease
+	}
 	s := &Server{
+		lease:    cfg.InProgressLease,
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,
-		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys},
+		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys, jwt: cfg.JWT},
 		inflight: newInflight(),
 		gateways: cfg.Gateways,
 		log:      cfg.Logger,

@@ -247,6 +247,9 @@ func (s *State) decideStatus(c ChangeStatus, env Env) ([]Event, error) {
 		if held := a.HeldOrZero(); !held.IsZero() {
 			return nil, Errorf(EBalanceNotZero, "account %s has %s %s in pending holds: capture or void them before closing", a.ID, held, a.Currency)
 		}
+		if held := s.moneyHeldFor(a.ID); len(held) > 0 {
+			return nil, Errorf(EBalanceNotZero, "account %s still has money held by %s: close it once that is settled", a.ID, strings.Join(held, ", "))
+		}
 		typ = AccountClosed
 	default:
 		return nil, Errorf(EInvalidRequest, "unknown status action %q", c.Action)

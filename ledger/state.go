@@ -126,6 +126,8 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideRecordCheckout(c, env)
 	case FailDeposit:
 		return s.decideFailDeposit(c, env)
+	case RecordCapture:
+		return s.decideRecordCapture(c, env)
 	case GatewayNotification:
 		return s.decideNotification(c, env)
 	case RefundTransfer:
@@ -168,7 +170,8 @@ func (s *State) Apply(e *Event) error {
 		if err := s.applyTransaction(e); err != nil {
 			return err
 		}
-	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent:
+	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent,
+		DepositApprovedEvent, DepositCaptureAnsweredEvent:
 		if err := s.applyDeposit(e); err != nil {
 			return err
 		}
@@ -240,11 +243,27 @@ func (s *State) applyDeposit(e *Event) error {
 		s.setGatewayReference(dep, d.GatewayReference)
 		return nil
 	}
+	if e.Type == DepositCaptureAnsweredEvent {
+		var d DepositCaptureData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		dep := s.deposits[d.DepositID]
+		if dep == nil {
+			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+		}
+		s.setGatewayReference(dep, d.GatewayReference)
+		return nil
+	}
 	var d DepositOutcomeData
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return err
 	}
 	dep := s.deposits[d.DepositID]
+	if dep != nil && e.Type == DepositApprovedEvent {
+		s.setGatewayReference(dep, d.GatewayReference) // the status stays pending until the capture's webhook
+		return nil
+	}
 	if dep == nil && e.Type == DepositSucceededEvent && d.Unsolicited {
 		amount, err := ParseMoney(d.Amount, d.Currency)
 		if err != nil {

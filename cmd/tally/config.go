@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tallyledger/tally/httpapi"
 )
 
 // The default limit on failed authentications per client address: enough
@@ -46,6 +48,11 @@ type Config struct {
 
 	// HoldExpiryInterval is how often the expirer looks for holds past their time.
 	HoldExpiryInterval time.Duration
+	// Money safety; docs/reliability.md says what they do.
+	IdempotencyLease  time.Duration // a two-step request's hold on its Idempotency-Key without renewal
+	ReconcileInterval time.Duration // how often pending refunds are checked with their gateways; 0: never
+	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
+	JWT *httpapi.JWTConfig
 
 	migrateOnly  bool
 	existingOnly bool // local mode: use the cluster in DataDir, never create one
@@ -96,10 +103,15 @@ func configFromEnv() (Config, error) {
 		{"TALLY_HTTP_IDLE_TIMEOUT", &c.IdleTimeout, 2 * time.Minute},
 		{"TALLY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 20 * time.Second},
 		{"TALLY_HOLD_EXPIRY_INTERVAL", &c.HoldExpiryInterval, 10 * time.Second},
+		{"TALLY_IDEMPOTENCY_LEASE", &c.IdempotencyLease, 30 * time.Second},
+		{"TALLY_RECONCILE_INTERVAL", &c.ReconcileInterval, time.Minute},
 	} {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	if c.JWT, err = jwtFromEnv(); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }

@@ -31,10 +31,14 @@ type Main struct {
 	listener net.Listener
 	addr     string
 	sandbox  *sandbox.Gateway
+	jwt      *httpapi.JWTVerifier
 	serving  chan error
 	// stopExpirer stops the hold expirer; expired is closed once it has.
 	stopExpirer context.CancelFunc
 	expired     chan struct{}
+	// stopReconciler ends the refund reconciler; reconciled says it has.
+	stopReconciler context.CancelFunc
+	reconciled     chan struct{}
 }
 
 // NewMain returns an unstarted service.
@@ -101,13 +105,22 @@ func (m *Main) Run(ctx context.Context) error {
 	if sb != nil {
 		sandboxPages = sb.Handler()
 	}
+	if m.cfg.JWT != nil {
+		jwtCfg := *m.cfg.JWT
+		jwtCfg.Logger = m.log
+		if m.jwt, err = httpapi.NewJWTVerifier(jwtCfg); err != nil {
+			return err
+		}
+		m.log.Info("end-user JWTs accepted", "issuers", m.cfg.JWT.Issuers, "jwks_url", m.cfg.JWT.JWKSURL, "hs256", len(m.cfg.JWT.HS256Secret) > 0)
+	}
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
-		Gateways: gws, Sandbox: sandboxPages,
+		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
-		Version: Version(),
+		Version:         Version(),
+		InProgressLease: m.cfg.IdempotencyLease,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -130,6 +143,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
+	if m.cfg.ReconcileInterval > 0 {
+		var rctx context.Context
+		rctx, m.stopReconciler = context.WithCancel(context.WithoutCancel(ctx))
+		m.reconciled = make(chan struct{})
+		go func() {
+			defer close(m.reconciled)
+			api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{})
+		}()
+	}
 	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
 	return nil
 }
@@ -158,6 +180,11 @@ func (m *Main) Close() {
 		m.stopExpirer()
 		<-m.expired
 	}
+	if m.stopReconciler != nil {
+		m.stopReconciler()
+		<-m.reconciled
+	}
+	m.jwt.Close()
 	if m.journal != nil {
 		m.journal.Close()
 	}

@@ -23,6 +23,7 @@ type loader struct {
 	depositKeys    []ledger.DepositKey // named by the commands
 	transferIDs    []string
 	refundIDs      []string
+	pendingOf      []string // accounts whose pending refunds the batch reads
 	holdIDs        []string
 	transactionIDs []string
 
@@ -44,7 +45,12 @@ func newLoader(j *Journal, book string, batch []*pending) *loader {
 		if r, ok := cmd.(ledger.RefundReader); ok {
 			l.transferIDs = append(l.transferIDs, r.Transfers()...)
 			for _, k := range r.Refunds() {
-				l.refundIDs = append(l.refundIDs, k.ID)
+				if k.ID != "" {
+					l.refundIDs = append(l.refundIDs, k.ID)
+				}
+				if k.PendingOfRef != "" {
+					l.pendingOf = append(l.pendingOf, k.PendingOfRef)
+				}
 			}
 		}
 		if r, ok := cmd.(ledger.HoldReader); ok {
@@ -82,7 +88,7 @@ func (l *loader) queueFirst(p *pipeline) bool {
 // queueSecond queues the reads that depend on the deposits and transfers:
 // their refunds, then every account involved.
 func (l *loader) queueSecond(p *pipeline) {
-	if len(l.refundIDs) > 0 || len(l.depositIDs) > 0 {
+	if len(l.refundIDs) > 0 || len(l.depositIDs) > 0 || len(l.pendingOf) > 0 {
 		l.queueRefunds(p)
 	}
 	l.queueAccounts(p)
@@ -210,12 +216,15 @@ func (l *loader) queueTransactions(p *pipeline) {
 	})
 }
 
-// queueRefunds locks the refunds the batch names and every refund of the
-// deposits it read (a gateway's refund notification is matched among them).
+// queueRefunds locks the refunds the batch names, every refund of the
+// deposits it read (a gateway's refund notification is matched among them)
+// and the pending refunds of the accounts it closes.
 func (l *loader) queueRefunds(p *pipeline) {
 	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
-		WHERE r.id IN (SELECT id FROM refunds WHERE id = ANY($1) UNION SELECT id FROM refunds WHERE deposit_id = ANY($2))
-		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs},
+		WHERE r.id IN (SELECT id FROM refunds WHERE id = ANY($1) UNION SELECT id FROM refunds WHERE deposit_id = ANY($2)
+			UNION SELECT id FROM refunds WHERE book = $4 AND status = 'pending' AND account_id IN (
+				SELECT id FROM accounts WHERE book = $4 AND (id = ANY($3) OR wallet_number = ANY($3))))
+		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.pendingOf, l.book},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
 			if err != nil {
