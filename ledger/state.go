@@ -16,9 +16,7 @@ type State struct {
 	wallets  map[string]*Account // by wallet number
 	system   map[SystemRef]*Account
 
-	deposits     map[string]*Deposit // by id
-	byReference  map[string]*Deposit // by our reference
-	byGatewayRef map[string]*Deposit // by gateway + "\x00" + gateway reference
+	deposits depositIndex
 
 	transfers    map[string]*TransferRecord
 	refunds      map[string]*Refund
@@ -33,9 +31,7 @@ func NewState(accounts []Account) *State {
 		wallets:  make(map[string]*Account),
 		system:   make(map[SystemRef]*Account),
 
-		deposits:     make(map[string]*Deposit),
-		byReference:  make(map[string]*Deposit),
-		byGatewayRef: make(map[string]*Deposit),
+		deposits: newDepositIndex(),
 
 		transfers:    make(map[string]*TransferRecord),
 		refunds:      make(map[string]*Refund),
@@ -89,11 +85,14 @@ func (s *State) lookup(ref string) *Account {
 //
 // Transfer returns ENotFound if either account is unknown, ESameAccount,
 // ESystemAccount, ECurrencyMismatch, EAccountClosed, EAccountFrozen, or
-// EInsufficientFunds if the sender cannot cover the amount.
+// EInsufficientFunds if the sender cannot cover the amount down to minus
+// its overdraft limit; a hold and each leg of a transaction return the same.
 // Adjust returns ENotFound, ESystemAccount, ECurrencyMismatch, EAccountClosed,
-// or EInsufficientFunds for a debit below zero.
+// or EInsufficientFunds for a debit past the limit.
 // ChangeStatus returns ENotFound, ESystemAccount, EAccountClosed or EBalanceNotZero;
 // a change to the status the account already has yields no event.
+// The other commands' refusals are documented with them (hold.go,
+// transaction.go, deposit.go, refund.go).
 func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 	switch c := cmd.(type) {
 	case OpenAccount:
@@ -214,90 +213,6 @@ func CheckBalanced(ps []Posting) error {
 	return nil
 }
 
-func (s *State) applyDeposit(e *Event) error {
-	if e.Type == DepositInitiated {
-		var d DepositInitiatedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return err
-		}
-		amount, err := ParseMoney(d.Amount, string(d.Currency))
-		if err != nil {
-			return err
-		}
-		s.AddDeposit(Deposit{
-			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
-			Amount: amount, Status: DepositPending, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
-		})
-		return nil
-	}
-	if e.Type == DepositCheckoutOpened {
-		var d DepositCheckoutData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return err
-		}
-		dep := s.deposits[d.DepositID]
-		if dep == nil {
-			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
-		}
-		dep.CheckoutURL = d.CheckoutURL
-		s.setGatewayReference(dep, d.GatewayReference)
-		return nil
-	}
-	if e.Type == DepositCaptureAnsweredEvent {
-		var d DepositCaptureData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return err
-		}
-		dep := s.deposits[d.DepositID]
-		if dep == nil {
-			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
-		}
-		s.setGatewayReference(dep, d.GatewayReference)
-		return nil
-	}
-	var d DepositOutcomeData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		return err
-	}
-	dep := s.deposits[d.DepositID]
-	if dep != nil && e.Type == DepositApprovedEvent {
-		s.setGatewayReference(dep, d.GatewayReference) // the status stays pending until the capture's webhook
-		return nil
-	}
-	if dep == nil && e.Type == DepositSucceededEvent && d.Unsolicited {
-		amount, err := ParseMoney(d.Amount, d.Currency)
-		if err != nil {
-			return err
-		}
-		s.AddDeposit(Deposit{
-			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
-			Amount: amount, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
-		})
-		dep = s.deposits[d.DepositID]
-	}
-	if dep == nil {
-		return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
-	}
-	dep.Status = depositStatusAfter[e.Type]
-	s.setGatewayReference(dep, d.GatewayReference)
-	return nil
-}
-
-var depositStatusAfter = map[EventType]DepositStatus{
-	DepositSucceededEvent: DepositSucceeded,
-	DepositFailedEvent:    DepositFailed,
-	DepositExpiredEvent:   DepositExpired,
-	DepositFlaggedEvent:   DepositFlagged,
-}
-
-func (s *State) setGatewayReference(d *Deposit, ref string) {
-	if ref == "" || d.GatewayReference == ref {
-		return
-	}
-	d.GatewayReference = ref
-	s.byGatewayRef[d.Gateway+"\x00"+ref] = d
-}
-
 // Clone returns a copy of the state that deciding and applying on cannot
 // change s: an atomic batch decides on a clone and keeps it only if every
 // item succeeded.
@@ -306,7 +221,7 @@ func (s *State) Clone() *State {
 	for _, a := range s.accounts {
 		c.add(*a)
 	}
-	for _, d := range s.deposits {
+	for _, d := range s.deposits.byID {
 		c.AddDeposit(*d)
 	}
 	for _, t := range s.transfers {
@@ -322,4 +237,16 @@ func (s *State) Clone() *State {
 		c.AddTransaction(*t)
 	}
 	return c
+}
+
+// systemAccount returns the id of a book's system account, with the event
+// that opens it if it does not exist yet.
+func (s *State) systemAccount(book string, cur Currency, name string, env Env) ([]Event, string) {
+	if sys := s.system[SystemRef{book, cur, name}]; sys != nil {
+		return nil, sys.ID
+	}
+	// If an earlier command of this batch decided to open it, that event is
+	// applied before this one is decided, so it is in s.system by now.
+	id := env.NewID(PrefixAccount)
+	return []Event{newEvent(book, AccountOpened, AccountOpenedData{AccountID: id, Kind: KindSystem, Currency: cur, Name: name}, env)}, id
 }

@@ -3,6 +3,18 @@ package ledger
 // TransferCompleted is the event type of a transfer between two wallets.
 const TransferCompleted EventType = "transfer.completed"
 
+// TransferRecord is a transfer as refund decisions need it (the journal loads it for them).
+type TransferRecord struct {
+	ID             string
+	Book           string
+	From, To       string
+	Amount         Money
+	RefundedAmount Money
+}
+
+// AddTransfer puts a loaded transfer into the state.
+func (s *State) AddTransfer(t TransferRecord) { s.transfers[t.ID] = &t }
+
 // Transfer moves money between two wallets of one book.
 type Transfer struct {
 	TransferID  string
