@@ -15,6 +15,7 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/projections/sinks"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -64,6 +65,8 @@ type Config struct {
 	// InProgressLease is how long a two-step request holds its
 	// Idempotency-Key without renewing it. Zero: DefaultInProgressLease.
 	InProgressLease time.Duration
+	// Subscriptions stores webhook subscriptions; nil: no subscription routes.
+	Subscriptions *sinks.Subscriptions
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -89,6 +92,7 @@ type Server struct {
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
 	version        string           // for the landing page
+	subscriptions  *sinks.Subscriptions
 }
 
 // New builds the API and its routes.
@@ -122,6 +126,7 @@ func New(cfg Config) *Server {
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
 		version:        cfg.Version,
+		subscriptions:  cfg.Subscriptions,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -173,6 +178,9 @@ func New(cfg Config) *Server {
 	s.holdRoutes(v1)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
+	}
+	if cfg.Subscriptions != nil {
+		s.subscriptionRoutes(v1)
 	}
 
 	// Webhooks are authenticated by the gateway's signature, not an API key.

@@ -54,6 +54,11 @@ type Config struct {
 	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
 	JWT *httpapi.JWTConfig
 
+	// Events out (docs/events-out.md).
+	NATSURL             string // TALLY_NATS_URL: publish the journal to NATS JetStream
+	KafkaBrokers        string // TALLY_KAFKA_BROKERS: publish the journal to Kafka
+	WebhookAllowPrivate bool   // TALLY_WEBHOOK_ALLOW_PRIVATE: webhooks may reach private addresses
+
 	migrateOnly  bool
 	existingOnly bool // local mode: use the cluster in DataDir, never create one
 }
@@ -75,6 +80,11 @@ func configFromEnv() (Config, error) {
 	var err error
 	if c.Sandbox, err = strconv.ParseBool(sandbox); err != nil {
 		return c, fmt.Errorf("TALLY_SANDBOX must be true or false, not %q", sandbox)
+	}
+	c.NATSURL, c.KafkaBrokers = envOr("TALLY_NATS_URL", ""), envOr("TALLY_KAFKA_BROKERS", "")
+	allowPrivate := envOr("TALLY_WEBHOOK_ALLOW_PRIVATE", strconv.FormatBool(c.LocalMode()))
+	if c.WebhookAllowPrivate, err = strconv.ParseBool(allowPrivate); err != nil {
+		return c, fmt.Errorf("TALLY_WEBHOOK_ALLOW_PRIVATE must be true or false, not %q", allowPrivate)
 	}
 	c.PublicURL = trimURL(envOr("TALLY_PUBLIC_URL", "http://localhost"+portOf(c.HTTPAddr)))
 	if c.RateLimit, err = envFloat("TALLY_RATE_LIMIT", 0); err != nil {

@@ -27,6 +27,7 @@ type Main struct {
 	pool     *pgxpool.Pool
 	journal  *pgjournal.Journal
 	runner   *projections.Runner
+	outbox   *outbox
 	http     *http.Server
 	listener net.Listener
 	addr     string
@@ -85,8 +86,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	store := pgjournal.NewStore(m.pool)
 	metrics := httpapi.NewMetrics(store.PoolStats)
-	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
+	if m.outbox, err = openOutbox(m.cfg, m.pool, metrics.Registerer(), m.log); err != nil {
+		return err
+	}
+	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag, Sinks: m.outbox.sinks})
 	m.runner.Start(context.Background())
+	m.outbox.dispatcher.Start(context.Background())
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify})
 	m.startExpirer(store)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
@@ -116,7 +121,7 @@ func (m *Main) Run(ctx context.Context) error {
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
 		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
-		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
+		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics, Subscriptions: m.outbox.subscriptions,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
 		Version:         Version(),
@@ -190,6 +195,9 @@ func (m *Main) Close() {
 	}
 	if m.runner != nil {
 		m.runner.Stop()
+	}
+	if m.outbox != nil {
+		m.outbox.close()
 	}
 	if m.pool != nil {
 		m.pool.Close()
