@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// decideAll decides and applies cmd against s, as the journal does.
-func decideAll(t *testing.T, s *State, env Env, cmd Command) []Event {
+// decideAndApply decides and applies cmd against s, as the journal does.
+func decideAndApply(t *testing.T, s *State, env Env, cmd Command) []Event {
 	t.Helper()
 	events, err := s.Decide(cmd, env)
 	if err != nil {
@@ -43,11 +43,11 @@ func TestWithdrawalSettlesOnceAndReturnsMoneyOnFailureOrReversal(t *testing.T) {
 			s := NewState([]Account{wallet("acc_a", "NGN", "100.00", StatusActive)})
 			env := testEnv()
 			env.Book = "main"
-			decideAll(t, s, env, RequestWithdrawal{WithdrawalID: "wd_1", Account: "acc_a", Amount: MustMoney("40.00", "NGN"), Gateway: "paystack",
+			decideAndApply(t, s, env, RequestWithdrawal{WithdrawalID: "wd_1", Account: "acc_a", Amount: MustMoney("40.00", "NGN"), Gateway: "paystack",
 				DestinationID: "dst_1", BankCode: "058", MaskedNumber: MaskAccountNumber("0123456789")})
 			appended := 0
 			for i, k := range tt.events {
-				for _, e := range decideAll(t, s, env, notify(k, "wd_1", string(rune('a'+i)))) {
+				for _, e := range decideAndApply(t, s, env, notify(k, "wd_1", string(rune('a'+i)))) {
 					if e.Type != AccountOpened {
 						appended++
 					}
@@ -81,14 +81,14 @@ func TestWithdrawalRefusalsAndNotifications(t *testing.T) {
 			}
 		})
 	}
-	decideAll(t, s, env, RequestWithdrawal{WithdrawalID: "wd_1", Account: "acc_a", Amount: MustMoney("100.00", "NGN"), Gateway: "paystack"})
+	decideAndApply(t, s, env, RequestWithdrawal{WithdrawalID: "wd_1", Account: "acc_a", Amount: MustMoney("100.00", "NGN"), Gateway: "paystack"})
 	t.Run("a wallet with a pending withdrawal cannot be closed", func(t *testing.T) {
 		if _, err := s.Decide(ChangeStatus{Account: "acc_a", Action: Close}, env); ErrorCode(err) != EBalanceNotZero {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("a mismatched amount is unmatched, without the payload", func(t *testing.T) {
-		events := decideAll(t, s, env, GatewayNotification{Gateway: "paystack", Kind: NotifyPayoutSucceeded, EventID: "e", WithdrawalID: "wd_1",
+		events := decideAndApply(t, s, env, GatewayNotification{Gateway: "paystack", Kind: NotifyPayoutSucceeded, EventID: "e", WithdrawalID: "wd_1",
 			Amount: "99.00", Currency: "NGN", Payload: "acct 0123456789"})
 		if len(events) != 1 || events[0].Type != GatewayUnmatched || len(events[0].Postings) != 0 || string(events[0].Data) == "" ||
 			strings.Contains(string(events[0].Data), "0123456789") {
@@ -96,7 +96,7 @@ func TestWithdrawalRefusalsAndNotifications(t *testing.T) {
 		}
 	})
 	t.Run("another gateway's notification is unmatched", func(t *testing.T) {
-		events := decideAll(t, s, env, GatewayNotification{Gateway: "xendit", Kind: NotifyPayoutFailed, EventID: "e2", WithdrawalID: "wd_1", Amount: "100.00", Currency: "NGN"})
+		events := decideAndApply(t, s, env, GatewayNotification{Gateway: "xendit", Kind: NotifyPayoutFailed, EventID: "e2", WithdrawalID: "wd_1", Amount: "100.00", Currency: "NGN"})
 		if len(events) != 1 || events[0].Type != GatewayUnmatched {
 			t.Fatalf("events = %+v", events)
 		}
