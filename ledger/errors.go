@@ -33,6 +33,8 @@ const (
 	ENotRefundable         Code = "not_refundable"
 	EIdempotencyKeyReused  Code = "idempotency_key_reused"
 	EKeyLimitReached       Code = "key_limit_reached"
+	EProposalNotPending    Code = "proposal_not_pending"
+	EApproverIsProposer    Code = "approver_is_proposer"
 	ERateLimited           Code = "rate_limited"
 	EGatewayError          Code = "gateway_error"
 	EUnavailable           Code = "unavailable"

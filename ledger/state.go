@@ -19,6 +19,7 @@ type State struct {
 
 	transfers map[string]*TransferRecord
 	refunds   map[string]*Refund
+	proposals map[string]*AdjustmentProposal
 }
 
 // NewState returns a state holding the given accounts.
@@ -34,6 +35,7 @@ func NewState(accounts []Account) *State {
 
 		transfers: make(map[string]*TransferRecord),
 		refunds:   make(map[string]*Refund),
+		proposals: make(map[string]*AdjustmentProposal),
 	}
 	for i := range accounts {
 		s.add(accounts[i])
@@ -85,6 +87,7 @@ func (s *State) lookup(ref string) *Account {
 // EInsufficientFunds if the sender cannot cover the amount.
 // Adjust returns ENotFound, ESystemAccount, ECurrencyMismatch, EAccountClosed,
 // or EInsufficientFunds for a debit below zero.
+// ProposeAdjustment, ApproveAdjustment and RejectAdjustment: see approval.go.
 // ChangeStatus returns ENotFound, ESystemAccount, EAccountClosed or EBalanceNotZero;
 // a change to the status the account already has yields no event.
 func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
@@ -113,6 +116,12 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideRecordRefundSubmission(c, env)
 	case FailRefund:
 		return s.decideFailRefund(c, env)
+	case ProposeAdjustment:
+		return s.decidePropose(c, env)
+	case ApproveAdjustment:
+		return s.decideApprove(c, env)
+	case RejectAdjustment:
+		return s.decideReject(c, env)
 	}
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
@@ -296,6 +305,10 @@ func (s *State) Apply(e *Event) error {
 		}
 	case TransferRefunded, RefundRequested, RefundSubmitted, RefundSucceededEvent, RefundFailedEvent:
 		if err := s.applyRefund(e); err != nil {
+			return err
+		}
+	case AdjustmentProposed, AdjustmentPosted, AdjustmentRejected:
+		if err := s.applyProposal(e); err != nil {
 			return err
 		}
 	}

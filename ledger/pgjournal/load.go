@@ -9,7 +9,7 @@ import (
 )
 
 // loader reads and locks everything a batch decides on. Every batch locks
-// in the same order — deposits, transfers, refunds, then balance rows in
+// in the same order — deposits, transfers, adjustment proposals, refunds, then balance rows in
 // ascending account id — so concurrent batches (of other processes, or of
 // rebuilds) cannot deadlock with it. Its reads are queued into pipelines:
 // one round trip when the batch reads no deposits or transfers (transfers,
@@ -23,11 +23,13 @@ type loader struct {
 	depositKeys []ledger.DepositKey // named by the commands
 	transferIDs []string
 	refundIDs   []string
+	proposalIDs []string
 
 	deposits   []ledger.Deposit // as read and locked
 	depositIDs []string
 	transfers  []ledger.TransferRecord
 	refunds    []ledger.Refund
+	proposals  []ledger.AdjustmentProposal
 	accounts   []ledger.Account
 }
 
@@ -43,6 +45,9 @@ func newLoader(j *Journal, book string, batch []*pending) *loader {
 				l.refundIDs = append(l.refundIDs, k.ID)
 			}
 		}
+		if r, ok := p.req.Command.(ledger.ProposalReader); ok {
+			l.proposalIDs = append(l.proposalIDs, r.Proposals()...)
+		}
 	}
 	return l
 }
@@ -56,7 +61,10 @@ func (l *loader) queueFirst(p *pipeline) bool {
 	if len(l.transferIDs) > 0 {
 		l.queueTransfers(p)
 	}
-	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 {
+	if len(l.proposalIDs) > 0 {
+		l.queueProposals(p)
+	}
+	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.proposalIDs) > 0 {
 		return true
 	}
 	l.queueSecond(p)
@@ -83,6 +91,9 @@ func (l *loader) state() *ledger.State {
 	}
 	for _, r := range l.refunds {
 		state.AddRefund(r)
+	}
+	for _, p := range l.proposals {
+		state.AddProposal(p)
 	}
 	return state
 }
@@ -268,6 +279,10 @@ func (l *loader) queueAccounts(p *pipeline) {
 	}
 	for _, t := range l.transfers {
 		refs = append(refs, t.From, t.To)
+	}
+	for _, p := range l.proposals {
+		refs = append(refs, p.Account)
+		system = append(system, ledger.SystemAccountsForProposal(p)...)
 	}
 	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, true, func(a ledger.Account) {
 		l.accounts = append(l.accounts, a)

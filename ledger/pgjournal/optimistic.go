@@ -49,7 +49,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var system []ledger.SystemRef
 	for _, b := range batch {
 		switch b.req.Command.(type) {
-		case ledger.DepositReader, ledger.RefundReader:
+		case ledger.DepositReader, ledger.RefundReader, ledger.ProposalReader:
 			return nil, false
 		}
 		if b.req.Idempotency != nil && b.req.Idempotency.Finish {

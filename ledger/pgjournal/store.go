@@ -434,6 +434,7 @@ func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
 type DepositFilter struct {
 	Account string // deposits to this account
 	Owner   string // deposits to any account of this owner
+	Status  string // deposits in this status
 	After   Cursor
 	Limit   int
 }
@@ -443,8 +444,8 @@ func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[Deposit
 	return list(ctx, s, scanDepositView, `SELECT `+depositViewColumns+`, d.book, d.created_position FROM deposits d
 		WHERE ($1 = '' OR d.account_id = $1)
 		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = d.account_id AND a.owner = $2))
-		  AND (d.book, d.created_position) > ($3, $4)
-		ORDER BY d.book, d.created_position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND (d.book, d.created_position) > ($3, $4) AND ($6 = '' OR d.status = $6)
+		ORDER BY d.book, d.created_position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit, f.Status)
 }
 
 // BookOfDeposit returns the book of the deposit a gateway notification is
@@ -493,6 +494,7 @@ func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
 type RefundFilter struct {
 	Deposit, Transfer string
 	Owner             string // refunds out of any account of this owner
+	Status            string // refunds in this status
 	After             Cursor
 	Limit             int
 }
@@ -502,6 +504,6 @@ func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]Listed[ledger.Re
 	return list(ctx, s, scanRefund, `SELECT `+refundColumns+`, r.book, r.created_position FROM refunds r
 		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2)
 		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = r.account_id AND a.owner = $3))
-		  AND (r.book, r.created_position) > ($4, $5)
-		ORDER BY r.book, r.created_position LIMIT $6`, f.Deposit, f.Transfer, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND (r.book, r.created_position) > ($4, $5) AND ($7 = '' OR r.status = $7)
+		ORDER BY r.book, r.created_position LIMIT $6`, f.Deposit, f.Transfer, f.Owner, f.After.Book, f.After.Position, f.Limit, f.Status)
 }
