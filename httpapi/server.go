@@ -42,6 +42,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// AdjustmentApproval makes POST /v1/adjustments propose rather than
+	// post: a different admin key must approve (TALLY_ADJUSTMENT_APPROVAL=required).
+	AdjustmentApproval bool
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -60,6 +63,7 @@ type Server struct {
 
 	metrics        *Metrics
 	limiter        *limiter
+	approval       bool // adjustments need a second admin (see proposals.go)
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
@@ -90,6 +94,7 @@ func New(cfg Config) *Server {
 		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
+		approval:       cfg.AdjustmentApproval,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -120,6 +125,10 @@ func New(cfg Config) *Server {
 	v1("GET", "/transfers", s.listTransfers, ScopeAccountsRead)
 	v1("GET", "/transfers/:id", s.getTransfer, ScopeAccountsRead)
 	v1("POST", "/adjustments", s.createAdjustment, ScopeAdmin)
+	v1("GET", "/adjustments/proposals", s.listProposals, ScopeAdmin)
+	v1("GET", "/adjustments/proposals/:id", s.getProposal, ScopeAdmin)
+	v1("POST", "/adjustments/proposals/:id/approve", s.decideProposal(false), ScopeAdmin)
+	v1("POST", "/adjustments/proposals/:id/reject", s.decideProposal(true), ScopeAdmin)
 	v1("GET", "/events", s.listEvents, ScopeEventsRead)
 	v1("POST", "/deposits", s.createDeposit, ScopeDepositsWrite)
 	v1("GET", "/deposits", s.listDeposits, ScopeAccountsRead)

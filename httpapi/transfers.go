@@ -115,6 +115,9 @@ func (s *Server) createAdjustment(c echo.Context) error {
 		AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: req.Account,
 		Direction: ledger.Direction(req.Direction), Amount: amount, Reason: req.Reason,
 	}
+	if s.approval {
+		return s.proposeAdjustment(c, key, body, cmd)
+	}
 	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {
 			return problemResponse(o.Err)

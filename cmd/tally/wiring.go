@@ -101,6 +101,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Gateways: gws, Sandbox: sandboxPages,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
+		AdjustmentApproval: m.cfg.AdjustmentApproval,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
