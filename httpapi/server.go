@@ -45,6 +45,9 @@ type Config struct {
 	// AdjustmentApproval makes POST /v1/adjustments propose rather than
 	// post: a different admin key must approve (TALLY_ADJUSTMENT_APPROVAL=required).
 	AdjustmentApproval bool
+	// Sessions, with Projections, serves the finance console at /console
+	// (see consolemount.go); nil: no console.
+	Sessions *pgjournal.Sessions
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -64,6 +67,7 @@ type Server struct {
 	metrics        *Metrics
 	limiter        *limiter
 	approval       bool // adjustments need a second admin (see proposals.go)
+	console        bool // the finance console is mounted
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
@@ -150,6 +154,7 @@ func New(cfg Config) *Server {
 	}
 
 	s.auditRoutes(v1, cfg.Projections)
+	s.mountConsole(cfg)
 
 	s.routes = map[string]bool{}
 	for _, r := range e.Routes() {

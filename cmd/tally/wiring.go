@@ -101,7 +101,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Gateways: gws, Sandbox: sandboxPages,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
-		AdjustmentApproval: m.cfg.AdjustmentApproval,
+		AdjustmentApproval: m.cfg.AdjustmentApproval, Sessions: pgjournal.NewSessions(m.pool),
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -124,7 +124,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
-	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
+	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "console_url", m.cfg.PublicURL+httpapi.ConsolePath, "local_mode", m.cfg.LocalMode())
 	return nil
 }
 
