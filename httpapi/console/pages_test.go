@@ -72,9 +72,13 @@ func (tl *tally) apiEvents(query string) []map[string]any {
 	return out
 }
 
-// fitsPhone checks that the page needs no sideways scrolling at 360 px.
+// fitsPhone checks that the page needs no sideways scrolling at 360 px,
+// and that every form field has a label (keyboard and screen-reader use).
 func (p *page) fitsPhone(name string) {
 	p.t.Helper()
+	if unlabelled := eval[[]string](p, `Array.from(document.querySelectorAll("input:not([type=hidden]), select")).filter(e => e.labels.length === 0).map(e => e.name)`); len(unlabelled) > 0 {
+		p.t.Errorf("%s has fields without a label: %v", name, unlabelled)
+	}
 	p.run(chromedp.EmulateViewport(360, 740))
 	defer p.run(chromedp.EmulateViewport(1280, 900))
 	if w := eval[int](p, `document.documentElement.scrollWidth`); w > 360 {

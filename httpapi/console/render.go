@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -36,6 +37,19 @@ var funcs = template.FuncMap{
 			return string(raw)
 		}
 		return b.String()
+	},
+	"json": func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		return string(b)
+	},
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
 	},
 	"negative": func(m ledger.Money) bool { return m.Sign() < 0 },
 	"add":      func(a, b int64) int64 { return a + b },

@@ -27,6 +27,7 @@ func TestSignInAndOut(t *testing.T) {
 			t.Fatalf("at %s, want the sign-in page", got)
 		}
 		p.screenshot("sign-in")
+		p.fitsPhone("sign-in")
 	})
 	refused := []struct{ name, key, message string }{
 		{"an unknown key cannot sign in", "tally_notakey0000000000000000000000000000", "not valid"},
