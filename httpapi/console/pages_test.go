@@ -19,11 +19,10 @@ import (
 
 // book is what seed puts in a fresh ledger.
 type book struct {
-	a, b, usd    string    // wallets
-	asOf         time.Time // between a's funding and the transfer
-	deposit      string    // paid through the sandbox, then partly refunded
-	flagged      string    // paid with the wrong amount
-	eventsBefore int
+	a, b, usd string    // wallets
+	asOf      time.Time // between a's funding and the transfer
+	deposit   string    // paid through the sandbox, then partly refunded
+	flagged   string    // paid with the wrong amount
 }
 
 // seed makes a small book through the API: adjustments, a transfer, a
