@@ -124,6 +124,28 @@ func (f *fixture) workload(seed uint64, steps int) {
 		f.t.Fatalf("close: %s", got)
 	}
 	f.gatewayWork("main", wallets[0].id, wallets[1].id, "NGN")
+	f.fourEyes("eu", wallets[7].id, "EUR")
+}
+
+// fourEyes proposes three adjustments: one approved (it posts), one
+// rejected and one left pending.
+func (f *fixture) fourEyes(book, wallet, cur string) {
+	f.t.Helper()
+	var ids []string
+	for range 3 {
+		id := ledger.NewID(ledger.PrefixAdjustment)
+		ids = append(ids, id)
+		if got := f.submit(book, ledger.ProposeAdjustment{AdjustmentID: id, Account: wallet, Direction: ledger.Credit,
+			Amount: ledger.MustMoney("3.00", cur), Reason: "four eyes", ProposedBy: "key_alice"}); got != "ok" {
+			f.t.Fatalf("propose: %s", got)
+		}
+	}
+	if got := f.submit(book, ledger.ApproveAdjustment{AdjustmentID: ids[0], ApprovedBy: "key_bob"}); got != "ok" {
+		f.t.Fatalf("approve: %s", got)
+	}
+	if got := f.submit(book, ledger.RejectAdjustment{AdjustmentID: ids[1], RejectedBy: "key_bob", Reason: "no"}); got != "ok" {
+		f.t.Fatalf("reject: %s", got)
+	}
 }
 
 // gatewayWork runs deposits and refunds through the sequencer as the HTTP
