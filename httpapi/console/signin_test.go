@@ -189,9 +189,58 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 	if err := tl.pool.QueryRow(context.Background(), `SELECT count(*) FROM adjustment_proposals`).Scan(&proposals); err != nil || proposals != 0 {
 		t.Fatalf("%d proposals recorded by refused forms (%v)", proposals, err)
 	}
+	t.Run("a proposal form sent twice proposes once", func(t *testing.T) {
+		page := get("/console/adjustments")
+		nonce := regexp.MustCompile(`name="nonce" value="([^"]+)"`).FindStringSubmatch(page)
+		if nonce == nil {
+			t.Fatal("the proposal form has no one-time value")
+		}
+		form := url.Values{"csrf": {m[1]}, "nonce": {nonce[1]}, "account": {acc}, "direction": {"credit"}, "amount": {"1.00"}, "currency": {"NGN"}, "reason": {"twice"}}
+		for range 2 {
+			if got := post("/console/adjustments", form); got != http.StatusSeeOther {
+				t.Fatalf("status %d, want 303", got)
+			}
+		}
+		form.Set("amount", "2.00")
+		if got := post("/console/adjustments", form); got != http.StatusUnprocessableEntity {
+			t.Fatalf("the one-time value reused for another proposal: status %d, want 422", got)
+		}
+		var n int
+		if err := tl.pool.QueryRow(context.Background(), `SELECT count(*) FROM adjustment_proposals`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d proposals (%v), want 1", n, err)
+		}
+	})
 	if got := post("/console/sign-out", url.Values{"csrf": {m[1]}}); got != http.StatusSeeOther {
 		t.Fatalf("sign-out with its token: %d, want 303", got)
 	}
+
+	t.Run("an auditor's session cannot propose, approve or reject", func(t *testing.T) {
+		var id string
+		if err := tl.pool.QueryRow(context.Background(), `SELECT id FROM adjustment_proposals`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		_, auditor := tl.key("", "events:read")
+		c = tl.client()
+		signInCSRF := csrfField.FindStringSubmatch(get("/console/sign-in"))[1]
+		if got := post("/console/sign-in", url.Values{"key": {auditor}, "csrf": {signInCSRF}}); got != http.StatusSeeOther {
+			t.Fatalf("auditor sign-in: %d", got)
+		}
+		token := csrfField.FindStringSubmatch(get("/console/journal"))[1]
+		for path, form := range map[string]url.Values{
+			"/console/adjustments":                    {"account": {acc}, "direction": {"credit"}, "amount": {"1.00"}, "currency": {"NGN"}, "reason": {"x"}},
+			"/console/adjustments/" + id + "/approve": {},
+			"/console/adjustments/" + id + "/reject":  {"reason": {"x"}},
+		} {
+			form.Set("csrf", token)
+			if got := post(path, form); got != http.StatusForbidden {
+				t.Errorf("auditor POST %s: %d, want 403", path, got)
+			}
+		}
+		var status string
+		if err := tl.pool.QueryRow(context.Background(), `SELECT status FROM adjustment_proposals WHERE id = $1`, id).Scan(&status); err != nil || status != "pending" {
+			t.Fatalf("proposal %s after an auditor's POSTs (%v)", status, err)
+		}
+	})
 }
 
 // The harness itself: an exception, a console error or a script the
