@@ -4,13 +4,15 @@ BIN         ?= bin/tally
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Development-only admin key for local mode; set your own for anything else.
 TALLY_ADMIN_KEY ?= dev-admin-key
+# tally version prints this (git describe); without git, the Go build info's.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: all build run test bench lint fmt postgres chromium clean fuzz soak
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tally
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tally
 
 ## run: start Tally in local mode on :8080 (its own PostgreSQL in ./.tally).
 run: postgres build
@@ -86,5 +88,10 @@ chromium:
 	fi; \
 	echo "Chromium not found: the console's browser tests will be skipped (install chromium, or set TALLY_CHROMIUM)."
 
+## clean: remove the binary and the local-mode data, including a cluster
+## kept in /var/lib/tally because PostgreSQL's user cannot enter this
+## directory (./.tally is then a symlink to it).
 clean:
+	@if [ -L .tally ]; then target=$$(readlink .tally); case "$$target" in \
+	  /var/lib/tally/*) echo "rm -rf $$target"; rm -rf "$$target";; esac; fi
 	rm -rf bin .tally

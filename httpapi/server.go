@@ -48,6 +48,8 @@ type Config struct {
 	// Sessions, with Projections, serves the finance console at /console
 	// (see consolemount.go); nil: no console.
 	Sessions *pgjournal.Sessions
+	// Version is shown on the landing page (GET /); may be empty.
+	Version string
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -71,6 +73,7 @@ type Server struct {
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
+	version        string           // for the landing page
 }
 
 // New builds the API and its routes.
@@ -99,12 +102,14 @@ func New(cfg Config) *Server {
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
 		approval:       cfg.AdjustmentApproval,
+		version:        cfg.Version,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestLog, s.harden)
 
+	e.GET("/", s.landing)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)

@@ -34,7 +34,8 @@ type Config struct {
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
-	migrateOnly bool
+	migrateOnly  bool
+	existingOnly bool // local mode: use the cluster in DataDir, never create one
 }
 
 // LocalMode reports whether tally runs its own PostgreSQL.

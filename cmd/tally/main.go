@@ -22,8 +22,10 @@ Usage:
   tally keys      create, list and revoke API keys (tally keys help)
   tally verify | rebuild | replay | export   audit and replay (below)
   tally bench     measure throughput and latency against pgbench (tally bench -h)
+  tally version   print the version
 
-Configuration is by environment; see docs/operations.md.
+Every command takes --help. Configuration is by environment; see
+docs/operations.md.
 `
 
 func main() {
@@ -34,12 +36,27 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Help never touches a database.
+	if text, ok := commandUsage(os.Args[1]); ok && wantsHelp(os.Args[2:]) {
+		fmt.Print(text)
+		return
+	}
 	var err error
 	switch os.Args[1] {
-	case "serve":
-		err = serve(ctx)
-	case "migrate":
-		err = migrateOnly(ctx)
+	case "serve", "migrate", "version":
+		if len(os.Args) > 2 {
+			text, _ := commandUsage(os.Args[1])
+			fmt.Fprintf(os.Stderr, "tally %s: unexpected arguments %v\n\n%s", os.Args[1], os.Args[2:], text)
+			os.Exit(2)
+		}
+		switch os.Args[1] {
+		case "serve":
+			err = serve(ctx)
+		case "migrate":
+			err = migrateOnly(ctx)
+		default:
+			printVersion(os.Stdout)
+		}
 	case "keys":
 		if err = keysCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, keysUsage)
@@ -51,6 +68,8 @@ func main() {
 		os.Exit(code)
 	case "bench":
 		err = bench(ctx, os.Args[2:])
+	case "--version", "-version":
+		printVersion(os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		fmt.Printf(auditUsage, strings.Join(projections.Default(nil).Names(), ", "))
@@ -84,7 +103,7 @@ func migrateOnly(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.migrateOnly = true
+	cfg.migrateOnly, cfg.existingOnly = true, true
 	m := NewMain(cfg)
 	defer m.Close()
 	return m.Run(ctx)

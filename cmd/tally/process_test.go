@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 
 const e2eAdminKey = "e2e-admin-key"
 
+// e2eVersion is what the test binary's tally version prints (the Makefile
+// sets git describe's answer the same way).
+const e2eVersion = "v0.0.0-e2e"
+
 var (
 	buildOnce sync.Once
 	binDir    string
@@ -61,7 +65,7 @@ func tallyBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "tally")
-		args := []string{"build", "-o", binPath}
+		args := []string{"build", "-o", binPath, "-ldflags", "-X main.version=" + e2eVersion}
 		if raceEnabled {
 			args = append(args, "-race")
 		}

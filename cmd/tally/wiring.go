@@ -102,6 +102,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		AdjustmentApproval: m.cfg.AdjustmentApproval, Sessions: pgjournal.NewSessions(m.pool),
+		Version: Version(),
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -176,9 +177,13 @@ func (m *Main) openDatabase(ctx context.Context) (string, error) {
 		return "", err
 	}
 	m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
-	m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
+	m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true, ExistingOnly: m.cfg.existingOnly})
 	if err != nil {
-		return "", fmt.Errorf("local mode: %w", err)
+		return "", localModeError(dir, err)
+	}
+	if m.pg.Relocated() {
+		m.log.Info("local mode: PostgreSQL's user cannot enter "+dir+", so the cluster lives in "+m.pg.Dir()+" ("+dir+" links there; make clean removes both)",
+			"data_dir", dir, "cluster_dir", m.pg.Dir())
 	}
 	return m.pg.URL(pglocal.Database), nil
 }
