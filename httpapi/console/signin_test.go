@@ -303,3 +303,16 @@ func TestCookiesAreSecureOverHTTPS(t *testing.T) {
 		})
 	}
 }
+
+func TestLandingPageLinksTheConsole(t *testing.T) {
+	tl := newTally(t)
+	resp, err := http.Get(tl.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `href="/console"`) {
+		t.Fatalf("GET / (%d) does not link the mounted console", resp.StatusCode)
+	}
+}
