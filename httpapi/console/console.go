@@ -178,11 +178,15 @@ func (c *Console) user(r *http.Request) (*user, error) {
 		return nil, err
 	}
 	id, err := c.cfg.Identify(r.Context(), sess.KeyHash)
+	if err == nil && (!id.Reader || id.Owner != "") {
+		err = ledger.Errorf(ledger.EUnauthenticated, "the key no longer may use the console")
+	}
+	if ledger.ErrorCode(err) == ledger.EUnauthenticated {
+		// The key was revoked or has expired: its sessions end with it.
+		_ = c.cfg.Sessions.End(r.Context(), token)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if !id.Reader || id.Owner != "" {
-		return nil, ledger.Errorf(ledger.EUnauthenticated, "the key no longer may use the console")
 	}
 	return &user{Identity: id, CSRF: sess.CSRF, ExpiresAt: sess.ExpiresAt, token: token}, nil
 }

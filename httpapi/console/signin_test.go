@@ -123,6 +123,10 @@ func TestSignInAndOut(t *testing.T) {
 		if got := p.path(); !strings.HasPrefix(got, "/console/sign-in") {
 			t.Fatalf("a revoked key's session opened %s", got)
 		}
+		var n int
+		if err := tl.pool.QueryRow(context.Background(), `SELECT count(*) FROM console_sessions WHERE key_id = $1`, id).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the revoked key keeps %d sessions (%v)", n, err)
+		}
 	})
 }
 
