@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/tallyledger/tally/ledger"
@@ -125,4 +126,41 @@ func TestAdjustmentsPostDirectlyByDefault(t *testing.T) {
 	if got := h.balance(acc); got != "5.00" {
 		t.Fatalf("balance %s", got)
 	}
+}
+
+// Concurrent approvals of one proposal, by different admins, post it once.
+func TestConcurrentApprovalsPostOnce(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.AdjustmentApproval = true })
+	acc := h.open("user-1", "NGN")
+	_, proposer := h.ownerlessKey("admin")
+	id := h.must(h.do("POST", "/v1/adjustments", map[string]any{
+		"account": acc, "direction": "credit", "amount": "10.00", "currency": "NGN", "reason": "float",
+	}, "Authorization", "Bearer "+proposer, "Idempotency-Key", "p"), 202).str(t, "id")
+	const approvers = 4 // with the proposer, the 5 owner-less keys allowed
+	keys := make([]string, approvers)
+	for i := range keys {
+		_, keys[i] = h.ownerlessKey("admin")
+	}
+	statuses := make(chan int, approvers)
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- h.do("POST", "/v1/adjustments/proposals/"+id+"/approve", nil, "Authorization", "Bearer "+k).status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[200] != 1 || count[422] != approvers-1 {
+		t.Fatalf("answers %v, want one 200 and %d 422", count, approvers-1)
+	}
+	if got := h.balance(acc); got != "10.00" {
+		t.Fatalf("balance %s, want 10.00: posted once", got)
+	}
+	h.checkJournal(ledger.DefaultBook)
 }
