@@ -56,7 +56,8 @@ func instant(r *http.Request, name string) (time.Time, error) {
 	return time.Time{}, ledger.Errorf(ledger.EInvalidRequest, "%s must be a time such as 2026-01-31T23:59 (UTC)", name)
 }
 
-// eventTypes are offered by the journal's type filter.
+// eventTypes are suggested by the journal's type filter, which takes any
+// type (so that types added later need no change here).
 var eventTypes = []ledger.EventType{
 	ledger.AccountOpened, ledger.AccountFrozen, ledger.AccountUnfrozen, ledger.AccountClosed,
 	ledger.TransferCompleted, ledger.AdjustmentProposed, ledger.AdjustmentPosted, ledger.AdjustmentRejected,

@@ -127,6 +127,11 @@ func TestPagesAgreeWithTheAPI(t *testing.T) {
 		p.fitsPhone("the journal")
 	})
 	t.Run("the journal filters by type and by account as the API does", func(t *testing.T) {
+		p.open("/console/journal")
+		p.submit("form.filters", map[string]string{"account": s.usd}, `button[type="submit"]`)
+		if got, want := p.texts(".event .hash"), tl.apiEvents("&account="+s.usd); len(got) != len(want) || got[0] != want[0]["hash"] {
+			t.Fatalf("the filter form shows %d events for %s, the API %d", len(got), s.usd, len(want))
+		}
 		for _, q := range []string{"&type=transfer.completed", "&type=gateway.unmatched", "&account=" + s.b} {
 			p.open("/console/journal?book=main" + q)
 			got := p.texts(".event .hash")
