@@ -3,6 +3,10 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/httpapi/console"
@@ -24,7 +28,29 @@ func (s *Server) mountConsole(cfg Config) {
 	}))
 	s.echo.Any(ConsolePath, h)
 	s.echo.Any(ConsolePath+"/*", h)
+	s.echo.POST(ConsolePath+"/sign-in", h, s.limitSignIns)
 	s.console = true
+}
+
+// limitSignIns counts failed console sign-ins in the same per-address
+// bucket as failed API authentications (TALLY_UNAUTH_RATE_LIMIT), so the
+// sign-in form is no easier a way to guess keys than the API.
+func (s *Server) limitSignIns(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		counted, wait, giveBack := s.unauthLimiter.reserve(clientAddress(c), time.Now())
+		if !counted {
+			secs := max(int(math.Ceil(wait.Seconds())), 1)
+			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+			return c.HTML(http.StatusTooManyRequests, "<!doctype html><title>Too many sign-ins</title><p>Too many failed sign-ins from this address: try again in "+strconv.Itoa(secs)+" s.</p>")
+		}
+		err := next(c)
+		// A sign-in counts when the key was refused, not when it worked
+		// (303) or the server failed (5xx).
+		if st := c.Response().Status; st == http.StatusSeeOther || st >= 500 {
+			giveBack()
+		}
+		return err
+	}
 }
 
 // HasConsole reports whether the console is served (at ConsolePath).

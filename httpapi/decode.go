@@ -243,13 +243,21 @@ func parseLimit(c echo.Context) (int, error) {
 }
 
 func parseTime(c echo.Context, name string) (time.Time, error) {
+	t, _, err := timeParam(c, name)
+	return t, err
+}
+
+// timeParam reads an optional RFC 3339 query parameter. given tells an
+// absent parameter from the zero time (0001-01-01T00:00:00Z), which is a
+// time like any other: before every event.
+func timeParam(c echo.Context, name string) (t time.Time, given bool, err error) {
 	s := c.QueryParam(name)
 	if s == "" {
-		return time.Time{}, nil
+		return time.Time{}, false, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err = time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, ledger.Errorf(ledger.EInvalidRequest, "%s must be an RFC 3339 time such as 2026-01-31T23:59:59Z", name).WithField(name)
+		return time.Time{}, false, ledger.Errorf(ledger.EInvalidRequest, "%s must be an RFC 3339 time such as 2026-01-31T23:59:59Z", name).WithField(name)
 	}
-	return t, nil
+	return t, true, nil
 }

@@ -199,13 +199,17 @@ func (s *Server) getDeposit(c echo.Context) error {
 }
 
 func (s *Server) listDeposits(c echo.Context) error {
-	q, err := s.listQuery(c)
+	q, err := s.listQuery(c, "status")
+	if err != nil {
+		return err
+	}
+	status, err := statusParam(c, ledger.DepositPending, ledger.DepositSucceeded, ledger.DepositFailed, ledger.DepositExpired, ledger.DepositFlagged)
 	if err != nil {
 		return err
 	}
 	// An owner-bound key lists those of its owner's accounts.
 	rows, err := s.store.Deposits(c.Request().Context(), pgjournal.DepositFilter{
-		Account: q.account, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
+		Account: q.account, Owner: principal(c).Owner, Status: status, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}

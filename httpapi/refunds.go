@@ -166,11 +166,20 @@ func (s *Server) getRefund(c echo.Context) error {
 }
 
 func (s *Server) listRefunds(c echo.Context) error {
+	if err := checkQuery(c, "deposit", "transfer", "status"); err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
 	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Owner: principal(c).Owner, Limit: limit + 1}
+	if f.Status, err = statusParam(c, ledger.RefundStatusPending, ledger.RefundStatusSucceeded, ledger.RefundStatusFailed); err != nil {
+		return err
+	}
+	if f.Period, err = period(c); err != nil {
+		return err
+	}
 	if f.Deposit != "" && !ledger.HasPrefix(f.Deposit, ledger.PrefixDeposit) {
 		return ledger.Errorf(ledger.EInvalidRequest, "deposit must be a deposit id (dep_…)").WithField("deposit")
 	}

@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -33,10 +34,23 @@ type Config struct {
 	Keys *pgjournal.Keys
 	// Metrics are served at /metrics; nil: New makes its own.
 	Metrics *Metrics
-	// RateLimit is each key's sustained requests per second and RateBurst
-	// its bucket size; RateLimit 0 means unlimited.
+	// RateLimit is the sustained requests per second of each key bound to
+	// an owner, and RateBurst its bucket size (0: twice RateLimit);
+	// RateLimit 0 means unlimited. Keys without an owner, the admin key
+	// among them, are never limited.
 	RateLimit float64
 	RateBurst int
+	// UnauthRateLimit is how many failed authentication attempts per second
+	// each client address may make, sustained, and UnauthRateBurst its bucket
+	// size (0: twice UnauthRateLimit); UnauthRateLimit 0 means unlimited.
+	// Past it, requests from that address answer 429 without a key lookup
+	// (the admin key excepted). See docs/auth.md.
+	UnauthRateLimit float64
+	UnauthRateBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client, for the failed-authentication limit; empty: the client is the
+	// TCP peer and forwarding headers are ignored.
+	TrustedProxies []*net.IPNet
 	// RequestTimeout bounds each request, database work included; a request
 	// past it answers 503 unavailable. Zero: 10s.
 	RequestTimeout time.Duration
@@ -67,9 +81,10 @@ type Server struct {
 	ready    func(ctx context.Context) error
 
 	metrics        *Metrics
-	limiter        *limiter
-	approval       bool // adjustments need a second admin (see proposals.go)
-	console        bool // the finance console is mounted
+	limiter        *limiter // per owner-bound key
+	unauthLimiter  *limiter // failed authentications per client address
+	approval       bool     // adjustments need a second admin (see proposals.go)
+	console        bool     // the finance console is mounted
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
@@ -99,6 +114,7 @@ func New(cfg Config) *Server {
 
 		metrics:        cfg.Metrics,
 		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
+		unauthLimiter:  newLimiter(cfg.UnauthRateLimit, cfg.UnauthRateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
 		approval:       cfg.AdjustmentApproval,
@@ -106,6 +122,15 @@ func New(cfg Config) *Server {
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		// Only the listed proxies: Echo would trust private ranges by default.
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range cfg.TrustedProxies {
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
+	}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestLog, s.harden)
 

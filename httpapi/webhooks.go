@@ -25,6 +25,10 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 		return ledger.Errorf(ledger.ENotFound, "gateway %q is not enabled on this server", name)
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) || len(body) > MaxBodyBytes {
+		return ledger.Errorf(ledger.EBodyTooLarge, "webhook bodies are limited to 1 MiB")
+	}
 	if err != nil {
 		return ledger.Errorf(ledger.EInvalidRequest, "the request body could not be read")
 	}

@@ -64,10 +64,14 @@ func openGateways(cfg Config, store *pgjournal.Store, selfURL string, log *slog.
 	}
 	sb, err := sandbox.New(sandbox.Config{
 		BaseURL: cfg.PublicURL, Secret: secret, WebhookURL: selfURL + "/v1/webhooks/sandbox", Logger: log,
-		Lookup: httpapi.SandboxLookup(store),
+		Lookup: httpapi.SandboxLookup(store), WarnOnDeposit: !cfg.LocalMode(),
 	})
 	if err := add(sandbox.Name, sb, err); err != nil {
 		return nil, nil, err
+	}
+	if !cfg.LocalMode() {
+		log.Warn("the sandbox gateway is on outside local mode (TALLY_SANDBOX=true): its deposits credit wallets without real money; "+
+			"keep it to staging and tests", "gateway", sandbox.Name)
 	}
 	return set, sb, nil
 }

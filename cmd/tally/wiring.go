@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -44,8 +43,10 @@ func NewMain(cfg Config) *Main {
 // Run starts the database (in local mode), migrates it and starts serving.
 // It returns once the listener is up (or migration is done, for migrate).
 func (m *Main) Run(ctx context.Context) error {
-	if !m.cfg.migrateOnly && m.cfg.AdminKey == "" {
-		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key)")
+	if !m.cfg.migrateOnly {
+		if err := m.cfg.checkAdminKey(); err != nil {
+			return err
+		}
 	}
 	url, err := m.openDatabase(ctx)
 	if err != nil {
@@ -79,7 +80,7 @@ func (m *Main) Run(ctx context.Context) error {
 	metrics := httpapi.NewMetrics(store.PoolStats)
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
 	m.runner.Start(context.Background())
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -102,6 +103,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		AdjustmentApproval: m.cfg.AdjustmentApproval, Sessions: pgjournal.NewSessions(m.pool),
+		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
 		Version: Version(),
 		Ready: func(ctx context.Context) error {
 			var version int64

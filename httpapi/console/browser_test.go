@@ -309,7 +309,7 @@ type tally struct {
 	sandbox *sandbox.Gateway
 }
 
-func newTally(t *testing.T) *tally {
+func newTally(t *testing.T, options ...func(*httpapi.Config)) *tally {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), testdb.New(t))
 	if err != nil {
@@ -330,11 +330,15 @@ func newTally(t *testing.T) *tally {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api = httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), AdminKey: adminKey, Ready: store.Ping,
 		Projections: set, Sessions: pgjournal.NewSessions(pool),
 		Gateways: gateways.Set{"sandbox": sb}, Sandbox: sb.Handler(),
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	api = httpapi.New(cfg)
 	if !api.HasConsole() {
 		t.Fatal("the console is not mounted")
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/tallyledger/tally/httpapi"
 )
 
 func TestSignInAndOut(t *testing.T) {
@@ -318,5 +319,41 @@ func TestLandingPageLinksTheConsole(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `href="/console"`) {
 		t.Fatalf("GET / (%d) does not link the mounted console", resp.StatusCode)
+	}
+}
+
+// Failed sign-ins spend the address's bucket of failed authentications,
+// as failed API keys do; successful ones do not.
+func TestFailedSignInsAreRateLimited(t *testing.T) {
+	tl := newTally(t, func(c *httpapi.Config) { c.UnauthRateLimit, c.UnauthRateBurst = 0.001, 2 })
+	c := tl.client()
+	signIn := func(key string) *http.Response {
+		resp, err := c.Get(tl.url + "/console/sign-in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		token := csrfField.FindStringSubmatch(string(body))[1]
+		resp, err = c.PostForm(tl.url+"/console/sign-in", url.Values{"key": {key}, "csrf": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for range 3 {
+		if got := signIn(adminKey).StatusCode; got != http.StatusSeeOther {
+			t.Fatalf("a good sign-in: %d", got)
+		}
+	}
+	for i, want := range []int{http.StatusUnauthorized, http.StatusUnauthorized, http.StatusTooManyRequests} {
+		resp := signIn("tally_wrongwrongwrongwrongwrongwrongwrong")
+		if resp.StatusCode != want {
+			t.Fatalf("failed sign-in %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+		if want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
 	}
 }
