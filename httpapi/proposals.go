@@ -76,19 +76,13 @@ func (s *Server) proposeAdjustment(c echo.Context, key string, body []byte, cmd 
 }
 
 func (s *Server) listProposals(c echo.Context) error {
-	limit, err := parseLimit(c)
+	q, err := s.listQuery(c, "status", "book")
 	if err != nil {
 		return err
 	}
-	after, err := listCursor(c)
+	status, err := statusParam(c, ledger.ProposalPending, ledger.ProposalPosted, ledger.ProposalRejected)
 	if err != nil {
 		return err
-	}
-	status := c.QueryParam("status")
-	switch ledger.ProposalStatus(status) {
-	case "", ledger.ProposalPending, ledger.ProposalPosted, ledger.ProposalRejected:
-	default:
-		return ledger.Errorf(ledger.EInvalidRequest, "status must be pending, posted or rejected").WithField("status")
 	}
 	book := ""
 	if c.QueryParam("book") != "" {
@@ -96,11 +90,12 @@ func (s *Server) listProposals(c echo.Context) error {
 			return err
 		}
 	}
-	rows, err := s.store.Proposals(c.Request().Context(), pgjournal.ProposalFilter{Book: book, Status: status, After: after, Limit: limit + 1})
+	rows, err := s.store.Proposals(c.Request().Context(), pgjournal.ProposalFilter{
+		Book: book, Account: q.account, Status: status, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, pageListed(rows, limit, viewProposal))
+	return c.JSON(http.StatusOK, pageListed(rows, q.limit, viewProposal))
 }
 
 func (s *Server) proposal(c echo.Context) (pgjournal.Proposal, error) {

@@ -52,18 +52,21 @@ func (s *Store) Proposal(ctx context.Context, id string) (Proposal, error) {
 
 // ProposalFilter selects proposals for a list. Empty fields do not filter.
 type ProposalFilter struct {
-	Book   string
-	Status string
-	After  Cursor
-	Limit  int
+	Book    string
+	Account string
+	Status  string
+	Period  // on proposed_at
+	After   Cursor
+	Limit   int
 }
 
 // Proposals lists adjustment proposals in the order they were proposed.
 func (s *Store) Proposals(ctx context.Context, f ProposalFilter) ([]Listed[Proposal], error) {
 	return list(ctx, s, scanProposal, `SELECT `+proposalColumns+`, p.book, p.proposed_position FROM adjustment_proposals p
-		WHERE ($1 = '' OR p.book = $1) AND ($2 = '' OR p.status = $2)
+		WHERE ($1 = '' OR p.book = $1) AND ($2 = '' OR p.status = $2) AND ($6 = '' OR p.account_id = $6)
+		  AND ($7::timestamptz IS NULL OR p.proposed_at >= $7) AND ($8::timestamptz IS NULL OR p.proposed_at < $8)
 		  AND (p.book, p.proposed_position) > ($3, $4)
-		ORDER BY p.book, p.proposed_position LIMIT $5`, f.Book, f.Status, f.After.Book, f.After.Position, f.Limit)
+		ORDER BY p.book, p.proposed_position LIMIT $5`, f.Book, f.Status, f.After.Book, f.After.Position, f.Limit, f.Account, f.From, f.To)
 }
 
 // queueProposals locks the adjustment proposals the batch decides on.
