@@ -58,6 +58,7 @@ func (p *Principal) IdempotencyScope() string {
 type authenticator struct {
 	adminKey string
 	keys     *pgjournal.Keys // nil: only the admin key authenticates
+	jwt      *JWTVerifier    // nil: end-user JWTs are not accepted (jwt.go)
 }
 
 // principal returns who token belongs to. Returns EUnauthenticated for an
@@ -65,6 +66,9 @@ type authenticator struct {
 func (a *authenticator) principal(ctx context.Context, token string) (*Principal, error) {
 	if a.isAdmin(token) {
 		return adminPrincipal(), nil
+	}
+	if a.jwt != nil && looksLikeJWT(token) {
+		return a.jwt.Principal(ctx, token)
 	}
 	if a.keys == nil || !ledger.LooksLikeAPIKey(token) {
 		return nil, ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -63,7 +64,8 @@ func decodePost(c echo.Context, keyRequired bool, v any) (key string, body []byt
 }
 
 // decodeJSON strictly decodes one JSON object into v: unknown fields,
-// trailing data and wrong types are refused with the field named. Amounts
+// duplicated fields, field names in another letter case, trailing data and
+// wrong types are refused with the field named (see checkStrictJSON). Amounts
 // sent as JSON numbers get a message saying amounts are decimal strings.
 func decodeJSON(body []byte, v any) error {
 	if body == nil {
@@ -71,6 +73,10 @@ func decodeJSON(body []byte, v any) error {
 	}
 	if !utf8.Valid(body) {
 		return ledger.Errorf(ledger.EInvalidRequest, "the request body is not valid UTF-8")
+	}
+	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
+		se := err.(*strictError)
+		return ledger.Errorf(ledger.EInvalidRequest, "%s", se.msg).WithField(se.path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

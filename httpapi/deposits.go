@@ -96,6 +96,12 @@ func (s *Server) createDeposit(c echo.Context) error {
 	if err := s.visible(c, req.Account); err != nil {
 		return err
 	}
+	// Both steps go to the wallet's book: the second names no account, so
+	// the journal could not find the book from it.
+	wallet, err := s.store.Account(c.Request().Context(), req.Account)
+	if err != nil {
+		return err
+	}
 	gw, err := s.gateways.Get(req.Gateway)
 	if err != nil {
 		return ledger.Errorf(ledger.EInvalidRequest, "gateway %q is not enabled on this server", req.Gateway).WithField("gateway")
@@ -103,12 +109,12 @@ func (s *Server) createDeposit(c echo.Context) error {
 
 	depositID := ledger.NewID(ledger.PrefixDeposit)
 	return s.submitTwoStep(c, key, body, twoStep{
-		id: depositID,
+		id: depositID, book: wallet.Book,
 		first: ledger.InitiateDeposit{
-			DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: req.Account,
+			DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: wallet.ID,
 			Amount: amount, Gateway: gw.Name(), Email: req.Email, CallbackURL: req.CallbackURL,
 		},
-		then: func(ctx context.Context, id string) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+		then: func(ctx context.Context, id string, _ bool) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
 			dep, err := s.store.Deposit(ctx, id)
 			if err != nil {
 				return nil, nil, err

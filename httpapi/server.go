@@ -15,6 +15,8 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/projections/sinks"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config wires the API to the ledger.
@@ -62,8 +64,15 @@ type Config struct {
 	// Sessions, with Projections, serves the finance console at /console
 	// (see consolemount.go); nil: no console.
 	Sessions *pgjournal.Sessions
+	// JWT, when set, accepts end-users' JWTs as owner-bound principals (jwt.go).
+	JWT *JWTVerifier
 	// Version is shown on the landing page (GET /); may be empty.
 	Version string
+	// InProgressLease is how long a two-step request holds its
+	// Idempotency-Key without renewing it. Zero: DefaultInProgressLease.
+	InProgressLease time.Duration
+	// Subscriptions stores webhook subscriptions; nil: no subscription routes.
+	Subscriptions *sinks.Subscriptions
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -76,7 +85,9 @@ type Server struct {
 	store    *pgjournal.Store
 	auth     *authenticator
 	inflight *inflight
+	lease    time.Duration
 	gateways gateways.Set
+	captures singleflight.Group // one capture call per approved payment at a time (capture.go)
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
 
@@ -89,6 +100,7 @@ type Server struct {
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
 	version        string           // for the landing page
+	subscriptions  *sinks.Subscriptions
 }
 
 // New builds the API and its routes.
@@ -102,11 +114,15 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
+	if cfg.InProgressLease <= 0 {
+		cfg.InProgressLease = DefaultInProgressLease
+	}
 	s := &Server{
+		lease:    cfg.InProgressLease,
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,
-		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys},
+		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys, jwt: cfg.JWT},
 		inflight: newInflight(),
 		gateways: cfg.Gateways,
 		log:      cfg.Logger,
@@ -119,6 +135,7 @@ func New(cfg Config) *Server {
 		routeScopes:    map[string]Scope{},
 		approval:       cfg.AdjustmentApproval,
 		version:        cfg.Version,
+		subscriptions:  cfg.Subscriptions,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
@@ -172,6 +189,9 @@ func New(cfg Config) *Server {
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
+	}
+	if cfg.Subscriptions != nil {
+		s.subscriptionRoutes(v1)
 	}
 
 	// Webhooks are authenticated by the gateway's signature, not an API key.

@@ -34,6 +34,8 @@ type RunnerOptions struct {
 	// NoListen keeps the runner off pgjournal.AppendChannel: only Notify
 	// and the poll wake it.
 	NoListen bool
+	// Sinks are tailed like the async projections, after them (see Sink).
+	Sinks []Sink
 }
 
 // Runner keeps the async projections of a Set up to date. For each
@@ -76,7 +78,7 @@ func (s *Set) Runner(opt RunnerOptions) *Runner {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Runner{pool: s.pool, projections: s.async, opt: opt,
+	return &Runner{pool: s.pool, projections: append(append([]Projection{}, s.async...), asProjections(opt.Sinks)...), opt: opt,
 		dirty: map[string]bool{}, wake: make(chan struct{}, 1), lag: map[string]map[string]int64{}}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tallyledger/tally/httpapi"
 )
 
 // The default limit on failed authentications per client address: enough
@@ -47,6 +49,17 @@ type Config struct {
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
+	// Money safety; docs/reliability.md says what they do.
+	IdempotencyLease  time.Duration // a two-step request's hold on its Idempotency-Key without renewal
+	ReconcileInterval time.Duration // how often pending refunds are checked with their gateways; 0: never
+	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
+	JWT *httpapi.JWTConfig
+
+	// Events out (docs/events-out.md).
+	NATSURL             string // TALLY_NATS_URL: publish the journal to NATS JetStream
+	KafkaBrokers        string // TALLY_KAFKA_BROKERS: publish the journal to Kafka
+	WebhookAllowPrivate bool   // TALLY_WEBHOOK_ALLOW_PRIVATE: webhooks may reach private addresses
+
 	migrateOnly  bool
 	existingOnly bool // local mode: use the cluster in DataDir, never create one
 }
@@ -75,6 +88,11 @@ func configFromEnv() (Config, error) {
 	default:
 		return c, fmt.Errorf("TALLY_ADJUSTMENT_APPROVAL must be required or optional, not %q", approval)
 	}
+	c.NATSURL, c.KafkaBrokers = envOr("TALLY_NATS_URL", ""), envOr("TALLY_KAFKA_BROKERS", "")
+	allowPrivate := envOr("TALLY_WEBHOOK_ALLOW_PRIVATE", strconv.FormatBool(c.LocalMode()))
+	if c.WebhookAllowPrivate, err = strconv.ParseBool(allowPrivate); err != nil {
+		return c, fmt.Errorf("TALLY_WEBHOOK_ALLOW_PRIVATE must be true or false, not %q", allowPrivate)
+	}
 	c.PublicURL = trimURL(envOr("TALLY_PUBLIC_URL", "http://localhost"+portOf(c.HTTPAddr)))
 	if c.RateLimit, err = envFloat("TALLY_RATE_LIMIT", 0); err != nil {
 		return c, err
@@ -101,10 +119,15 @@ func configFromEnv() (Config, error) {
 		{"TALLY_HTTP_WRITE_TIMEOUT", &c.WriteTimeout, 30 * time.Second},
 		{"TALLY_HTTP_IDLE_TIMEOUT", &c.IdleTimeout, 2 * time.Minute},
 		{"TALLY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 20 * time.Second},
+		{"TALLY_IDEMPOTENCY_LEASE", &c.IdempotencyLease, 30 * time.Second},
+		{"TALLY_RECONCILE_INTERVAL", &c.ReconcileInterval, time.Minute},
 	} {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err
 		}
+	}
+	if c.JWT, err = jwtFromEnv(); err != nil {
+		return c, err
 	}
 	return c, c.check()
 }

@@ -20,6 +20,7 @@ Usage:
   tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
+  tally subscriptions   list webhook subscriptions, their deliveries, replay (tally subscriptions help)
   tally verify | rebuild | replay | export   audit and replay (below)
   tally bench     measure throughput and latency against pgbench (tally bench -h)
   tally version   print the version
@@ -60,6 +61,11 @@ func main() {
 	case "keys":
 		if err = keysCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, keysUsage)
+			os.Exit(2)
+		}
+	case "subscriptions":
+		if err = subscriptionsCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, subscriptionsUsage)
 			os.Exit(2)
 		}
 	case "verify", "rebuild", "replay", "export":

@@ -27,11 +27,16 @@ type Main struct {
 	pool     *pgxpool.Pool
 	journal  *pgjournal.Journal
 	runner   *projections.Runner
+	outbox   *outbox
 	http     *http.Server
 	listener net.Listener
 	addr     string
 	sandbox  *sandbox.Gateway
+	jwt      *httpapi.JWTVerifier
 	serving  chan error
+	// stopReconciler ends the refund reconciler; reconciled says it has.
+	stopReconciler context.CancelFunc
+	reconciled     chan struct{}
 }
 
 // NewMain returns an unstarted service.
@@ -78,8 +83,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	store := pgjournal.NewStore(m.pool)
 	metrics := httpapi.NewMetrics(store.PoolStats)
-	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
+	if m.outbox, err = openOutbox(m.cfg, m.pool, metrics.Registerer(), m.log); err != nil {
+		return err
+	}
+	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag, Sinks: m.outbox.sinks})
 	m.runner.Start(context.Background())
+	m.outbox.dispatcher.Start(context.Background())
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
@@ -97,14 +106,23 @@ func (m *Main) Run(ctx context.Context) error {
 	if sb != nil {
 		sandboxPages = sb.Handler()
 	}
+	if m.cfg.JWT != nil {
+		jwtCfg := *m.cfg.JWT
+		jwtCfg.Logger = m.log
+		if m.jwt, err = httpapi.NewJWTVerifier(jwtCfg); err != nil {
+			return err
+		}
+		m.log.Info("end-user JWTs accepted", "issuers", m.cfg.JWT.Issuers, "jwks_url", m.cfg.JWT.JWKSURL, "hs256", len(m.cfg.JWT.HS256Secret) > 0)
+	}
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
-		Gateways: gws, Sandbox: sandboxPages,
-		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
+		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
+		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics, Subscriptions: m.outbox.subscriptions,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
 		AdjustmentApproval: m.cfg.AdjustmentApproval, Sessions: pgjournal.NewSessions(m.pool),
 		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
-		Version: Version(),
+		Version:         Version(),
+		InProgressLease: m.cfg.IdempotencyLease,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -127,6 +145,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
+	if m.cfg.ReconcileInterval > 0 {
+		var rctx context.Context
+		rctx, m.stopReconciler = context.WithCancel(context.WithoutCancel(ctx))
+		m.reconciled = make(chan struct{})
+		go func() {
+			defer close(m.reconciled)
+			api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{})
+		}()
+	}
 	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "console_url", m.cfg.PublicURL+httpapi.ConsolePath, "local_mode", m.cfg.LocalMode())
 	return nil
 }
@@ -151,11 +178,19 @@ func (m *Main) Close() {
 	} else if m.listener != nil {
 		_ = m.listener.Close()
 	}
+	if m.stopReconciler != nil {
+		m.stopReconciler()
+		<-m.reconciled
+	}
+	m.jwt.Close()
 	if m.journal != nil {
 		m.journal.Close()
 	}
 	if m.runner != nil {
 		m.runner.Stop()
+	}
+	if m.outbox != nil {
+		m.outbox.close()
 	}
 	if m.pool != nil {
 		m.pool.Close()

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stripe/stripe-go/v85/webhook"
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
 const (
@@ -31,14 +30,7 @@ func signedAt(body []byte, secret string, at time.Time) http.Header {
 
 func signed(body []byte) http.Header { return signedAt(body, testSecret, time.Now()) }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
-}
+var fixture = gatewaytest.Fixture
 
 // event builds a Stripe event around a data.object, in the fixtures' shape.
 func event(t testing.TB, id, typ string, object map[string]any) []byte {
