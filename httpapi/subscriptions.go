@@ -104,6 +104,13 @@ func (s *Server) createSubscription(c echo.Context) error {
 }
 
 func (s *Server) listSubscriptions(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	period, err := period(c)
+	if err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
@@ -112,7 +119,7 @@ func (s *Server) listSubscriptions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	subs, err := s.subscriptions.List(c.Request().Context(), after, limit+1)
+	subs, err := s.subscriptions.List(c.Request().Context(), after, period, limit+1)
 	if err != nil {
 		return err
 	}
@@ -136,6 +143,13 @@ func (s *Server) deleteSubscription(c echo.Context) error {
 }
 
 func (s *Server) listDeliveries(c echo.Context) error {
+	if err := checkQuery(c, "status"); err != nil {
+		return err
+	}
+	period, err := period(c)
+	if err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
@@ -144,7 +158,7 @@ func (s *Server) listDeliveries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ds, err := s.subscriptions.Deliveries(c.Request().Context(), c.Param("id"), c.QueryParam("status"), after, limit+1)
+	ds, err := s.subscriptions.Deliveries(c.Request().Context(), c.Param("id"), c.QueryParam("status"), after, period, limit+1)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const e2eAdminKey = "e2e-admin-key"
+// e2eAdminKey is long enough for serve outside local mode (32 characters at least).
+const e2eAdminKey = "e2e-admin-key-for-the-process-tests-0001"
 
 // e2eVersion is what the test binary's tally version prints (the Makefile
 // sets git describe's answer the same way).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections/sinks"
 )
 
@@ -56,7 +57,7 @@ func runSubscriptions(ctx context.Context, subs *sinks.Subscriptions, args []str
 		fmt.Fprintln(w, "ID\tURL\tEVENTS\tBOOK\tOWNER\tCREATED\tPENDING\tFAILED")
 		after := ""
 		for {
-			page, err := subs.List(ctx, after, 500)
+			page, err := subs.List(ctx, after, pgjournal.Period{}, 500)
 			if err != nil {
 				return cliError(err)
 			}
@@ -81,7 +82,7 @@ func runSubscriptions(ctx context.Context, subs *sinks.Subscriptions, args []str
 		if err != nil {
 			return err
 		}
-		ds, err := subs.Deliveries(ctx, id, *status, "", *limit)
+		ds, err := subs.Deliveries(ctx, id, *status, "", pgjournal.Period{}, *limit)
 		if err != nil {
 			return cliError(err)
 		}

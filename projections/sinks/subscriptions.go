@@ -133,9 +133,11 @@ func (s *Subscriptions) Get(ctx context.Context, id string) (Subscription, error
 }
 
 // List returns up to limit active subscriptions with ids after after, by id.
-func (s *Subscriptions) List(ctx context.Context, after string, limit int) ([]Subscription, error) {
+func (s *Subscriptions) List(ctx context.Context, after string, period pgjournal.Period, limit int) ([]Subscription, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+subscriptionColumns+` FROM webhook_subscriptions
-		WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2`, after, limit)
+		WHERE deleted_at IS NULL AND id > $1
+		  AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($4::timestamptz IS NULL OR created_at < $4)
+		ORDER BY id LIMIT $2`, after, limit, period.From, period.To)
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +167,8 @@ func (s *Subscriptions) Delete(ctx context.Context, id string) error {
 }
 
 // Deliveries lists a subscription's deliveries by id (the order they were
-// queued), after the id after, optionally of one status.
-func (s *Subscriptions) Deliveries(ctx context.Context, subscription, status, after string, limit int) ([]Delivery, error) {
+// queued), after the id after, optionally of one status and queued within period.
+func (s *Subscriptions) Deliveries(ctx context.Context, subscription, status, after string, period pgjournal.Period, limit int) ([]Delivery, error) {
 	if _, err := s.Get(ctx, subscription); err != nil {
 		return nil, err
 	}
@@ -180,7 +182,8 @@ func (s *Subscriptions) Deliveries(ctx context.Context, subscription, status, af
 		       coalesce(last_error, ''), next_attempt_at, created_at, delivered_at
 		FROM webhook_deliveries
 		WHERE subscription_id = $1 AND ($2 = '' OR status = $2) AND id > $3
-		ORDER BY id LIMIT $4`, subscription, status, after, limit)
+		  AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
+		ORDER BY id LIMIT $4`, subscription, status, after, limit, period.From, period.To)
 	if err != nil {
 		return nil, err
 	}
