@@ -57,14 +57,15 @@ func viewProposal(p pgjournal.Proposal) proposalView {
 	return v
 }
 
-// proposeAdjustment answers POST /v1/adjustments when approval is required:
-// 202 with the pending proposal.
-func (s *Server) proposeAdjustment(c echo.Context, key string, body []byte, cmd ledger.Adjust) error {
+// proposeRequest is POST /v1/adjustments when approval is required (also
+// as a batch item): the adjustment is proposed, and the answer is 202 with
+// the pending proposal.
+func (s *Server) proposeRequest(c echo.Context, cmd ledger.Adjust) pgjournal.Request {
 	propose := ledger.ProposeAdjustment{
 		AdjustmentID: cmd.AdjustmentID, Account: cmd.Account, Direction: cmd.Direction,
 		Amount: cmd.Amount, Reason: cmd.Reason, ProposedBy: principal(c).Actor(),
 	}
-	return s.submit(c, key, body, pgjournal.Request{Command: propose, Render: func(o pgjournal.Outcome) pgjournal.Response {
+	return pgjournal.Request{Command: propose, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {
 			return problemResponse(o.Err)
 		}
@@ -72,7 +73,7 @@ func (s *Server) proposeAdjustment(c echo.Context, key string, body []byte, cmd 
 		p, _ := o.State.Proposal(propose.AdjustmentID)
 		return jsonResponse(http.StatusAccepted, viewProposal(pgjournal.Proposal{
 			AdjustmentProposal: p, ProposedPosition: e.Position, ProposedAt: e.RecordedAt}))
-	}})
+	}}
 }
 
 func (s *Server) listProposals(c echo.Context) error {
