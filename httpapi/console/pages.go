@@ -64,6 +64,7 @@ var eventTypes = []ledger.EventType{
 	ledger.DepositInitiated, ledger.DepositCheckoutOpened, ledger.DepositSucceededEvent, ledger.DepositFailedEvent,
 	ledger.DepositExpiredEvent, ledger.DepositFlaggedEvent, ledger.GatewayUnmatched,
 	ledger.TransferRefunded, ledger.RefundRequested, ledger.RefundSubmitted, ledger.RefundSucceededEvent, ledger.RefundFailedEvent,
+	ledger.HoldCreated, ledger.HoldCaptured, ledger.HoldVoided, ledger.HoldExpired,
 }
 
 // journal lists a book's events with their postings and hashes, filtered by
@@ -264,12 +265,14 @@ func (c *Console) trialBalance(w http.ResponseWriter, r *http.Request, u *user) 
 	})
 }
 
-// payments lists deposits and refunds by status (Store.Deposits and
-// Store.Refunds, as GET /v1/deposits and /v1/refunds).
+// payments lists deposits, refunds and holds by status (Store.Deposits,
+// Store.Refunds and Store.Holds, as GET /v1/deposits, /v1/refunds and
+// /v1/holds).
 func (c *Console) payments(w http.ResponseWriter, r *http.Request, u *user) {
 	q := r.URL.Query()
-	depStatus, refStatus := q.Get("deposits"), q.Get("refunds")
-	if !oneOf(depStatus, "", "pending", "succeeded", "failed", "expired", "flagged") || !oneOf(refStatus, "", "pending", "succeeded", "failed") {
+	depStatus, refStatus, holdStatus := q.Get("deposits"), q.Get("refunds"), q.Get("holds")
+	if !oneOf(depStatus, "", "pending", "succeeded", "failed", "expired", "flagged") || !oneOf(refStatus, "", "pending", "succeeded", "failed") ||
+		!oneOf(holdStatus, "", "pending", "captured", "voided", "expired") {
 		c.fail(w, r, u, ledger.Errorf(ledger.EInvalidRequest, "unknown status"))
 		return
 	}
@@ -283,10 +286,17 @@ func (c *Console) payments(w http.ResponseWriter, r *http.Request, u *user) {
 		c.fail(w, r, u, err)
 		return
 	}
+	holds, err := c.cfg.Store.Holds(r.Context(), pgjournal.HoldFilter{Status: holdStatus, Limit: pageSize})
+	if err != nil {
+		c.fail(w, r, u, err)
+		return
+	}
 	c.render(w, r, http.StatusOK, "payments", u, map[string]any{
-		"Deposits": deposits, "Refunds": refunds, "DepositStatus": depStatus, "RefundStatus": refStatus,
+		"Deposits": deposits, "Refunds": refunds, "Holds": holds,
+		"DepositStatus": depStatus, "RefundStatus": refStatus, "HoldStatus": holdStatus,
 		"DepositStatuses": []string{"pending", "succeeded", "failed", "expired", "flagged"},
 		"RefundStatuses":  []string{"pending", "succeeded", "failed"},
+		"HoldStatuses":    []string{"pending", "captured", "voided", "expired"},
 	})
 }
 

@@ -52,6 +52,7 @@ func seed(tl *tally) book {
 	flagged := tl.api("POST", "/v1/deposits", map[string]any{"account": s.b, "amount": "50.00", "currency": "NGN", "gateway": "sandbox"}, "", 201)
 	s.flagged = flagged["id"].(string)
 	tl.webhook("payment.succeeded", flagged["reference"].(string), "45.00", "NGN")
+	tl.api("POST", "/v1/holds", map[string]any{"from": s.a, "to": s.b, "amount": "20.00", "currency": "NGN", "description": "order 7"}, "", 201)
 	tl.webhook("payment.succeeded", "DEP-NOT-OURS", "12.00", "NGN")
 	_ = tl.sandbox.Close() // waits for the refund's webhook
 	if st := tl.api("GET", "/v1/deposits/"+s.flagged, nil, "", 200)["status"]; st != "flagged" {
@@ -151,6 +152,10 @@ func TestPagesAgreeWithTheAPI(t *testing.T) {
 		if got, want := p.text("#balance"), tl.balance(s.a)+" NGN"; got != want {
 			t.Fatalf("balance %q, API %q", got, want)
 		}
+		held := tl.api("GET", "/v1/accounts/"+s.a, nil, "", 200)["held"].(string)
+		if got := p.text("#held"); got != held+" NGN" || held != "20.00" {
+			t.Fatalf("held %q, API %q", got, held)
+		}
 		var apiAfter []string
 		for _, e := range tl.api("GET", "/v1/accounts/"+s.a+"/entries?limit=500", nil, "", 200)["data"].([]any) {
 			apiAfter = append(apiAfter, e.(map[string]any)["balance_after"].(string))
@@ -208,11 +213,16 @@ func TestPagesAgreeWithTheAPI(t *testing.T) {
 			t.Fatalf("at position 5\npage %v\napi  %v", got, want)
 		}
 	})
-	t.Run("payments list deposits and refunds by status", func(t *testing.T) {
+	t.Run("payments list deposits, refunds and holds by status", func(t *testing.T) {
 		p.open("/console/payments")
 		deposits := tl.api("GET", "/v1/deposits?limit=500", nil, "", 200)["data"].([]any)
 		if got := p.texts("#deposits tbody tr"); len(got) != len(deposits) {
 			t.Fatalf("%d deposit rows, API %d", len(got), len(deposits))
+		}
+		holds := tl.api("GET", "/v1/holds?status=pending", nil, "", 200)["data"].([]any)
+		p.open("/console/payments?holds=pending")
+		if got := p.texts("#holds tbody td:first-child code"); len(got) != 1 || len(holds) != 1 || got[0] != holds[0].(map[string]any)["id"] {
+			t.Fatalf("pending holds %v, API %v", got, holds)
 		}
 		p.screenshot("payments")
 		p.fitsPhone("payments")
