@@ -94,7 +94,7 @@ func New(cfg Config) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestLog, s.harden)
+	e.Use(s.requestLog, s.harden, s.readRouting)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

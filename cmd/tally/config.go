@@ -31,6 +31,10 @@ type Config struct {
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
+	// ReadDatabaseURL, if set, is a streaming replica of DatabaseURL that
+	// answers GET requests (docs/scale-out.md).
+	ReadDatabaseURL string
+
 	migrateOnly bool
 }
 
@@ -43,6 +47,8 @@ func configFromEnv() (Config, error) {
 		DataDir:     envOr("TALLY_DATA_DIR", ".tally"),
 		HTTPAddr:    envOr("TALLY_HTTP_ADDR", ":8080"),
 		AdminKey:    os.Getenv("TALLY_ADMIN_KEY"),
+
+		ReadDatabaseURL: os.Getenv("TALLY_DATABASE_READ_URL"),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(envOr("TALLY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("TALLY_LOG_LEVEL: %w (use debug, info, warn or error)", err)
@@ -79,6 +85,9 @@ func configFromEnv() (Config, error) {
 
 // check refuses settings that contradict each other.
 func (c Config) check() error {
+	if c.ReadDatabaseURL != "" && c.LocalMode() {
+		return fmt.Errorf("TALLY_DATABASE_READ_URL is a replica of TALLY_DATABASE_URL: set both, or neither for local mode")
+	}
 	if c.RateLimit < 0 || c.RateBurst < 1 {
 		return fmt.Errorf("TALLY_RATE_LIMIT must be ≥ 0 (0: unlimited) and TALLY_RATE_BURST ≥ 1")
 	}

@@ -26,6 +26,7 @@ type Main struct {
 	log      *slog.Logger
 	pg       *pglocal.Server
 	pool     *pgxpool.Pool
+	readPool *pgxpool.Pool // the read replica's, if any
 	journal  *pgjournal.Journal
 	runner   *projections.Runner
 	http     *http.Server
@@ -77,6 +78,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	store := pgjournal.NewStore(m.pool)
 	metrics := httpapi.NewMetrics(store.PoolStats)
+	if err := m.openReplica(ctx, store, metrics); err != nil {
+		return err
+	}
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
 	m.runner.Start(context.Background())
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
@@ -155,6 +159,9 @@ func (m *Main) Close() {
 	}
 	if m.pool != nil {
 		m.pool.Close()
+	}
+	if m.readPool != nil {
+		m.readPool.Close()
 	}
 	if m.pg != nil {
 		if err := m.pg.Stop(); err != nil {

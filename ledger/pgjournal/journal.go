@@ -162,6 +162,10 @@ type Response struct {
 	ContentType string
 	Body        []byte
 	Replayed    bool // answered from an earlier request's record
+	// Position is the book's position once the request was answered: a
+	// read that asks for it sees the request's effects (read-your-writes
+	// across a replica). Set by the sequencer, not by Render.
+	Position Position
 }
 
 // ErrClosed is returned by Submit once Close has begun.

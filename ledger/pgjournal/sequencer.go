@@ -358,6 +358,7 @@ func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored
 			k := scopedKey{idem.Scope, idem.Key}
 			if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
 				d.results[i] = r.answer(idem.Fingerprint)
+				d.results[i].resp.Position = Position{s.book, d.head.position}
 				continue
 			}
 		}
@@ -389,6 +390,7 @@ func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored
 		out.Events = decided
 		d.events = append(d.events, decided...)
 		resp := b.req.Render(out)
+		resp.Position = Position{s.book, d.head.position}
 		d.results[i] = result{resp: resp}
 		if idem := b.req.Idempotency; idem != nil {
 			_, seen := stored[scopedKey{idem.Scope, idem.Key}]

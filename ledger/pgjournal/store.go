@@ -14,7 +14,8 @@ import (
 // Store answers reads from the journal and its inline projections. Reads
 // never take the sequencer's locks.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	replica *replica // nil: every read goes to pool (see UseReplica)
 }
 
 // NewStore returns a store reading through pool.
@@ -45,7 +46,7 @@ func scanAccount(row pgx.Row) (ledger.Account, error) {
 
 // Account finds an account by id or wallet number. Returns ENotFound if there is none.
 func (s *Store) Account(ctx context.Context, ref string) (ledger.Account, error) {
-	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+`
+	a, err := scanAccount(s.reader(ctx).QueryRow(ctx, `SELECT `+accountColumns+`
 		FROM accounts a JOIN balances b ON b.account_id = a.id
 		WHERE a.id = $1 OR a.wallet_number = $1`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -83,7 +84,7 @@ func (r listRow) Scan(dest ...any) error {
 // list runs a list query whose last two columns are the cursor and scans
 // each row with scan.
 func list[T any](ctx context.Context, s *Store, scan func(pgx.Row) (T, error), query string, args ...any) ([]Listed[T], error) {
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := s.reader(ctx).Query(ctx, query, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -129,7 +130,7 @@ type Balance struct {
 func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Balance, error) {
 	var b Balance
 	var cur, amount string
-	err := s.pool.QueryRow(ctx, `
+	err := s.reader(ctx).QueryRow(ctx, `
 		WITH acc AS (SELECT id, book, currency FROM accounts WHERE id = $1 OR wallet_number = $1),
 		     head AS (SELECT coalesce(max(position), 0) AS pos FROM events e, acc WHERE e.book = acc.book),
 		     upto AS (SELECT CASE WHEN $2::bigint > 0 THEN least($2::bigint, head.pos) ELSE head.pos END AS pos FROM head)
@@ -150,7 +151,7 @@ func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Bala
 // PositionAt returns the last position of the book recorded at or before t (0 if none).
 func (s *Store) PositionAt(ctx context.Context, book string, t time.Time) (int64, error) {
 	var pos int64
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE book = $1 AND recorded_at <= $2`, book, t).Scan(&pos)
+	err := s.reader(ctx).QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE book = $1 AND recorded_at <= $2`, book, t).Scan(&pos)
 	return pos, classify(err)
 }
 
@@ -186,7 +187,7 @@ func (s *Store) Entries(ctx context.Context, accountID string, f EntryFilter) ([
 	if !f.To.IsZero() {
 		to = &f.To
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT p.position, p.seq, e.id, e.type, p.currency, p.amount::text, p.balance_after::text,
 		       coalesce((SELECT o.account_id FROM postings o
 		                 WHERE o.book = p.book AND o.position = p.position AND o.account_id <> p.account_id
@@ -259,7 +260,7 @@ func scanTransfer(row pgx.Row) (Transfer, error) {
 
 // Transfer finds a transfer by id. Returns ENotFound if there is none.
 func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
-	t, err := scanTransfer(s.pool.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1`, id))
+	t, err := scanTransfer(s.reader(ctx).QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, ledger.Errorf(ledger.ENotFound, "transfer %s not found", id)
 	}
@@ -294,7 +295,7 @@ type EventFilter struct {
 
 // Events reads the journal of one book in position order.
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT e.book, e.position, e.id, e.type, e.occurred_at, e.recorded_at, e.data::text, e.prev_hash, e.hash
 		FROM events e
 		WHERE e.book = $1 AND e.position > $2 AND ($3 = '' OR e.type = $3)
@@ -332,7 +333,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, erro
 
 // attachPostings loads the postings of events (sorted by position).
 func (s *Store) attachPostings(ctx context.Context, book string, positions []int64, events []ledger.Event) error {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT position, account_id, currency, amount::text, balance_after::text
 		FROM postings WHERE book = $1 AND position = ANY($2) ORDER BY position, seq`, book, positions)
 	if err != nil {
@@ -366,7 +367,7 @@ func (s *Store) attachPostings(ctx context.Context, book string, positions []int
 // and operators use it to check that a refused request appended nothing.
 func (s *Store) EventCount(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	err := s.reader(ctx).QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
 	return n, classify(err)
 }
 
@@ -423,7 +424,7 @@ func scanDepositView(row pgx.Row) (DepositView, error) {
 
 // Deposit finds a deposit by id or by our reference. Returns ENotFound if there is none.
 func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
-	v, err := scanDepositView(s.pool.QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d WHERE d.id = $1 OR d.reference = $1`, ref))
+	v, err := scanDepositView(s.reader(ctx).QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d WHERE d.id = $1 OR d.reference = $1`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, ledger.Errorf(ledger.ENotFound, "deposit %s not found", ref)
 	}
@@ -452,7 +453,7 @@ func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[Deposit
 // metadata names; empty if neither is known.
 func (s *Store) BookOfDeposit(ctx context.Context, reference, gateway, gatewayReference, account string) (string, error) {
 	var book string
-	err := s.pool.QueryRow(ctx, `
+	err := s.reader(ctx).QueryRow(ctx, `
 		SELECT book FROM (
 			SELECT book, 1 AS rank FROM deposits WHERE reference = $1 AND $1 <> ''
 			UNION ALL SELECT book, 2 FROM deposits WHERE gateway = $2 AND gateway_reference = $3 AND $3 <> ''
@@ -482,7 +483,7 @@ func scanRefund(row pgx.Row) (ledger.Refund, error) {
 
 // Refund finds a refund by id. Returns ENotFound if there is none.
 func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
-	r, err := scanRefund(s.pool.QueryRow(ctx, `SELECT `+refundColumns+` FROM refunds r WHERE r.id = $1`, id))
+	r, err := scanRefund(s.reader(ctx).QueryRow(ctx, `SELECT `+refundColumns+` FROM refunds r WHERE r.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ledger.Errorf(ledger.ENotFound, "refund %s not found", id)
 	}
