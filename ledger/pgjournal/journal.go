@@ -299,8 +299,9 @@ func systemKey(r ledger.SystemRef) string {
 	return "system\x00" + r.Book + "\x00" + string(r.Currency) + "\x00" + r.Name
 }
 
-// LockKey is the pg_advisory_xact_lock key of a book: every process
-// appending to the book takes it, so each book has one writer at a time.
+// LockKey is a pg_advisory_xact_lock key for name, for locks that are not
+// a book's (API keys' per-owner limit). Books are locked through their head
+// row in book_heads, which Citus keeps with the book's shard.
 func LockKey(book string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("tally/book/" + book))

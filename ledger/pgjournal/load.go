@@ -281,15 +281,59 @@ type head struct {
 	lastRecorded time.Time
 }
 
-// queueHead queues the read of the book's head (position 0 and the genesis
-// hash for a book without events).
-func queueHead(p *pipeline, book string, h *head) {
+// lockHeadSQL locks the book's head row and reads it: the book's
+// single-writer lock (see the book_heads migration). Under READ COMMITTED a
+// row locked after waiting is read as its locker committed it, so the head
+// read is the latest.
+const lockHeadSQL = `SELECT position, hash, recorded_at FROM book_heads WHERE book = $1 FOR UPDATE`
+
+// queueHead queues the locking read of the book's head (position 0 and the
+// genesis hash for a book without a head row yet: one whose first event
+// this batch appends; *found reports the row).
+func queueHead(p *pipeline, book string, h *head, found *bool) {
 	h.hash = ledger.GenesisHash
-	p.query("read head", `SELECT position, hash, recorded_at FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1`,
-		[]any{book}, func(rows pgx.Rows) error {
-			return rows.Scan(&h.position, &h.hash, &h.lastRecorded)
-		})
+	p.query("lock book head", lockHeadSQL, []any{book}, func(rows pgx.Rows) error {
+		var recorded *time.Time
+		if err := rows.Scan(&h.position, &h.hash, &recorded); err != nil {
+			return err
+		}
+		if recorded != nil {
+			h.lastRecorded = *recorded
+		}
+		*found = true
+		return nil
+	})
 }
+
+// queueMoveHead queues the upsert of the book's head after a careful batch.
+func queueMoveHead(p *pipeline, book string, h head) {
+	p.exec("move book head", `
+		INSERT INTO book_heads AS h (book, position, hash, recorded_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (book) DO UPDATE SET position = excluded.position, hash = excluded.hash, recorded_at = excluded.recorded_at`,
+		book, h.position, h.hash, h.recordedAt())
+}
+
+// recordedAt is the head's recorded time for book_heads: NULL while the
+// book has no events.
+func (h head) recordedAt() *time.Time {
+	if h.position == 0 {
+		return nil
+	}
+	return &h.lastRecorded
+}
+
+// moveHeadSQL moves the head of an optimistic batch's book from the head it
+// was decided on to the one it leaves: its row lock is the book's lock, and
+// a division by zero, PostgreSQL's cheapest assertion, aborts the
+// transaction unless the head was the one decided on. (Under READ
+// COMMITTED, an UPDATE that waited for the row re-checks its WHERE against
+// the row as committed, so a batch that lost the race matches nothing.)
+const moveHeadSQL = `
+	WITH moved AS (
+		UPDATE book_heads SET position = $4, hash = $5, recorded_at = $6
+		WHERE book = $1 AND position = $2 AND hash = $3
+		RETURNING 1)
+	SELECT 1 / count(*)::int FROM moved`
 
 // queueStoredResponses queues the lookup of the batch's idempotency records.
 func queueStoredResponses(p *pipeline, batch []*pending, stored map[scopedKey]record) {

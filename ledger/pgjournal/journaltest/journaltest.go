@@ -33,7 +33,8 @@ var moving = map[ledger.EventType]bool{
 //   - no wallet is below zero;
 //   - the transfers projection holds exactly the journal's transfers;
 //   - no deposit was credited twice;
-//   - every idempotency record that names a position names an existing event.
+//   - every idempotency record that names a position names an existing event;
+//   - the book's head row (book_heads), its append lock, names its last event.
 //
 // It returns the book's events in position order.
 func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
@@ -95,6 +96,7 @@ func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
 		}
 		all = append(all, page...)
 	}
+	checkHead(ctx, tb, pool, book, prevPos, prevHash)
 	checkBalances(ctx, tb, pool, book, replayed)
 	checkTransfers(ctx, tb, pool, book, transfers)
 	var dangling int
@@ -106,6 +108,21 @@ func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
 		tb.Fatalf("%d idempotency records name a position no event has", dangling)
 	}
 	return all
+}
+
+func checkHead(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book string, position int64, hash string) {
+	tb.Helper()
+	if position == 0 {
+		return // a book without events may have no head row yet
+	}
+	var pos int64
+	var h string
+	if err := pool.QueryRow(ctx, `SELECT position, hash FROM book_heads WHERE book = $1`, book).Scan(&pos, &h); err != nil {
+		tb.Fatalf("book_heads of %s: %v", book, err)
+	}
+	if pos != position || h != hash {
+		tb.Fatalf("book_heads of %s is at %d (%.8s…), its journal at %d (%.8s…)", book, pos, h, position, hash)
+	}
 }
 
 func checkBalances(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book string, replayed map[string]ledger.Money) {
