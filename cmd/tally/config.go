@@ -34,6 +34,13 @@ type Config struct {
 	// ReadDatabaseURL, if set, is a streaming replica of DatabaseURL that
 	// answers GET requests (docs/scale-out.md).
 	ReadDatabaseURL string
+	// Citus makes the migrations distribute the schema by book on a Citus
+	// coordinator (TALLY_CITUS).
+	Citus bool
+	// LocalCluster, in local mode, starts "replica" (a primary and a
+	// streaming standby) or "citus" (a coordinator and two workers) instead
+	// of one server: tally serve --local-cluster.
+	LocalCluster string
 
 	migrateOnly bool
 }
@@ -57,6 +64,9 @@ func configFromEnv() (Config, error) {
 	var err error
 	if c.Sandbox, err = strconv.ParseBool(sandbox); err != nil {
 		return c, fmt.Errorf("TALLY_SANDBOX must be true or false, not %q", sandbox)
+	}
+	if c.Citus, err = strconv.ParseBool(envOr("TALLY_CITUS", "false")); err != nil {
+		return c, fmt.Errorf("TALLY_CITUS must be true or false, not %q", os.Getenv("TALLY_CITUS"))
 	}
 	c.PublicURL = trimURL(envOr("TALLY_PUBLIC_URL", "http://localhost"+portOf(c.HTTPAddr)))
 	if c.RateLimit, err = envFloat("TALLY_RATE_LIMIT", 100); err != nil {

@@ -17,7 +17,9 @@ import (
 const usage = `tally — an event-sourced double-entry ledger
 
 Usage:
-  tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
+  tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset;
+                  --local-cluster=replica|citus: a local primary and standby, or a
+                  Citus coordinator and two workers, see docs/scale-out.md)
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
   tally verify | rebuild | replay | export   audit and replay (below)
@@ -37,7 +39,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = serve(ctx)
+		err = serve(ctx, os.Args[2:])
 	case "migrate":
 		err = migrateOnly(ctx)
 	case "keys":
@@ -65,9 +67,12 @@ func main() {
 	}
 }
 
-func serve(ctx context.Context) error {
+func serve(ctx context.Context, args []string) error {
 	cfg, err := configFromEnv()
 	if err != nil {
+		return err
+	}
+	if err := cfg.serveFlags(args); err != nil {
 		return err
 	}
 	m := NewMain(cfg)

@@ -25,6 +25,7 @@ type Main struct {
 	cfg      Config
 	log      *slog.Logger
 	pg       *pglocal.Server
+	cluster  localCluster // with --local-cluster
 	pool     *pgxpool.Pool
 	readPool *pgxpool.Pool // the read replica's, if any
 	journal  *pgjournal.Journal
@@ -55,6 +56,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := schema.Migrate(url); err != nil {
 		return err
 	}
+	if m.cfg.Citus {
+		if err := schema.Distribute(ctx, url); err != nil {
+			return err
+		}
+	}
 	if m.cfg.migrateOnly {
 		m.log.Info("migrations applied")
 		return nil
@@ -83,7 +89,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
 	m.runner.Start(context.Background())
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics})
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Citus: m.cfg.Citus})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -168,6 +174,7 @@ func (m *Main) Close() {
 			m.log.Warn("stopping local PostgreSQL", "err", err)
 		}
 	}
+	m.stopLocalCluster()
 	m.log.Info("tally stopped")
 }
 
@@ -176,6 +183,9 @@ func (m *Main) Close() {
 func (m *Main) openDatabase(ctx context.Context) (string, error) {
 	if !m.cfg.LocalMode() {
 		return m.cfg.DatabaseURL, nil
+	}
+	if m.cfg.LocalCluster != "" {
+		return m.openLocalCluster(ctx)
 	}
 	dir, err := filepath.Abs(m.cfg.DataDir)
 	if err != nil {

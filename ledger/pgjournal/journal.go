@@ -42,6 +42,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, if set, is told about every committed batch (metrics).
 	Observer Observer
+	// Citus says the database is a Citus coordinator with the schema
+	// distributed by book (TALLY_CITUS): statements are then planned with
+	// their parameters, so that Citus routes each to its book's shard.
+	Citus bool
 }
 
 // Observer learns how the sequencer batches. It is called from the
@@ -260,7 +264,10 @@ func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 			return book.(string), nil
 		}
 		var book string
-		err := j.pool.QueryRow(ctx, `SELECT book FROM accounts WHERE id = $1 OR wallet_number = $1`, ref).Scan(&book)
+		// Wallet numbers through their lookup table; ids (which name no book)
+		// with a look at every book's accounts, once per process.
+		err := j.pool.QueryRow(ctx, `SELECT book FROM wallet_numbers WHERE wallet_number = $1
+			UNION ALL SELECT book FROM accounts WHERE id = $1 LIMIT 1`, ref).Scan(&book)
 		if err == nil {
 			j.books.Store(ref, book)
 			return book, nil

@@ -35,12 +35,16 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // newJournal is a journal on pool with every inline projection.
-func newJournal(pool *pgxpool.Pool) *pgjournal.Journal {
+func newJournal(pool *pgxpool.Pool, options ...func(*pgjournal.Options)) *pgjournal.Journal {
 	var inline []pgjournal.Projection
 	for _, p := range projections.Inline() {
 		inline = append(inline, p)
 	}
-	return pgjournal.New(pool, pgjournal.Options{Inline: inline})
+	opt := pgjournal.Options{Inline: inline}
+	for _, o := range options {
+		o(&opt)
+	}
+	return pgjournal.New(pool, opt)
 }
 
 // outcome renders just the error code (or "ok"), enough to check decisions.

@@ -92,11 +92,11 @@ func (l *loader) state() *ledger.State {
 // indexes and scans the whole table in every batch.
 const lockDepositsSQL = `
 	SELECT ` + DepositColumns + ` FROM deposits d
-	WHERE d.id IN (
-		SELECT id FROM deposits WHERE id = ANY($1)
-		UNION SELECT id FROM deposits WHERE reference = ANY($2)
+	WHERE d.book = $5 AND d.id IN (
+		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
+		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
 		UNION SELECT x.id FROM deposits x JOIN unnest($3::text[], $4::text[]) AS k(gateway, ref)
-		      ON x.gateway = k.gateway AND x.gateway_reference = k.ref)
+		      ON x.book = $5 AND x.gateway = k.gateway AND x.gateway_reference = k.ref)
 	ORDER BY d.id
 	FOR UPDATE`
 
@@ -114,7 +114,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 			gatewayRefs = append(gatewayRefs, k.GatewayReference)
 		}
 	}
-	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs}, func(rows pgx.Rows) error {
+	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
 		d, err := scanDeposit(rows)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 func (l *loader) queueTransfers(p *pipeline) {
 	p.query("lock transfers", `
 		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
-		FROM transfers WHERE id = ANY($1) ORDER BY id FOR UPDATE`, []any{l.transferIDs}, func(rows pgx.Rows) error {
+		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id FOR UPDATE`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
 		var t ledger.TransferRecord
 		var cur, amount, refunded string
 		if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
@@ -150,8 +150,10 @@ func (l *loader) queueTransfers(p *pipeline) {
 // deposits it read (a gateway's refund notification is matched among them).
 func (l *loader) queueRefunds(p *pipeline) {
 	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
-		WHERE r.id IN (SELECT id FROM refunds WHERE id = ANY($1) UNION SELECT id FROM refunds WHERE deposit_id = ANY($2))
-		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs},
+		WHERE r.book = $3 AND r.id IN (
+			SELECT id FROM refunds WHERE book = $3 AND id = ANY($1)
+			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2))
+		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.book},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
 			if err != nil {
@@ -163,11 +165,12 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id.
+// id: a plain index lookup per id. Like every lookup of an append, it
+// names the book: an account of another book is not found from this one.
 const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.account_id = a.id
-	WHERE a.id = ANY($1)
+	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	WHERE a.book = $2 AND a.id = ANY($1)
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
@@ -175,12 +178,12 @@ const accountsByIDSQL = `
 // lookup, so it is used only for refs the journal has not seen yet.
 const accountsSQL = `
 	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.account_id = a.id
-	WHERE a.id IN (
-		SELECT id FROM accounts WHERE id = ANY($1)
-		UNION SELECT id FROM accounts WHERE wallet_number = ANY($1)
+	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	WHERE a.book = $5 AND a.id IN (
+		SELECT id FROM accounts WHERE book = $5 AND id = ANY($1)
+		UNION SELECT id FROM accounts WHERE book = $5 AND wallet_number = ANY($1)
 		UNION SELECT x.id FROM accounts x JOIN unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name)
-		      ON x.book = s.book AND x.currency = s.currency AND x.name = s.name)
+		      ON x.book = $5 AND x.book = s.book AND x.currency = s.currency AND x.name = s.name)
 	ORDER BY a.id`
 
 // accountRefs are the accounts a batch names, sorted into what the
@@ -188,6 +191,7 @@ const accountsSQL = `
 // accounts seen before), other refs (wallet numbers, or anything else to
 // be matched against both id and wallet number), and system accounts by name.
 type accountRefs struct {
+	book                     string // the batch's book, which every lookup names
 	ids, others              []string
 	books, currencies, names []string
 }
@@ -195,7 +199,7 @@ type accountRefs struct {
 // sortRefs sorts refs and system refs (whose empty Book means book) for
 // accountRefs, looking each up with known first.
 func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(string) (string, bool)) accountRefs {
-	var r accountRefs
+	r := accountRefs{book: book}
 	seen := map[string]bool{}
 	for _, ref := range refs {
 		if ref == "" || seen[ref] {
@@ -233,9 +237,9 @@ func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(
 // queue queues the read of the accounts r names; with lock, their
 // balance rows are locked, once each, in ascending id order.
 func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.Account)) {
-	sql, args := accountsByIDSQL, []any{r.ids}
+	sql, args := accountsByIDSQL, []any{r.ids, r.book}
 	if len(r.others) > 0 || len(r.names) > 0 {
-		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names}
+		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names, r.book}
 	}
 	label := "read accounts"
 	if lock {
@@ -335,8 +339,9 @@ const moveHeadSQL = `
 		RETURNING 1)
 	SELECT 1 / count(*)::int FROM moved`
 
-// queueStoredResponses queues the lookup of the batch's idempotency records.
-func queueStoredResponses(p *pipeline, batch []*pending, stored map[scopedKey]record) {
+// queueStoredResponses queues the lookup of the batch's idempotency records
+// (kept per book: a retry goes to the book the request went to).
+func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map[scopedKey]record) {
 	var scopes, keys []string
 	for _, b := range batch {
 		if idem := b.req.Idempotency; idem != nil {
@@ -349,7 +354,7 @@ func queueStoredResponses(p *pipeline, batch []*pending, stored map[scopedKey]re
 	}
 	p.query("read idempotency records", `
 		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
-		FROM idempotency_keys WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys},
+		FROM idempotency_keys WHERE book = $3 AND (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys, book},
 		func(rows pgx.Rows) error {
 			var r record
 			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {

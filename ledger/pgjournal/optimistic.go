@@ -95,7 +95,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	p.exec("move book head", moveHeadSQL, s.book, h.position, h.hash, d.head.position, d.head.hash, d.head.recordedAt())
 	// (A column, not SELECT FROM: pgconn's pipeline mode mistakes a result
 	// without columns for one without rows.)
-	p.exec("lock balances", `SELECT account_id FROM balances WHERE account_id = ANY($1) ORDER BY account_id FOR UPDATE`, existing)
+	p.exec("lock balances", `SELECT account_id FROM balances WHERE book = $2 AND account_id = ANY($1) ORDER BY account_id FOR UPDATE`, existing, s.book)
 	if err := s.queueWrites(ctx, nil, &p, d); err != nil {
 		s.cache.invalidate()
 		return nil, false
@@ -133,7 +133,7 @@ func (s *sequencer) readAccounts(ctx context.Context, r accountRefs) ([]ledger.A
 	defer t.end()
 	var out []ledger.Account
 	var p pipeline
-	p.begin(true)
+	p.begin(true, s.j.opt.Citus)
 	r.queue(&p, s.j, false, func(a ledger.Account) { out = append(out, a) })
 	p.exec("end read", "COMMIT")
 	return out, p.send(ctx, t.conn)

@@ -277,9 +277,9 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 	stored := map[scopedKey]record{}
 	load := newLoader(s.j, s.book, batch)
 	var p pipeline
-	p.begin(false)
+	p.begin(false, s.j.opt.Citus)
 	queueHead(&p, s.book, &h, &headRow)
-	queueStoredResponses(&p, batch, stored)
+	queueStoredResponses(&p, s.book, batch, stored)
 	second := load.queueFirst(&p)
 	if err := p.send(t.ctx, t.conn); err != nil {
 		s.cache.invalidate()
@@ -430,7 +430,7 @@ func (s *sequencer) queueWrites(ctx context.Context, conn *pgx.Conn, p *pipeline
 			return fmt.Errorf("projection %s: %w", pr.Name(), err)
 		}
 	}
-	queueRecords(p, d.records)
+	queueRecords(p, s.book, d.records)
 	return nil
 }
 

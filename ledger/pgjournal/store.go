@@ -47,7 +47,7 @@ func scanAccount(row pgx.Row) (ledger.Account, error) {
 // Account finds an account by id or wallet number. Returns ENotFound if there is none.
 func (s *Store) Account(ctx context.Context, ref string) (ledger.Account, error) {
 	a, err := scanAccount(s.reader(ctx).QueryRow(ctx, `SELECT `+accountColumns+`
-		FROM accounts a JOIN balances b ON b.account_id = a.id
+		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
 		WHERE a.id = $1 OR a.wallet_number = $1`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, ledger.Errorf(ledger.ENotFound, "account %s not found", ref)
@@ -110,7 +110,7 @@ type AccountFilter struct {
 // Accounts lists accounts in the order they were opened.
 func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]Listed[ledger.Account], error) {
 	return list(ctx, s, scanAccount, `SELECT `+accountColumns+`, a.book, a.opened_position
-		FROM accounts a JOIN balances b ON b.account_id = a.id
+		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
 		WHERE ($1 = '' OR a.owner = $1) AND ($2 = '' OR a.currency = $2) AND ($3 = '' OR a.kind = $3)
 		  AND (a.book, a.opened_position) > ($4, $5)
 		ORDER BY a.book, a.opened_position LIMIT $6`, f.Owner, f.Currency, f.Kind, f.After.Book, f.After.Position, f.Limit)
@@ -135,7 +135,7 @@ func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Bala
 		     head AS (SELECT coalesce(max(position), 0) AS pos FROM events e, acc WHERE e.book = acc.book),
 		     upto AS (SELECT CASE WHEN $2::bigint > 0 THEN least($2::bigint, head.pos) ELSE head.pos END AS pos FROM head)
 		SELECT acc.id, acc.currency, upto.pos,
-		       coalesce((SELECT p.balance_after FROM postings p WHERE p.account_id = acc.id AND p.position <= upto.pos
+		       coalesce((SELECT p.balance_after FROM postings p WHERE p.book = acc.book AND p.account_id = acc.id AND p.position <= upto.pos
 		                 ORDER BY p.position DESC, p.seq DESC LIMIT 1), 0)::text
 		FROM acc, upto`, ref, position).Scan(&b.AccountID, &cur, &b.Position, &amount)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -279,7 +279,7 @@ type TransferFilter struct {
 func (s *Store) Transfers(ctx context.Context, f TransferFilter) ([]Listed[Transfer], error) {
 	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, book, position FROM transfers t
 		WHERE ($1 = '' OR from_account = $1 OR to_account = $1)
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = t.book AND a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
 		  AND (book, position) > ($3, $4)
 		ORDER BY book, position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
 }
@@ -443,7 +443,7 @@ type DepositFilter struct {
 func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[DepositView], error) {
 	return list(ctx, s, scanDepositView, `SELECT `+depositViewColumns+`, d.book, d.created_position FROM deposits d
 		WHERE ($1 = '' OR d.account_id = $1)
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = d.account_id AND a.owner = $2))
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = d.book AND a.id = d.account_id AND a.owner = $2))
 		  AND (d.book, d.created_position) > ($3, $4)
 		ORDER BY d.book, d.created_position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
 }
@@ -455,9 +455,10 @@ func (s *Store) BookOfDeposit(ctx context.Context, reference, gateway, gatewayRe
 	var book string
 	err := s.reader(ctx).QueryRow(ctx, `
 		SELECT book FROM (
-			SELECT book, 1 AS rank FROM deposits WHERE reference = $1 AND $1 <> ''
+			SELECT book, 1 AS rank FROM deposit_references WHERE reference = $1 AND $1 <> ''
 			UNION ALL SELECT book, 2 FROM deposits WHERE gateway = $2 AND gateway_reference = $3 AND $3 <> ''
-			UNION ALL SELECT book, 3 FROM accounts WHERE (id = $4 OR wallet_number = $4) AND $4 <> ''
+			UNION ALL SELECT book, 3 FROM wallet_numbers WHERE wallet_number = $4 AND $4 <> ''
+			UNION ALL SELECT book, 4 FROM accounts WHERE id = $4 AND $4 <> ''
 		) t ORDER BY rank LIMIT 1`, reference, gateway, gatewayReference, account).Scan(&book)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
@@ -502,7 +503,7 @@ type RefundFilter struct {
 func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]Listed[ledger.Refund], error) {
 	return list(ctx, s, scanRefund, `SELECT `+refundColumns+`, r.book, r.created_position FROM refunds r
 		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2)
-		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = r.account_id AND a.owner = $3))
+		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = r.book AND a.id = r.account_id AND a.owner = $3))
 		  AND (r.book, r.created_position) > ($4, $5)
 		ORDER BY r.book, r.created_position LIMIT $6`, f.Deposit, f.Transfer, f.Owner, f.After.Book, f.After.Position, f.Limit)
 }

@@ -34,7 +34,7 @@ func (s *Store) TrialBalance(ctx context.Context, book string, position int64, f
 		FROM accounts a
 		LEFT JOIN LATERAL (
 			SELECT balance_after FROM postings
-			WHERE account_id = a.id AND position <= $2
+			WHERE book = a.book AND account_id = a.id AND position <= $2
 			ORDER BY position DESC, seq DESC LIMIT 1) p ON true
 		WHERE a.book = $1 AND a.opened_position <= $2
 		ORDER BY a.id`, book, position)

@@ -101,7 +101,8 @@ func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
 	checkTransfers(ctx, tb, pool, book, transfers)
 	var dangling int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys k
-		WHERE k.position IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events e WHERE e.position = k.position)`).Scan(&dangling); err != nil {
+		WHERE k.book = $1 AND k.position IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.book = k.book AND e.position = k.position)`, book).Scan(&dangling); err != nil {
 		tb.Fatal(err)
 	}
 	if dangling > 0 {
@@ -127,7 +128,7 @@ func checkHead(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book stri
 
 func checkBalances(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book string, replayed map[string]ledger.Money) {
 	tb.Helper()
-	rows, err := pool.Query(ctx, `SELECT a.id, a.kind, b.balance::text, a.currency FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.book = $1`, book)
+	rows, err := pool.Query(ctx, `SELECT a.id, a.kind, b.balance::text, a.currency FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id WHERE a.book = $1`, book)
 	if err != nil {
 		tb.Fatal(err)
 	}
