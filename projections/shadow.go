@@ -33,6 +33,10 @@ type session struct {
 	// failed and carry on without it; others (rebuild) stop.
 	tolerant bool
 	failed   map[string]string
+	// citus: the live tables are distributed (or reference) tables, which
+	// Citus does not join reliably with a session's temporary tables, so
+	// compare copies the book's live rows into one first.
+	citus bool
 }
 
 // tableInfo is what rebuild and compare need to know of one table.
@@ -66,6 +70,9 @@ func (ss *session) init(ctx context.Context) error {
 		return err
 	}
 	ss.live = pgx.Identifier{schema}.Sanitize()
+	if err := ss.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&ss.citus); err != nil {
+		return err
+	}
 	// temp_buffers only takes effect before the session's first use of a
 	// temporary table; the default (8MB) makes large replays spill early.
 	for _, stmt := range []string{
@@ -337,10 +344,17 @@ type Mismatch struct {
 // that a Book condition naming other tables reads the live ones.
 func (ss *session) compare(ctx context.Context, tx pgx.Tx, t *tableInfo, book string, max int) ([]Mismatch, bool, error) {
 	cols := strings.Join(t.cols, ", ")
-	rows, err := tx.Query(ctx, `
+	// On Citus, the book's live rows are read first (a materialized CTE,
+	// which Citus runs on the book's shard): a join of a distributed or
+	// reference table with a session's temporary table is not reliable.
+	with, live := "", `(SELECT `+cols+` FROM `+t.live+` WHERE (`+t.book+`))`
+	if ss.citus {
+		with, live = `WITH live AS MATERIALIZED `+live+` `, "live"
+	}
+	rows, err := tx.Query(ctx, with+`
 		SELECT CASE WHEN `+t.keyNull("l")+` THEN NULL ELSE to_jsonb(l)::text END,
 		       CASE WHEN `+t.keyNull("s")+` THEN NULL ELSE to_jsonb(s)::text END
-		FROM (SELECT `+cols+` FROM `+t.live+` WHERE (`+t.book+`)) l
+		FROM `+live+` l
 		FULL JOIN (SELECT `+cols+` FROM `+t.shadow+`) s ON `+t.keyMatch("l", "s")+`
 		WHERE `+t.keyNull("l")+` OR `+t.keyNull("s")+` OR `+t.row("l")+` IS DISTINCT FROM `+t.row("s")+`
 		LIMIT $2`, book, max+1)

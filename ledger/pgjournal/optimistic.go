@@ -90,6 +90,13 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		return nil, false
 	}
 	var p pipeline
+	if s.j.opt.Citus {
+		// Citus does not see an implicit transaction (statements up to a
+		// Sync) as one: without BEGIN each statement would commit on its
+		// own on the worker. A failed explicit transaction stays open at
+		// the Sync; land closes the chain then.
+		p.exec("begin", "BEGIN")
+	}
 	// Lock the book and assert its head is the one decided on, in one
 	// statement: see moveHeadSQL.
 	p.exec("move book head", moveHeadSQL, s.book, h.position, h.hash, d.head.position, d.head.hash, d.head.recordedAt())
@@ -100,12 +107,21 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		s.cache.invalidate()
 		return nil, false
 	}
+	if s.j.opt.Citus {
+		p.exec("commit", "COMMIT")
+	}
 	if err := s.chain.ready(ctx); err != nil {
 		s.cache.invalidate()
 		return nil, false
 	}
 	if !s.chain.prepared(&p) {
 		drain()
+		// Landing can close the chain (a lost connection, or a refused
+		// transaction on Citus): open it again if so.
+		if err := s.chain.ready(ctx); err != nil {
+			s.cache.invalidate()
+			return nil, false
+		}
 		if err := s.chain.prepare(ctx, &p); err != nil {
 			s.chain.shut()
 			s.cache.invalidate()

@@ -201,7 +201,7 @@ func CheckRunningBalances(ctx context.Context, q Querier, book string, after, up
 			SELECT account_id, position, seq, currency, balance_after,
 			       coalesce(lag(balance_after) OVER w,
 			                (SELECT q.balance_after FROM postings q
-			                 WHERE q.account_id = p.account_id AND q.position <= $2
+			                 WHERE q.book = $1 AND q.account_id = p.account_id AND q.position <= $2
 			                 ORDER BY q.position DESC, q.seq DESC LIMIT 1),
 			                0) + amount AS expected,
 			       coalesce(lag(currency) OVER w, currency) AS previous_currency

@@ -216,6 +216,10 @@ func (s *sequencer) land(flying []*flight) []*flight {
 			redo = append(redo, g.batch)
 		}
 	}
+	if s.j.opt.Citus {
+		// The failed explicit transaction is still open on the chain.
+		s.chain.shut()
+	}
 	for _, b := range redo {
 		s.process(live(b))
 	}
