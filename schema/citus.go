@@ -12,7 +12,9 @@ import (
 // unique across books (the lookup tables): on Citus they are reference
 // tables, copied to every node. Every other table with a book column
 // belongs to a book.
-var globalTables = []string{"books", "api_keys", "wallet_numbers", "deposit_references"}
+// (webhook_subscriptions, from the events work, has an optional book: a
+// subscription may cover every book.)
+var globalTables = []string{"books", "api_keys", "wallet_numbers", "deposit_references", "webhook_subscriptions"}
 
 // localTables stay on the coordinator: golang-migrate's bookkeeping.
 var localTables = []string{"schema_migrations"}
