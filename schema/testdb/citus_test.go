@@ -50,7 +50,7 @@ func TestCitusDistributesBookTablesByBook(t *testing.T) {
 	if events.method != "h" || events.column != "book" {
 		t.Fatalf("events: %+v, want hash-distributed by book", events)
 	}
-	global := map[string]bool{"books": true, "api_keys": true, "wallet_numbers": true, "deposit_references": true}
+	global := map[string]bool{"books": true, "api_keys": true, "wallet_numbers": true, "deposit_references": true, "webhook_subscriptions": true}
 	for name, p := range tables {
 		t.Run(name, func(t *testing.T) {
 			switch {
