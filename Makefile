@@ -4,13 +4,15 @@ BIN         ?= bin/tally
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Development-only admin key for local mode; set your own for anything else.
 TALLY_ADMIN_KEY ?= dev-admin-key
+# tally version prints this (git describe); without git, the Go build info's.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-.PHONY: all build run test bench lint fmt postgres clean fuzz soak
+.PHONY: all build run test bench lint lint-openapi fmt postgres clean fuzz soak
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tally
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tally
 
 ## run: start Tally in local mode on :8080 (its own PostgreSQL in ./.tally).
 run: postgres build
@@ -44,12 +46,23 @@ SOAKTIME ?= 5m
 soak: postgres
 	TALLY_SOAK=$(SOAKTIME) $(GO) test -run '^TestSoak$$' -count=1 -timeout 60m -v ./cmd/tally
 
-## lint: go vet, gofmt and staticcheck.
-lint:
+## lint: go vet, gofmt, staticcheck and the OpenAPI document's lint.
+lint: lint-openapi
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
+
+## lint-openapi: Redocly CLI's recommended rules, warnings as errors
+## (redocly.yaml; reasoned exceptions in .redocly.lint-ignore.yaml), run from
+## the npm registry with npx. Skipped, saying so, where npm is not installed.
+REDOCLY ?= @redocly/cli@2.77.0
+lint-openapi:
+	@if ! command -v npx >/dev/null 2>&1; then \
+	  echo "lint-openapi: SKIPPED: npm (npx) is not installed, so httpapi/openapi.json was not linted; install Node.js to run Redocly CLI"; \
+	  exit 0; \
+	fi; \
+	npx --yes $(REDOCLY) lint httpapi/openapi.json
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -71,5 +84,10 @@ postgres:
 	echo "or point Tally at a running server with TALLY_DATABASE_URL (and tests with TALLY_TEST_DATABASE_URL)."; \
 	exit 1
 
+## clean: remove the binary and the local-mode data, including a cluster
+## kept in /var/lib/tally because PostgreSQL's user cannot enter this
+## directory (./.tally is then a symlink to it).
 clean:
+	@if [ -L .tally ]; then target=$$(readlink .tally); case "$$target" in \
+	  /var/lib/tally/*) echo "rm -rf $$target"; rm -rf "$$target";; esac; fi
 	rm -rf bin .tally

@@ -1,7 +1,7 @@
 // Package gateways owns the gateway interface: the one contract through which Tally opens hosted
 // checkouts, asks for refunds and turns a gateway's signed webhook into a normalized Notification.
 //
-// Each payment gateway lives in its own subpackage (paystack, stripe, xendit, sandbox); nothing
+// Each payment gateway lives in its own subpackage (paystack, stripe, xendit, paypal, sandbox); nothing
 // outside this tree knows a gateway's wire format. Amounts cross this boundary as exact apd
 // decimals in major units ("5000.00"), never as floats or minor units.
 package gateways
@@ -18,7 +18,7 @@ import (
 
 // Gateway is one payment gateway as the ledger sees it.
 type Gateway interface {
-	// Name is the gateway's stable name: "paystack", "stripe", "xendit" or "sandbox".
+	// Name is the gateway's stable name: "paystack", "stripe", "xendit", "paypal" or "sandbox".
 	Name() string
 
 	// OpenCheckout asks the gateway for a hosted checkout for one deposit.
@@ -58,12 +58,51 @@ type Checkout struct {
 
 // RefundRequest asks for (part of) a deposit back to the payer.
 type RefundRequest struct {
-	RefundID         string      // ours, "ref_…"; used as the gateway idempotency key where possible
+	RefundID string // ours, "ref_…"
+	// IdempotencyKey is sent with the call where the gateway takes one
+	// (Stripe's and Xendit's Idempotency-Key, PayPal's PayPal-Request-Id),
+	// so that asking again for one refund never refunds twice. It is derived
+	// from RefundID (RefundIdempotencyKey).
+	IdempotencyKey   string
 	DepositReference string      // ours, "DEP-…"
 	GatewayReference string      // the gateway's payment id, as last reported by a notification
 	Amount           apd.Decimal // major units, exact
 	Currency         string      // ISO 4217, upper case
 	Reason           string      // free text, may be empty
+}
+
+// RefundIdempotencyKey is the idempotency key of every gateway call for our refund refundID.
+func RefundIdempotencyKey(refundID string) string { return "tally-refund-" + refundID }
+
+// RefundQuery names a refund Tally asked for, to look it up at the gateway.
+type RefundQuery struct {
+	RefundID         string // ours, "ref_…"
+	GatewayRefundID  string // the gateway's, when its refund API answered
+	DepositReference string // ours, "DEP-…"
+	GatewayReference string // the gateway's payment id
+	Currency         string
+}
+
+// RefundFinder is implemented by gateways that can say where a refund stands, so that Tally can
+// check before asking again for a refund whose first call may have reached the gateway, and
+// settle a refund whose outcome it does not know (a timed-out call, a lost webhook).
+type RefundFinder interface {
+	// FindRefund looks the refund up: by GatewayRefundID when known, otherwise by our RefundID
+	// among the payment's refunds. found false means the gateway has no such refund. Returns a
+	// *GatewayError when the gateway cannot be asked, and an error wrapping ErrUnsupported when
+	// the gateway cannot look this refund up (then nothing is known).
+	FindRefund(ctx context.Context, q RefundQuery) (result RefundResult, found bool, err error)
+}
+
+// OutcomeUnknown reports whether a failed gateway call may still have been carried out: the
+// gateway did not answer (a timeout, a lost connection) or answered with a server error. Only
+// a definite refusal (an answer in the 4xx range) means the gateway said no.
+func OutcomeUnknown(err error) bool {
+	var ge *GatewayError
+	if !errors.As(err, &ge) {
+		return false
+	}
+	return ge.StatusCode == 0 || ge.StatusCode >= 500
 }
 
 // RefundStatus is a gateway's immediate answer to a refund request.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -51,6 +52,17 @@ func (s *Server) openAccount(c echo.Context) error {
 	if v.err != nil {
 		return v.err
 	}
+	// Each book costs the server a sequencer and the async projections'
+	// work, so only admin keys may create one (docs/auth.md).
+	if req.Book != ledger.DefaultBook && !principal(c).Has(ScopeAdmin) {
+		exists, err := s.store.BookExists(c.Request().Context(), req.Book)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return ledger.Errorf(ledger.EForbidden, "book %q does not exist, and only a key with the admin scope may create a book by opening its first account", req.Book).WithField("book")
+		}
+	}
 	cmd := ledger.OpenAccount{
 		AccountID: ledger.NewID(ledger.PrefixAccount), Book: req.Book, Owner: req.Owner, Currency: cur,
 		Kind: ledger.KindWallet, WalletNumber: ledger.NewWalletNumber(), Metadata: req.Metadata,
@@ -94,11 +106,17 @@ func (s *Server) getAccount(c echo.Context) error {
 }
 
 func (s *Server) listAccounts(c echo.Context) error {
+	if err := checkQuery(c, "owner", "currency", "kind"); err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
 	f := pgjournal.AccountFilter{Owner: c.QueryParam("owner"), Currency: c.QueryParam("currency"), Kind: c.QueryParam("kind"), Limit: limit + 1}
+	if f.Period, err = period(c); err != nil {
+		return err
+	}
 	if f.After, err = listCursor(c); err != nil {
 		return err
 	}
@@ -132,7 +150,7 @@ func (s *Server) getBalance(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	at, err := parseTime(c, "at")
+	at, atGiven, err := timeParam(c, "at")
 	if err != nil {
 		return err
 	}
@@ -142,10 +160,10 @@ func (s *Server) getBalance(c echo.Context) error {
 			return ledger.Errorf(ledger.EInvalidRequest, "position must be a positive integer").WithField("position")
 		}
 	}
-	if !at.IsZero() && position != 0 {
+	if atGiven && position != 0 {
 		return ledger.Errorf(ledger.EInvalidRequest, "give at or position, not both")
 	}
-	if !at.IsZero() {
+	if atGiven {
 		a, err := s.store.Account(ctx, ref)
 		if err != nil {
 			return err
@@ -163,13 +181,16 @@ func (s *Server) getBalance(c echo.Context) error {
 		return err
 	}
 	v := balanceView{AccountID: b.AccountID, Currency: b.Balance.Currency(), Balance: b.Balance.String(), Position: b.Position}
-	if !at.IsZero() {
+	if atGiven {
 		v.At = formatTime(at)
 	}
 	return c.JSON(http.StatusOK, v)
 }
 
 func (s *Server) listEntries(c echo.Context) error {
+	if err := checkQuery(c, "type"); err != nil {
+		return err
+	}
 	ref, err := accountRef(c)
 	if err != nil {
 		return err
@@ -187,6 +208,9 @@ func (s *Server) listEntries(c echo.Context) error {
 	}
 	if err := decodeCursor(c.QueryParam("cursor"), &f.AfterPosition, &f.AfterSeq); err != nil {
 		return err
+	}
+	if f.AfterSeq > math.MaxInt16 { // a posting's seq is a smallint
+		return ledger.Errorf(ledger.EInvalidRequest, "cursor is not one this API issued").WithField("cursor")
 	}
 	ctx := c.Request().Context()
 	a, err := s.store.Account(ctx, ref)

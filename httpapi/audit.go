@@ -82,9 +82,13 @@ func (a *auditAPI) verify(c echo.Context) error {
 
 // asOf reads ?at= or ?position= into a position of book (0: the head).
 // at maps to the last position recorded at or before it.
-func (a *auditAPI) asOf(c echo.Context, book string) (position int64, at time.Time, err error) {
-	if at, err = parseTime(c, "at"); err != nil {
-		return 0, at, err
+func (a *auditAPI) asOf(c echo.Context, book string) (position int64, at *time.Time, err error) {
+	t, atGiven, err := timeParam(c, "at")
+	if err != nil {
+		return 0, nil, err
+	}
+	if atGiven {
+		at = &t
 	}
 	p := c.QueryParam("position")
 	if p != "" {
@@ -92,7 +96,7 @@ func (a *auditAPI) asOf(c echo.Context, book string) (position int64, at time.Ti
 			return 0, at, ledger.Errorf(ledger.EInvalidRequest, "position must be a positive integer").WithField("position")
 		}
 	}
-	if !at.IsZero() && p != "" {
+	if at != nil && p != "" {
 		return 0, at, ledger.Errorf(ledger.EInvalidRequest, "give at or position, not both")
 	}
 	ctx := c.Request().Context()
@@ -101,8 +105,8 @@ func (a *auditAPI) asOf(c echo.Context, book string) (position int64, at time.Ti
 		return 0, at, err
 	}
 	switch {
-	case !at.IsZero():
-		position, err = a.s.store.PositionAt(ctx, book, at)
+	case at != nil:
+		position, err = a.s.store.PositionAt(ctx, book, *at)
 	case position > head.Position:
 		err = ledger.Errorf(ledger.EInvalidRequest, "book %s ends at position %d", book, head.Position).WithField("position")
 	case position == 0:
@@ -146,8 +150,8 @@ func (a *auditAPI) trialBalance(c echo.Context) error {
 	w := bufio.NewWriterSize(resp, 64<<10)
 	head, _ := json.Marshal(book)
 	w.WriteString(`{"book":` + string(head) + `,"position":` + itoa(position))
-	if !at.IsZero() {
-		w.WriteString(`,"at":"` + formatTime(at) + `"`)
+	if at != nil {
+		w.WriteString(`,"at":"` + formatTime(*at) + `"`)
 	}
 	w.WriteString(`,"accounts":[`)
 	first := true

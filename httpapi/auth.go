@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/tallyledger/tally/ledger"
@@ -57,13 +58,17 @@ func (p *Principal) IdempotencyScope() string {
 type authenticator struct {
 	adminKey string
 	keys     *pgjournal.Keys // nil: only the admin key authenticates
+	jwt      *JWTVerifier    // nil: end-user JWTs are not accepted (jwt.go)
 }
 
 // principal returns who token belongs to. Returns EUnauthenticated for an
 // unknown, revoked or expired key, EUnavailable if the database is down.
 func (a *authenticator) principal(ctx context.Context, token string) (*Principal, error) {
-	if a.adminKey != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.adminKey)) == 1 {
-		return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}, nil
+	if a.isAdmin(token) {
+		return adminPrincipal(), nil
+	}
+	if a.jwt != nil && looksLikeJWT(token) {
+		return a.jwt.Principal(ctx, token)
 	}
 	if a.keys == nil || !ledger.LooksLikeAPIKey(token) {
 		return nil, ledger.Errorf(ledger.EUnauthenticated, "the API key is not valid")
@@ -75,17 +80,41 @@ func (a *authenticator) principal(ctx context.Context, token string) (*Principal
 	return principalOf(k), nil
 }
 
+// isAdmin reports whether token is the bootstrap admin key (in constant time).
+func (a *authenticator) isAdmin(token string) bool {
+	return a.adminKey != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.adminKey)) == 1
+}
+
+func adminPrincipal() *Principal {
+	return &Principal{KeyID: "admin", Scopes: map[Scope]bool{ScopeAdmin: true}}
+}
+
 // authenticate requires a valid "Authorization: Bearer <key>".
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if ok && token != "" && s.auth.isAdmin(token) {
+			c.Set("principal", adminPrincipal())
+			return next(c)
+		}
+		// Every other attempt may cost a database lookup: each client
+		// address has a bucket of attempts that fail, taken before the
+		// lookup and given back when the key turns out to be valid.
+		counted, wait, giveBack := s.unauthLimiter.reserve(clientAddress(c), time.Now())
+		if !counted {
+			return rateLimited(c, s.unauthLimiter, wait, "this address")
+		}
 		if !ok || token == "" {
 			return ledger.Errorf(ledger.EUnauthenticated, "send an API key as \"Authorization: Bearer <key>\"")
 		}
 		p, err := s.auth.principal(c.Request().Context(), token)
 		if err != nil {
+			if ledger.ErrorCode(err) != ledger.EUnauthenticated {
+				giveBack() // the database failed, not the client
+			}
 			return err
 		}
+		giveBack()
 		c.Set("principal", p)
 		return next(c)
 	}

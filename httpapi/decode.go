@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -63,7 +64,8 @@ func decodePost(c echo.Context, keyRequired bool, v any) (key string, body []byt
 }
 
 // decodeJSON strictly decodes one JSON object into v: unknown fields,
-// trailing data and wrong types are refused with the field named. Amounts
+// duplicated fields, field names in another letter case, trailing data and
+// wrong types are refused with the field named (see checkStrictJSON). Amounts
 // sent as JSON numbers get a message saying amounts are decimal strings.
 func decodeJSON(body []byte, v any) error {
 	if body == nil {
@@ -71,6 +73,10 @@ func decodeJSON(body []byte, v any) error {
 	}
 	if !utf8.Valid(body) {
 		return ledger.Errorf(ledger.EInvalidRequest, "the request body is not valid UTF-8")
+	}
+	if err := checkStrictJSON(body, reflect.TypeOf(v)); err != nil {
+		se := err.(*strictError)
+		return ledger.Errorf(ledger.EInvalidRequest, "%s", se.msg).WithField(se.path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -243,13 +249,21 @@ func parseLimit(c echo.Context) (int, error) {
 }
 
 func parseTime(c echo.Context, name string) (time.Time, error) {
+	t, _, err := timeParam(c, name)
+	return t, err
+}
+
+// timeParam reads an optional RFC 3339 query parameter. given tells an
+// absent parameter from the zero time (0001-01-01T00:00:00Z), which is a
+// time like any other: before every event.
+func timeParam(c echo.Context, name string) (t time.Time, given bool, err error) {
 	s := c.QueryParam(name)
 	if s == "" {
-		return time.Time{}, nil
+		return time.Time{}, false, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err = time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, ledger.Errorf(ledger.EInvalidRequest, "%s must be an RFC 3339 time such as 2026-01-31T23:59:59Z", name).WithField(name)
+		return time.Time{}, false, ledger.Errorf(ledger.EInvalidRequest, "%s must be an RFC 3339 time such as 2026-01-31T23:59:59Z", name).WithField(name)
 	}
-	return t, nil
+	return t, true, nil
 }

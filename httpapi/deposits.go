@@ -96,6 +96,12 @@ func (s *Server) createDeposit(c echo.Context) error {
 	if err := s.visible(c, req.Account); err != nil {
 		return err
 	}
+	// Both steps go to the wallet's book: the second names no account, so
+	// the journal could not find the book from it.
+	wallet, err := s.store.Account(c.Request().Context(), req.Account)
+	if err != nil {
+		return err
+	}
 	gw, err := s.gateways.Get(req.Gateway)
 	if err != nil {
 		return ledger.Errorf(ledger.EInvalidRequest, "gateway %q is not enabled on this server", req.Gateway).WithField("gateway")
@@ -103,12 +109,12 @@ func (s *Server) createDeposit(c echo.Context) error {
 
 	depositID := ledger.NewID(ledger.PrefixDeposit)
 	return s.submitTwoStep(c, key, body, twoStep{
-		id: depositID,
+		id: depositID, book: wallet.Book,
 		first: ledger.InitiateDeposit{
-			DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: req.Account,
+			DepositID: depositID, Reference: ledger.NewDepositReference(depositID), Account: wallet.ID,
 			Amount: amount, Gateway: gw.Name(), Email: req.Email, CallbackURL: req.CallbackURL,
 		},
-		then: func(ctx context.Context, id string) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+		then: func(ctx context.Context, id string, _ bool) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
 			dep, err := s.store.Deposit(ctx, id)
 			if err != nil {
 				return nil, nil, err
@@ -199,13 +205,17 @@ func (s *Server) getDeposit(c echo.Context) error {
 }
 
 func (s *Server) listDeposits(c echo.Context) error {
-	q, err := s.listQuery(c)
+	q, err := s.listQuery(c, "status")
+	if err != nil {
+		return err
+	}
+	status, err := statusParam(c, ledger.DepositPending, ledger.DepositSucceeded, ledger.DepositFailed, ledger.DepositExpired, ledger.DepositFlagged)
 	if err != nil {
 		return err
 	}
 	// An owner-bound key lists those of its owner's accounts.
 	rows, err := s.store.Deposits(c.Request().Context(), pgjournal.DepositFilter{
-		Account: q.account, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
+		Account: q.account, Owner: principal(c).Owner, Status: status, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}

@@ -36,9 +36,11 @@ const (
 type fakeGateways struct {
 	srv           *httptest.Server
 	stall         atomic.Bool
-	refuseRefunds atomic.Bool  // answer refund requests 400
-	refundStatus  atomic.Value // Stripe's immediate refund status; default "pending"
-	calls         atomic.Int64
+	refuseRefunds atomic.Bool // answer refund requests 400
+	// refundServerError answers refund requests 502: an unknown outcome.
+	refundServerError atomic.Bool
+	refundStatus      atomic.Value // Stripe's immediate refund status; default "pending"
+	calls             atomic.Int64
 }
 
 func newFakeGateways(t *testing.T) *fakeGateways {
@@ -55,6 +57,11 @@ func newFakeGateways(t *testing.T) *fakeGateways {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		refund := r.URL.Path == "/refund" || r.URL.Path == "/v1/refunds"
+		if refund && r.Method == http.MethodPost && f.refundServerError.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, `{"status":false,"message":"upstream unavailable","error":{"message":"upstream unavailable","type":"api_error"}}`)
+			return
+		}
 		if refund && f.refuseRefunds.Load() {
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"status":false,"message":"Transaction has been fully reversed","error":{"message":"cannot refund","type":"invalid_request_error"}}`)

@@ -11,6 +11,9 @@ import (
 
 // listEvents reads the journal of one book: GET /v1/events?book=&after=&cursor=&type=&account=&limit=.
 func (s *Server) listEvents(c echo.Context) error {
+	if err := checkQuery(c, "book", "type", "account", "after"); err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
@@ -25,6 +28,9 @@ func (s *Server) listEvents(c echo.Context) error {
 		}
 	}
 	if err := decodeCursor(c.QueryParam("cursor"), &f.After); err != nil {
+		return err
+	}
+	if f.Period, err = period(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()

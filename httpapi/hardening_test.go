@@ -15,8 +15,8 @@ import (
 
 func TestRateLimitPerKey(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.RateLimit, c.RateBurst = 4, 3 })
-	burst := h.key("", "accounts:read")
-	other := h.key("", "accounts:read")
+	burst := h.key("alice", "accounts:read")
+	other := h.key("alice", "accounts:read")
 
 	var ok, limited int
 	for range 8 {

@@ -16,6 +16,7 @@ import (
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/ledger/pgjournal/journaltest"
 	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/projections/sinks"
 	"github.com/tallyledger/tally/schema/testdb"
 )
 
@@ -63,7 +64,8 @@ func newHarnessAt(t testing.TB, url string, options ...func(*Config)) *harness {
 	store := pgjournal.NewStore(pool)
 	metrics := NewMetrics(store.PoolStats)
 	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline, Observer: metrics, Logger: testLogger(t)})
-	cfg := Config{Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), Metrics: metrics, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t), Projections: set}
+	cfg := Config{Journal: journal, Store: store, Keys: pgjournal.NewKeys(pool), Metrics: metrics, AdminKey: adminKey, Ready: store.Ping, Logger: testLogger(t), Projections: set,
+		Subscriptions: sinks.NewSubscriptions(pool, sinks.URLRules{AllowHTTP: true, AllowPrivate: true})}
 	for _, o := range options {
 		o(&cfg)
 	}

@@ -15,8 +15,11 @@ import (
 // MaxIdempotencyKey is the longest Idempotency-Key accepted.
 const MaxIdempotencyKey = 255
 
-// inflight holds the Idempotency-Keys whose first request is still running,
-// so that a concurrent duplicate gets 409 instead of waiting or racing.
+// inflight holds the Idempotency-Keys of one-step requests still running in
+// this process, so that a concurrent duplicate here gets 409 instead of
+// queueing behind it. (Across processes the first transaction's record
+// answers the duplicate; two-step requests lock through a lease on their
+// record in PostgreSQL, see submitTwoStep.)
 type inflight struct {
 	mu   sync.Mutex
 	keys map[string]struct{}

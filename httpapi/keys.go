@@ -196,11 +196,17 @@ func (s *Server) createKey(c echo.Context) error {
 }
 
 func (s *Server) listKeys(c echo.Context) error {
+	if err := checkQuery(c, "owner"); err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
 	f := pgjournal.KeyFilter{Owner: c.QueryParam("owner"), Limit: limit + 1}
+	if f.Period, err = period(c); err != nil {
+		return err
+	}
 	if f.After, err = idCursor(c); err != nil {
 		return err
 	}

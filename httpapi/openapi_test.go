@@ -13,12 +13,13 @@ import (
 	"testing"
 
 	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/projections/sinks"
 )
 
 // routeOnlyServer is the API without a journal or a store: enough to list its
 // routes and serve the embedded document, so these tests need no database.
 func routeOnlyServer() *Server {
-	return New(Config{AdminKey: "x", Sandbox: http.NotFoundHandler(), Keys: pgjournal.NewKeys(nil), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return New(Config{AdminKey: "x", Sandbox: http.NotFoundHandler(), Keys: pgjournal.NewKeys(nil), Subscriptions: sinks.NewSubscriptions(nil, sinks.URLRules{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "options": true, "head": true, "patch": true, "trace": true}

@@ -117,7 +117,7 @@ func renderRefund(refundID string) func(pgjournal.Outcome) pgjournal.Response {
 func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gateways.Gateway, dep pgjournal.DepositView, cmd ledger.RequestDepositRefund) error {
 	return s.submitTwoStep(c, key, body, twoStep{
 		book: dep.Book, first: cmd, id: cmd.RefundID,
-		then: func(ctx context.Context, id string) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+		then: func(ctx context.Context, id string, resumed bool) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
 			r, err := s.store.Refund(ctx, id)
 			if err != nil {
 				return nil, nil, err
@@ -127,27 +127,72 @@ func (s *Server) refundDeposit(c echo.Context, key string, body []byte, gw gatew
 				// settled): asking again could refund twice.
 				return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, GatewayRefundID: r.GatewayRefundID}, renderRefund(r.ID), nil
 			}
-			result, gerr := gw.Refund(ctx, gateways.RefundRequest{
-				RefundID: r.ID, DepositReference: dep.Reference, GatewayReference: dep.GatewayReference,
-				Amount: *r.Amount.Decimal(), Currency: string(r.Amount.Currency()), Reason: r.Reason,
-			})
-			var refusal *ledger.Error
-			switch {
-			case errors.Is(gerr, gateways.ErrUnsupported):
-				refusal = ledger.Errorf(ledger.ENotRefundable, "the gateway cannot refund this payment through its API: %v", gerr)
-			case gerr != nil:
-				s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
-				refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), "refund", gerr))
-			case result.Status == gateways.RefundStatusFailed:
-				refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
+			req := gateways.RefundRequest{
+				RefundID: r.ID, IdempotencyKey: gateways.RefundIdempotencyKey(r.ID), DepositReference: dep.Reference,
+				GatewayReference: dep.GatewayReference, Amount: *r.Amount.Decimal(), Currency: string(r.Amount.Currency()), Reason: r.Reason,
 			}
-			if refusal != nil {
-				return ledger.FailRefund{RefundID: r.ID, DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal, renderRefund(r.ID)), nil
+			if finder, ok := gw.(gateways.RefundFinder); ok && resumed {
+				// An earlier attempt may have reached the gateway before its
+				// process died: ask before asking again.
+				found, known, ferr := finder.FindRefund(ctx, refundQuery(r, dep))
+				switch {
+				case ferr != nil && !errors.Is(ferr, gateways.ErrUnsupported):
+					s.log.Warn("could not ask the gateway whether a refund exists", "gateway", gw.Name(), "refund", r.ID, "err", ferr)
+					return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, OutcomeUnknown: true}, renderRefundAccepted(r.ID), nil
+				case known:
+					return s.refundAnswer(gw, r, dep, found, nil)
+				}
 			}
-			return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded},
-				renderRefund(r.ID), nil
+			result, gerr := gw.Refund(ctx, req)
+			return s.refundAnswer(gw, r, dep, result, gerr)
 		},
 	})
+}
+
+// refundAnswer turns the gateway's answer to a refund request into the
+// command that records it. Only a refusal fails the refund; when the answer
+// is unknown (no answer, a 5xx) it stays pending with its money held, and
+// the gateway's webhook or the reconciler settles it.
+func (s *Server) refundAnswer(gw gateways.Gateway, r ledger.Refund, dep pgjournal.DepositView, result gateways.RefundResult, gerr error) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+	var refusal *ledger.Error
+	switch {
+	case errors.Is(gerr, gateways.ErrUnsupported):
+		refusal = ledger.Errorf(ledger.ENotRefundable, "the gateway cannot refund this payment through its API: %v", gerr)
+	case gateways.OutcomeUnknown(gerr):
+		s.log.Warn("a refund's outcome is unknown: it stays pending until the gateway says", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
+		return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, OutcomeUnknown: true}, renderRefundAccepted(r.ID), nil
+	case gerr != nil:
+		s.log.Warn("gateway refused a refund", "gateway", gw.Name(), "refund", r.ID, "err", gerr)
+		refusal = ledger.Errorf(ledger.EGatewayError, "%s", gatewayFailure(gw.Name(), "refund", gerr))
+	case result.Status == gateways.RefundStatusFailed:
+		refusal = ledger.Errorf(ledger.EGatewayError, "%s refused the refund", gw.Name())
+	}
+	if refusal != nil {
+		return ledger.FailRefund{RefundID: r.ID, DepositID: dep.ID, Reason: refusal.Message}, failedWith(refusal, renderRefund(r.ID)), nil
+	}
+	return ledger.RecordRefundSubmission{RefundID: r.ID, DepositID: dep.ID, GatewayRefundID: result.GatewayRefundID, Succeeded: result.Status == gateways.RefundStatusSucceeded},
+		renderRefund(r.ID), nil
+}
+
+func refundQuery(r ledger.Refund, dep pgjournal.DepositView) gateways.RefundQuery {
+	return gateways.RefundQuery{RefundID: r.ID, GatewayRefundID: r.GatewayRefundID, DepositReference: dep.Reference,
+		GatewayReference: dep.GatewayReference, Currency: string(r.Amount.Currency())}
+}
+
+// renderRefundAccepted answers a refund whose gateway call got no answer:
+// 202 Accepted, the refund pending (unless the gateway settled it meanwhile).
+func renderRefundAccepted(refundID string) func(pgjournal.Outcome) pgjournal.Response {
+	return func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		r, _ := o.State.Refund(refundID)
+		status := http.StatusAccepted
+		if r.Status != ledger.RefundStatusPending {
+			status = http.StatusCreated
+		}
+		return jsonResponse(status, viewRefund(r))
+	}
 }
 
 func (s *Server) getRefund(c echo.Context) error {
@@ -166,11 +211,20 @@ func (s *Server) getRefund(c echo.Context) error {
 }
 
 func (s *Server) listRefunds(c echo.Context) error {
+	if err := checkQuery(c, "deposit", "transfer", "status"); err != nil {
+		return err
+	}
 	limit, err := parseLimit(c)
 	if err != nil {
 		return err
 	}
 	f := pgjournal.RefundFilter{Deposit: c.QueryParam("deposit"), Transfer: c.QueryParam("transfer"), Owner: principal(c).Owner, Limit: limit + 1}
+	if f.Status, err = statusParam(c, ledger.RefundStatusPending, ledger.RefundStatusSucceeded, ledger.RefundStatusFailed); err != nil {
+		return err
+	}
+	if f.Period, err = period(c); err != nil {
+		return err
+	}
 	if f.Deposit != "" && !ledger.HasPrefix(f.Deposit, ledger.PrefixDeposit) {
 		return ledger.Errorf(ledger.EInvalidRequest, "deposit must be a deposit id (dep_…)").WithField("deposit")
 	}

@@ -19,9 +19,14 @@ func SandboxLookup(store *pgjournal.Store) func(ctx context.Context, reference s
 		if err != nil {
 			return sandbox.CheckoutInfo{}, err
 		}
+		callback, err := store.DepositCallbackURL(ctx, d.Book, d.ID)
+		if err != nil {
+			return sandbox.CheckoutInfo{}, err
+		}
 		return sandbox.CheckoutInfo{
 			Reference: d.Reference, GatewayReference: d.GatewayReference, Amount: *d.Amount.Decimal(),
 			Currency: string(d.Amount.Currency()), Account: d.Account, Status: string(d.Status),
+			CallbackURL: callback,
 		}, nil
 	}
 }

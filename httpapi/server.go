@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/projections/sinks"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config wires the API to the ledger.
@@ -33,15 +36,37 @@ type Config struct {
 	Keys *pgjournal.Keys
 	// Metrics are served at /metrics; nil: New makes its own.
 	Metrics *Metrics
-	// RateLimit is each key's sustained requests per second and RateBurst
-	// its bucket size; RateLimit 0 means unlimited.
+	// RateLimit is the sustained requests per second of each key bound to
+	// an owner, and RateBurst its bucket size (0: twice RateLimit);
+	// RateLimit 0 means unlimited. Keys without an owner, the admin key
+	// among them, are never limited.
 	RateLimit float64
 	RateBurst int
+	// UnauthRateLimit is how many failed authentication attempts per second
+	// each client address may make, sustained, and UnauthRateBurst its bucket
+	// size (0: twice UnauthRateLimit); UnauthRateLimit 0 means unlimited.
+	// Past it, requests from that address answer 429 without a key lookup
+	// (the admin key excepted). See docs/auth.md.
+	UnauthRateLimit float64
+	UnauthRateBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client, for the failed-authentication limit; empty: the client is the
+	// TCP peer and forwarding headers are ignored.
+	TrustedProxies []*net.IPNet
 	// RequestTimeout bounds each request, database work included; a request
 	// past it answers 503 unavailable. Zero: 10s.
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// JWT, when set, accepts end-users' JWTs as owner-bound principals (jwt.go).
+	JWT *JWTVerifier
+	// Version is shown on the landing page (GET /); may be empty.
+	Version string
+	// InProgressLease is how long a two-step request holds its
+	// Idempotency-Key without renewing it. Zero: DefaultInProgressLease.
+	InProgressLease time.Duration
+	// Subscriptions stores webhook subscriptions; nil: no subscription routes.
+	Subscriptions *sinks.Subscriptions
 }
 
 // DefaultRequestTimeout is the request timeout when Config leaves it unset.
@@ -54,15 +79,20 @@ type Server struct {
 	store    *pgjournal.Store
 	auth     *authenticator
 	inflight *inflight
+	lease    time.Duration
 	gateways gateways.Set
+	captures singleflight.Group // one capture call per approved payment at a time (capture.go)
 	log      *slog.Logger
 	ready    func(ctx context.Context) error
 
 	metrics        *Metrics
-	limiter        *limiter
+	limiter        *limiter // per owner-bound key
+	unauthLimiter  *limiter // failed authentications per client address
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
+	version        string           // for the landing page
+	subscriptions  *sinks.Subscriptions
 }
 
 // New builds the API and its routes.
@@ -76,11 +106,15 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = defaultRequestTimeout
 	}
+	if cfg.InProgressLease <= 0 {
+		cfg.InProgressLease = DefaultInProgressLease
+	}
 	s := &Server{
+		lease:    cfg.InProgressLease,
 		echo:     echo.New(),
 		journal:  cfg.Journal,
 		store:    cfg.Store,
-		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys},
+		auth:     &authenticator{adminKey: cfg.AdminKey, keys: cfg.Keys, jwt: cfg.JWT},
 		inflight: newInflight(),
 		gateways: cfg.Gateways,
 		log:      cfg.Logger,
@@ -88,14 +122,27 @@ func New(cfg Config) *Server {
 
 		metrics:        cfg.Metrics,
 		limiter:        newLimiter(cfg.RateLimit, cfg.RateBurst),
+		unauthLimiter:  newLimiter(cfg.UnauthRateLimit, cfg.UnauthRateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
+		version:        cfg.Version,
+		subscriptions:  cfg.Subscriptions,
 	}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		// Only the listed proxies: Echo would trust private ranges by default.
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range cfg.TrustedProxies {
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
+	}
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.requestLog, s.harden, s.readRouting)
 
+	e.GET("/", s.landing)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)
@@ -129,6 +176,9 @@ func New(cfg Config) *Server {
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
+	}
+	if cfg.Subscriptions != nil {
+		s.subscriptionRoutes(v1)
 	}
 
 	// Webhooks are authenticated by the gateway's signature, not an API key.

@@ -80,7 +80,7 @@ func (s *Server) listTransfers(c echo.Context) error {
 	}
 	// An owner-bound key lists those of its owner's accounts.
 	rows, err := s.store.Transfers(c.Request().Context(), pgjournal.TransferFilter{
-		Account: q.account, Owner: principal(c).Owner, After: q.after, Limit: q.limit + 1})
+		Account: q.account, Owner: principal(c).Owner, Period: q.period, After: q.after, Limit: q.limit + 1})
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -141,15 +142,25 @@ func pageListed[T, V any](rows []pgjournal.Listed[T], limit int, view func(T) V)
 }
 
 // listQuery is what every list in journal order reads from the query:
-// ?limit=, ?cursor= and an optional ?account= the caller may see.
+// ?limit=, ?cursor=, an optional ?account= the caller may see, and ?from=
+// and ?to= on the rows' creation time. filters names the list's own
+// parameters, which its handler reads; any other parameter is 400 (see
+// checkQuery).
 type listQuery struct {
 	limit   int
 	after   pgjournal.Cursor
 	account string
+	period  pgjournal.Period
 }
 
-func (s *Server) listQuery(c echo.Context) (q listQuery, err error) {
+func (s *Server) listQuery(c echo.Context, filters ...string) (q listQuery, err error) {
+	if err = checkQuery(c, append(filters, "account")...); err != nil {
+		return q, err
+	}
 	if q.limit, err = parseLimit(c); err != nil {
+		return q, err
+	}
+	if q.period, err = period(c); err != nil {
 		return q, err
 	}
 	if q.after, err = listCursor(c); err != nil {
@@ -169,7 +180,7 @@ func listCursor(c echo.Context) (pgjournal.Cursor, error) {
 	text, err := base64.RawURLEncoding.DecodeString(raw)
 	if i := bytes.LastIndexByte(text, ':'); err == nil && i > 0 {
 		cur.Book = string(text[:i])
-		if cur.Position, err = strconv.ParseInt(string(text[i+1:]), 10, 64); err == nil {
+		if cur.Position, err = strconv.ParseInt(string(text[i+1:]), 10, 64); err == nil && cur.Position >= 0 {
 			return cur, nil
 		}
 	}
@@ -222,7 +233,8 @@ func decodeCursor(c string, dst ...*int64) error {
 		parts := strings.Split(string(raw), ".")
 		if len(parts) == len(dst) {
 			for i, p := range parts {
-				if *dst[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+				if *dst[i], err = strconv.ParseInt(p, 10, 64); err != nil || *dst[i] < 0 {
+					err = errors.New("not a position")
 					break
 				}
 			}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,14 +26,23 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 		return ledger.Errorf(ledger.ENotFound, "gateway %q is not enabled on this server", name)
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) || len(body) > MaxBodyBytes {
+		return ledger.Errorf(ledger.EBodyTooLarge, "webhook bodies are limited to 1 MiB")
+	}
 	if err != nil {
 		return ledger.Errorf(ledger.EInvalidRequest, "the request body could not be read")
 	}
 	if len(body) > MaxBodyBytes {
 		return ledger.Errorf(ledger.EBodyTooLarge, "webhook bodies are limited to 1 MiB")
 	}
-	n, err := gw.ParseWebhook(c.Request().Header, body)
+	n, err := parseWebhook(c.Request().Context(), gw, c.Request().Header, body)
 	switch {
+	case errors.Is(err, gateways.ErrVerificationUnavailable):
+		// Not verified, so not recorded: 503 makes the gateway deliver it again.
+		s.log.Warn("webhook not verified: the gateway's verification API failed", "gateway", name, "err", err)
+		s.metrics.WebhookEvent(name, WebhookError)
+		return ledger.Errorf(ledger.EUnavailable, "the webhook could not be verified with %s right now; nothing was recorded and %s will deliver it again", name, name)
 	case errors.Is(err, gateways.ErrInvalidSignature):
 		s.log.Warn("webhook refused", "gateway", name, "err", err)
 		s.metrics.WebhookEvent(name, WebhookInvalidSignature)
@@ -51,6 +61,9 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 		sum := sha256.Sum256(body)
 		n.EventID = "sha256:" + hex.EncodeToString(sum[:])
 	}
+	if capturer, ok := gw.(gateways.Capturer); ok && n.Kind == gateways.PaymentApproved {
+		return s.approveAndCapture(c, name, capturer, n)
+	}
 	return s.applyNotification(c, name, n, ledger.NotificationKind(n.Kind))
 }
 
@@ -68,7 +81,16 @@ func (s *Server) echoesRefundIDs(name string) bool {
 var received = map[string]bool{"received": true}
 
 func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notification, kind ledger.NotificationKind) error {
-	ctx := c.Request().Context()
+	resp, err := s.submitNotification(c.Request().Context(), name, n, kind)
+	if err != nil {
+		return err
+	}
+	return write(c, resp)
+}
+
+// submitNotification hands a verified notification to the ledger, keyed by
+// the gateway's event id, and returns the answer to send the gateway.
+func (s *Server) submitNotification(ctx context.Context, name string, n gateways.Notification, kind ledger.NotificationKind) (pgjournal.Response, error) {
 	cmd := ledger.GatewayNotification{
 		Gateway: name, Kind: kind, EventID: n.EventID, EventType: n.EventType, Reference: n.Reference,
 		GatewayReference: n.GatewayReference, Currency: n.Currency, Account: n.Account, Message: n.Message,
@@ -86,7 +108,7 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 	}
 	book, err := s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
 	if err != nil {
-		return err
+		return pgjournal.Response{}, err
 	}
 	if book == "" {
 		book = ledger.DefaultBook
@@ -113,16 +135,17 @@ func (s *Server) applyNotification(c echo.Context, name string, n gateways.Notif
 	})
 	if err != nil {
 		s.metrics.WebhookEvent(name, WebhookError)
-		return submitError(err)
+		return pgjournal.Response{}, submitError(err)
 	}
 	s.metrics.WebhookEvent(name, outcome)
-	return write(c, resp)
+	return resp, nil
 }
 
 // webhookOutcomes names, for the metrics, what a notification's events did.
 var webhookOutcomes = map[ledger.EventType]string{
 	ledger.DepositSucceededEvent: WebhookCredited,
 	ledger.DepositFlaggedEvent:   WebhookFlagged,
+	ledger.DepositApprovedEvent:  WebhookApproved,
 	ledger.DepositFailedEvent:    WebhookFailed,
 	ledger.DepositExpiredEvent:   WebhookFailed,
 	ledger.GatewayUnmatched:      WebhookUnmatched,

@@ -346,6 +346,11 @@ func (s *State) decideNotification(c GatewayNotification, env Env) ([]Event, err
 			return s.unmatched(book, c, "the refund is of no deposit Tally knows", env), nil
 		}
 		return s.decideRefundNotification(d, c, env)
+	case NotifyPaymentApproved:
+		if d == nil {
+			return s.unmatched(book, c, "no deposit has this reference", env), nil
+		}
+		return s.decideApproval(d, c, env)
 	case NotifyUnreadable:
 		return s.unmatched(book, c, "the gateway's payload could not be parsed", env), nil
 	}

@@ -57,10 +57,12 @@ type TransferRecord struct {
 	RefundedAmount Money
 }
 
-// RefundKey finds refunds in a batch: by id, or all refunds of a deposit.
+// RefundKey finds refunds in a batch: by id, all refunds of a deposit, or
+// the pending refunds of an account (ref: its id or wallet number).
 type RefundKey struct {
-	ID        string
-	DepositID string
+	ID           string
+	DepositID    string
+	PendingOfRef string
 }
 
 // RefundReader is implemented by commands that decide on transfers or
@@ -89,11 +91,15 @@ type RequestDepositRefund struct {
 
 // RecordRefundSubmission records the gateway's acceptance of a refund request.
 // If the gateway already settled it (Status succeeded), the refund succeeds.
+// With OutcomeUnknown it records that the call went out and got no answer
+// (a timeout, a lost connection, a 5xx): the refund stays pending, its money
+// in refunds:pending, until the gateway settles or refuses it.
 type RecordRefundSubmission struct {
 	RefundID        string
 	DepositID       string
 	GatewayRefundID string
 	Succeeded       bool
+	OutcomeUnknown  bool
 }
 
 // FailRefund returns a refund's money to the wallet: the gateway refused it.
@@ -191,8 +197,11 @@ type RefundData struct {
 	GatewayInitiated bool   `json:"gateway_initiated,omitempty"`
 	// Reinstated marks the success of a refund that had been recorded as
 	// failed: its money leaves the wallet, not refunds:pending.
-	Reinstated bool   `json:"reinstated,omitempty"`
-	Reason     string `json:"reason,omitempty"`
+	Reinstated bool `json:"reinstated,omitempty"`
+	// OutcomeUnknown marks a refund.submitted whose gateway call got no
+	// answer: the refund stays pending until the gateway says.
+	OutcomeUnknown bool   `json:"outcome_unknown,omitempty"`
+	Reason         string `json:"reason,omitempty"`
 }
 
 func (s *State) refundAmount(requested string, original, refunded Money) (Money, error) {
@@ -280,15 +289,18 @@ func (s *State) decideRecordRefundSubmission(c RecordRefundSubmission, env Env) 
 	if r == nil {
 		return nil, Errorf(ENotFound, "refund %s not found", c.RefundID)
 	}
-	if r.Status != RefundStatusPending || (c.GatewayRefundID != "" && c.GatewayRefundID == r.GatewayRefundID) {
-		return nil, nil // the gateway's webhook settled it first, or a resumed request recorded it already
+	if r.Status != RefundStatusPending {
+		return nil, nil // the gateway's webhook settled it first
 	}
 	if c.Succeeded {
 		return s.settleRefund(r, c.GatewayRefundID, "", env)
 	}
+	if c.GatewayRefundID != "" && c.GatewayRefundID == r.GatewayRefundID {
+		return nil, nil // a resumed request or the reconciler recorded it already
+	}
 	return []Event{newEvent(r.Book, RefundSubmitted, RefundData{
 		RefundID: r.ID, DepositID: r.DepositID, Account: r.Account, Amount: r.Amount.String(), Currency: string(r.Amount.Currency()),
-		Gateway: r.Gateway, GatewayRefundID: c.GatewayRefundID,
+		Gateway: r.Gateway, GatewayRefundID: c.GatewayRefundID, OutcomeUnknown: c.OutcomeUnknown && c.GatewayRefundID == "",
 	}, env)}, nil
 }
 
@@ -356,16 +368,21 @@ func (s *State) failRefund(r *Refund, gatewayRefundID, eventID, reason string, e
 }
 
 // decideRefundNotification applies a gateway's refund event to the deposit
-// it is about. The refund is found by our id (echoed in metadata), by the
-// gateway's refund id, or else as the oldest pending refund of that amount;
-// a refund the gateway reports that Tally did not ask for (made in its
-// dashboard) is recorded as a fact, even if it takes the wallet below zero.
+// it is about. The refund is found by our id (echoed in metadata or, at
+// Paystack, in the merchant note) or by the gateway's refund id, never by its
+// amount alone. A refund the gateway reports that Tally did not ask for
+// (made in its dashboard) is recorded as a fact, even if it takes the wallet
+// below zero; one that cannot be told apart from a pending refund of ours
+// is recorded as unmatched, for the reconciler to settle by asking the gateway.
 func (s *State) decideRefundNotification(d *Deposit, c GatewayNotification, env Env) ([]Event, error) {
 	amount, err := receivedMoney(c.Amount, c.Currency)
 	if err != nil || amount.Currency() != d.Amount.Currency() {
 		return s.unmatched(env.Book, c, "the refund's amount or currency does not fit its deposit", env), nil
 	}
-	r := s.matchRefund(d, c, amount)
+	r, ambiguous := s.matchRefund(d, c)
+	if r == nil && ambiguous && c.Kind != NotifyRefundPending {
+		return s.unmatched(env.Book, c, "a refund that names neither Tally's refund id nor the gateway's, while refunds Tally asked for are pending: it is not guessed by amount", env), nil
+	}
 	switch c.Kind {
 	case NotifyRefundPending:
 		return nil, nil // wait for the outcome
@@ -389,27 +406,28 @@ func (s *State) decideRefundNotification(d *Deposit, c GatewayNotification, env 
 	return nil, fmt.Errorf("ledger: %s is not a refund notification", c.Kind)
 }
 
-func (s *State) matchRefund(d *Deposit, c GatewayNotification, amount Money) *Refund {
+// matchRefund finds the refund a notification is about, by our id or the
+// gateway's. When it finds none, ambiguous says whether the notification
+// could still be about a refund of ours: the gateway does not always echo
+// our id, and a refund of the deposit is pending whose gateway id is
+// unknown or not named by the notification.
+func (s *State) matchRefund(d *Deposit, c GatewayNotification) (match *Refund, ambiguous bool) {
 	if r := s.refunds[c.RefundID]; c.RefundID != "" && r != nil && r.DepositID == d.ID {
-		return r
+		return r, false
 	}
-	var oldest *Refund
 	for _, r := range s.refunds {
 		if r.DepositID != d.ID {
 			continue
 		}
 		if c.RefundReference != "" && r.GatewayRefundID == c.RefundReference {
-			return r
+			return r, false
 		}
-		// Some gateways (Paystack) neither echo our refund id nor report a
-		// refund under the id their API answered with, so a pending refund
-		// of the same amount is the next best match. Where the gateway does
-		// echo our id, a refund without it is not ours (a dashboard refund).
-		if !c.RefundIDsEchoed && r.Status == RefundStatusPending && r.Amount.Cmp(amount) == 0 && (oldest == nil || r.ID < oldest.ID) {
-			oldest = r
+		if !c.RefundIDsEchoed && c.RefundID == "" && r.Status == RefundStatusPending && !r.GatewayInitiated &&
+			(c.RefundReference == "" || r.GatewayRefundID == "") {
+			ambiguous = true
 		}
 	}
-	return oldest
+	return nil, ambiguous
 }
 
 func (s *State) gatewayInitiatedRefund(d *Deposit, c GatewayNotification, amount Money, env Env) ([]Event, error) {

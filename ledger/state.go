@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // State is the slice of the ledger a batch of commands decides against: the
@@ -103,6 +104,8 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideRecordCheckout(c, env)
 	case FailDeposit:
 		return s.decideFailDeposit(c, env)
+	case RecordCapture:
+		return s.decideRecordCapture(c, env)
 	case GatewayNotification:
 		return s.decideNotification(c, env)
 	case RefundTransfer:
@@ -162,6 +165,9 @@ func (s *State) decideStatus(c ChangeStatus, env Env) ([]Event, error) {
 	case Close:
 		if !a.Balance.IsZero() {
 			return nil, Errorf(EBalanceNotZero, "account %s holds %s %s: move it out before closing", a.ID, a.Balance, a.Currency)
+		}
+		if held := s.moneyHeldFor(a.ID); len(held) > 0 {
+			return nil, Errorf(EBalanceNotZero, "account %s still has money held by %s: close it once that is settled", a.ID, strings.Join(held, ", "))
 		}
 		typ = AccountClosed
 	default:
@@ -290,7 +296,8 @@ func (s *State) Apply(e *Event) error {
 			return fmt.Errorf("ledger: %s for unknown account %s", e.Type, d.AccountID)
 		}
 		a.Status = map[EventType]AccountStatus{AccountFrozen: StatusFrozen, AccountUnfrozen: StatusActive, AccountClosed: StatusClosed}[e.Type]
-	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent:
+	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent,
+		DepositApprovedEvent, DepositCaptureAnsweredEvent:
 		if err := s.applyDeposit(e); err != nil {
 			return err
 		}
@@ -362,11 +369,27 @@ func (s *State) applyDeposit(e *Event) error {
 		s.setGatewayReference(dep, d.GatewayReference)
 		return nil
 	}
+	if e.Type == DepositCaptureAnsweredEvent {
+		var d DepositCaptureData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		dep := s.deposits[d.DepositID]
+		if dep == nil {
+			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+		}
+		s.setGatewayReference(dep, d.GatewayReference)
+		return nil
+	}
 	var d DepositOutcomeData
 	if err := json.Unmarshal(e.Data, &d); err != nil {
 		return err
 	}
 	dep := s.deposits[d.DepositID]
+	if dep != nil && e.Type == DepositApprovedEvent {
+		s.setGatewayReference(dep, d.GatewayReference) // the status stays pending until the capture's webhook
+		return nil
+	}
 	if dep == nil && e.Type == DepositSucceededEvent && d.Unsolicited {
 		amount, err := ParseMoney(d.Amount, d.Currency)
 		if err != nil {

@@ -345,6 +345,14 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 					WHERE book = $9 AND id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
 					d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt, e.Book)
 			}
+		case ledger.DepositCaptureAnsweredEvent:
+			// The capture id replaces the order id: refunds name the capture.
+			var d ledger.DepositCaptureData
+			if err = json.Unmarshal(e.Data, &d); err == nil {
+				_, err = tx.Exec(ctx, `
+					UPDATE deposits SET gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
+					WHERE book = $1 AND id = $2`, e.Book, d.DepositID, d.GatewayReference, e.Position, e.RecordedAt)
+			}
 		case ledger.RefundRequested, ledger.RefundSucceededEvent, ledger.RefundFailedEvent:
 			err = applyDepositRefund(ctx, tx, e)
 		}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,8 +19,10 @@ import (
 type RunnerOptions struct {
 	// PageSize caps the events applied in one transaction (default 1000).
 	PageSize int
-	// Poll is how long an idle runner waits before looking for new events
-	// again (default 200ms).
+	// Poll is how often the runner looks at every book for events nobody
+	// told it about (default 30s): appends wake it (Notify, and
+	// pgjournal.AppendChannel for other processes), so the poll only
+	// catches announcements lost to a crash or a dropped connection.
 	Poll time.Duration
 	// MaxBackoff caps the wait after a failure (default 30s).
 	MaxBackoff time.Duration
@@ -26,6 +31,11 @@ type RunnerOptions struct {
 	// projection was behind the journal (all books together) when the pass
 	// began; the server exports it as tally_projection_lag_events.
 	Lag func(projection string, events int64)
+	// NoListen keeps the runner off pgjournal.AppendChannel: only Notify
+	// and the poll wake it.
+	NoListen bool
+	// Sinks are tailed like the async projections, after them (see Sink).
+	Sinks []Sink
 }
 
 // Runner keeps the async projections of a Set up to date. For each
@@ -33,10 +43,22 @@ type RunnerOptions struct {
 // checkpoint, a page at a time; each page and the checkpoint's move commit
 // in one transaction, and the checkpoint row stays locked while the page is
 // applied, so runners in several processes never apply an event twice.
+//
+// An idle book costs nothing: the runner works on a book when told that it
+// was appended to — by Notify (the journal of this process calls it, see
+// pgjournal.Options.Appended) or by a notification on
+// pgjournal.AppendChannel (journals of other processes) — and otherwise
+// looks at every book only every Poll.
 type Runner struct {
 	pool        *pgxpool.Pool
 	projections []Projection
 	opt         RunnerOptions
+
+	mu    sync.Mutex
+	dirty map[string]bool // books appended to since the runner last looked
+	all   bool            // look at every book on the next pass
+	wake  chan struct{}
+	lag   map[string]map[string]int64 // projection → book → events behind
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -48,7 +70,7 @@ func (s *Set) Runner(opt RunnerOptions) *Runner {
 		opt.PageSize = 1000
 	}
 	if opt.Poll <= 0 {
-		opt.Poll = 200 * time.Millisecond
+		opt.Poll = 30 * time.Second
 	}
 	if opt.MaxBackoff <= 0 {
 		opt.MaxBackoff = 30 * time.Second
@@ -56,16 +78,52 @@ func (s *Set) Runner(opt RunnerOptions) *Runner {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Runner{pool: s.pool, projections: s.async, opt: opt}
+	return &Runner{pool: s.pool, projections: append(append([]Projection{}, s.async...), asProjections(opt.Sinks)...), opt: opt,
+		dirty: map[string]bool{}, wake: make(chan struct{}, 1), lag: map[string]map[string]int64{}}
+}
+
+// Notify tells the runner that book was appended to. It never blocks and
+// may be called from any goroutine, as often as appends happen: the runner
+// takes every book notified since its last pass in its next one.
+func (r *Runner) Notify(book string) {
+	r.mu.Lock()
+	r.dirty[book] = true
+	r.mu.Unlock()
+	r.signal()
+}
+
+// notifyAll makes the next pass look at every book.
+func (r *Runner) notifyAll() {
+	r.mu.Lock()
+	r.all = true
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *Runner) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Start runs the runner in the background until Stop (or ctx ends).
 func (r *Runner) Start(ctx context.Context) {
 	ctx, r.cancel = context.WithCancel(ctx)
 	r.done = make(chan struct{})
+	r.notifyAll() // catch up with what was appended while no runner ran
+	var listening sync.WaitGroup
+	if !r.opt.NoListen {
+		listening.Add(1)
+		go func() {
+			defer listening.Done()
+			r.listen(ctx)
+		}()
+	}
 	go func() {
 		defer close(r.done)
 		r.run(ctx)
+		listening.Wait()
 	}()
 }
 
@@ -80,65 +138,211 @@ func (r *Runner) Stop() {
 }
 
 func (r *Runner) run(ctx context.Context) {
-	backoff := r.opt.Poll
+	backoff := min(r.opt.Poll, time.Second)
+	poll := time.NewTimer(r.opt.Poll)
+	defer poll.Stop()
 	for {
-		busy, err := r.pass(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		wait := r.opt.Poll
-		switch {
-		case err != nil:
-			r.opt.Logger.Error("async projection failed; retrying", "err", err, "retry_in", backoff.String())
-			wait = backoff
-			backoff = min(2*backoff, r.opt.MaxBackoff)
-		case busy:
-			backoff = r.opt.Poll
-			continue
-		default:
-			backoff = r.opt.Poll
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-r.wake:
+		case <-poll.C:
+			r.mu.Lock()
+			r.all = true
+			r.mu.Unlock()
+		}
+		r.mu.Lock()
+		all, dirty := r.all, r.dirty
+		r.all, r.dirty = false, map[string]bool{}
+		r.mu.Unlock()
+		if !all && len(dirty) == 0 {
+			continue // a wake-up whose books an earlier pass took
+		}
+		var books []string // nil: every book
+		if !all {
+			books = slices.Sorted(maps.Keys(dirty))
+		}
+		if all {
+			poll.Reset(r.opt.Poll)
+		}
+		busy, err := r.pass(ctx, books)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil:
+			// Look at these books again after the backoff.
+			r.opt.Logger.Error("async projection failed; retrying", "err", err, "retry_in", backoff.String())
+			r.mu.Lock()
+			r.all = r.all || all
+			for _, b := range books {
+				r.dirty[b] = true
+			}
+			r.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, r.opt.MaxBackoff)
+			r.signal()
+		default:
+			backoff = min(r.opt.Poll, time.Second)
+			r.mu.Lock()
+			for _, b := range busy { // a full page: more is waiting
+				r.dirty[b] = true
+			}
+			r.mu.Unlock()
+			if len(busy) > 0 {
+				r.signal()
+			}
 		}
 	}
 }
 
-// pass applies at most one page to every projection and book that is
-// behind. busy reports whether some page was full (more is waiting). One
-// failing projection does not hold the others back.
-func (r *Runner) pass(ctx context.Context) (busy bool, err error) {
-	heads, err := pgjournal.Heads(ctx, r.pool)
+// listen wakes the runner for every book that a journal in any process
+// announces on pgjournal.AppendChannel. It keeps a connection of its own
+// (outside the pool, which it would otherwise hold forever), and after
+// losing it looks at every book, since announcements may have been missed.
+func (r *Runner) listen(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := r.listenOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		r.opt.Logger.Warn("listening for appends failed; polling every book until it is back", "err", err, "retry_in", backoff.String())
+		r.notifyAll()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, r.opt.MaxBackoff)
+	}
+}
+
+func (r *Runner) listenOnce(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return false, err
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{pgjournal.AppendChannel}.Sanitize()); err != nil {
+		return err
+	}
+	r.notifyAll() // appends between the last look and LISTEN
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		r.Notify(n.Payload)
+	}
+}
+
+// pass applies at most one page to every projection and each of books
+// (nil: every book) that is behind, and reports the lag. busy lists the
+// books where some page was full (more is waiting). One failing projection
+// does not hold the others back.
+func (r *Runner) pass(ctx context.Context, books []string) (busy []string, err error) {
+	names := make([]string, len(r.projections))
+	for i, p := range r.projections {
+		names[i] = p.Name()
+	}
+	behind, err := r.standing(ctx, names, books)
+	if err != nil {
+		return nil, err
+	}
+	if books == nil {
+		clear(r.lag) // a full pass sees every book
 	}
 	var errs []error
-	for _, p := range r.projections {
-		var lag int64
-		for _, h := range heads {
-			at, err := checkpoint(ctx, r.pool, p.Name(), h.Book)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if at >= h.Position {
-				continue
-			}
-			lag += h.Position - at
-			n, err := r.step(ctx, p, h.Book)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			busy = busy || n == r.opt.PageSize
+	full := map[string]bool{}
+	for _, st := range behind {
+		if r.lag[st.projection] == nil {
+			r.lag[st.projection] = map[string]int64{}
 		}
-		if r.opt.Lag != nil {
-			r.opt.Lag(p.Name(), lag)
+		r.lag[st.projection][st.book] = st.head - st.at
+		if st.at >= st.head {
+			continue
+		}
+		n, err := r.step(ctx, r.projection(st.projection), st.book)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if n == r.opt.PageSize {
+			full[st.book] = true
 		}
 	}
-	return busy, errors.Join(errs...)
+	if r.opt.Lag != nil {
+		for _, name := range names {
+			var lag int64
+			for _, l := range r.lag[name] {
+				lag += l
+			}
+			r.opt.Lag(name, lag)
+		}
+	}
+	return slices.Sorted(maps.Keys(full)), errors.Join(errs...)
+}
+
+func (r *Runner) projection(name string) Projection {
+	for _, p := range r.projections {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// standing is where an async projection stands in a book.
+type standing struct {
+	projection, book string
+	head, at         int64 // the book's last position; the projection's checkpoint
+}
+
+// standing reads the head of each of books (nil: every book) and the
+// checkpoint of each projection there. (Plain reads joined here rather
+// than one join: on Citus, books is a reference table and the heads and
+// checkpoints are distributed by book.)
+func (r *Runner) standing(ctx context.Context, projections, books []string) ([]standing, error) {
+	heads, err := pgjournal.Heads(ctx, r.pool)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.pool.Query(ctx, `SELECT projection, book, position FROM projection_checkpoints WHERE projection = ANY($1)`, projections)
+	if err != nil {
+		return nil, err
+	}
+	type at struct{ projection, book string }
+	checkpoints := map[at]int64{}
+	for rows.Next() {
+		var k at
+		var position int64
+		if err := rows.Scan(&k.projection, &k.book, &position); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		checkpoints[k] = position
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sorted := slices.Clone(projections)
+	slices.Sort(sorted)
+	var out []standing
+	for _, h := range heads { // in book order
+		if books != nil && !slices.Contains(books, h.Book) {
+			continue
+		}
+		for _, p := range sorted {
+			out = append(out, standing{projection: p, book: h.Book, head: h.Position, at: checkpoints[at{p, h.Book}]})
+		}
+	}
+	return out, nil
 }
 
 // CatchUp applies every event appended before the call to every async

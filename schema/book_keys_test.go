@@ -9,7 +9,7 @@ import (
 	"github.com/tallyledger/tally/schema/pglocal"
 )
 
-// Migrations 0013 and 0014 carry an existing database forward: each book's
+// Migrations 0021 and 0022 carry an existing database forward: each book's
 // head row names its last event, balances learn their book, the lookup
 // tables are filled, and each idempotency record lands in the book of the
 // event it names, or in every book when it names none.

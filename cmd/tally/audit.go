@@ -98,6 +98,7 @@ func runAudit(ctx context.Context, command string, args []string, stdout, stderr
 	if os.Getenv("TALLY_LOG_LEVEL") == "" {
 		cfg.LogLevel = slog.LevelWarn // the report is the output; logs only for trouble
 	}
+	cfg.existingOnly = true
 	m := NewMain(cfg)
 	m.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	defer m.Close()
@@ -128,8 +129,8 @@ func bookOr(book string) string {
 
 // connect opens the database for an operations command: TALLY_DATABASE_URL,
 // or in local mode the PostgreSQL a running `tally serve` started in
-// TALLY_DATA_DIR, or else one started there as serve starts it (with pending
-// migrations applied, as serve would). A database named by
+// TALLY_DATA_DIR, or else one started on the cluster there as serve starts it
+// (with pending migrations applied, as serve would), never a new cluster. A database named by
 // URL is never migrated from here: its schema must be current already.
 func (m *Main) connect(ctx context.Context) (*pgxpool.Pool, error) {
 	url, err := m.localServerOrOpen(ctx)

@@ -43,6 +43,10 @@ type benchConfig struct {
 	databaseURL    string
 	paystackSecret string
 
+	// subscribe adds a webhook subscription to a local receiver and
+	// reports the delivery lag under the load (bench_subscribe.go).
+	subscribe bool
+
 	stdout io.Writer
 }
 
@@ -68,6 +72,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 	fs.StringVar(&c.target, "url", "", "benchmark the Tally at this URL instead of starting one in-process")
 	fs.StringVar(&c.adminKey, "admin-key", os.Getenv("TALLY_ADMIN_KEY"), "with -url: an API key with the admin scope")
 	fs.StringVar(&c.databaseURL, "database-url", os.Getenv("TALLY_DATABASE_URL"), "with -url: its database, for pgbench's scratch database and the rebuild timing")
+	fs.BoolVar(&c.subscribe, "subscribe", false, "subscribe a local webhook receiver to every event and report the delivery lag under load")
 	fs.StringVar(&c.paystackSecret, "paystack-secret", os.Getenv("TALLY_PAYSTACK_SECRET_KEY"), "with -url: its TALLY_PAYSTACK_SECRET_KEY, to sign webhooks")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -145,6 +150,8 @@ type benchRow struct {
 	Refused         int64   `json:"refused,omitempty"`
 	PGBenchTPS      float64 `json:"pgbench_tps,omitempty"`
 	Ratio           float64 `json:"ratio,omitempty"`
+	// Delivery is the webhook delivery lag during the run, with -subscribe.
+	Delivery *deliveryLag `json:"delivery,omitempty"`
 }
 
 func runBench(ctx context.Context, cfg benchConfig) (err error) {
@@ -167,6 +174,14 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 	wallets, err := fundWallets(ctx, t.base, cfg)
 	if err != nil {
 		return err
+	}
+	var sub *benchSubscriber
+	if cfg.subscribe {
+		if sub, err = startBenchSubscriber(ctx, t.base, cfg.adminKey); err != nil {
+			return err
+		}
+		defer sub.close()
+		fmt.Fprintln(out, "subscribed a local webhook receiver to every event (-subscribe)")
 	}
 	var pg *pgbench
 	if cfg.pgbench && t.databaseURL != "" {
@@ -206,11 +221,30 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 					cpu: &cpuMeter{databaseURL: t.databaseURL},
 				}
 				before := t.stats()
+				var watched chan deliveryLag
+				stop := make(chan struct{})
+				if sub != nil {
+					watched = make(chan deliveryLag, 1)
+					go func() {
+						d, err := sub.watch(ctx, stop)
+						if err != nil {
+							fmt.Fprintln(out, "  delivery lag:", err)
+						}
+						watched <- d
+					}()
+				}
 				res, err := runLoad(ctx, spec)
+				close(stop)
 				if err != nil {
 					return err
 				}
 				row := benchRow{Run: run, loadResult: res}
+				if watched != nil {
+					d := <-watched
+					row.Delivery = &d
+					fmt.Fprintf(out, "  webhook delivery, %s at %d clients: max lag %d positions, oldest undelivered ≤ %.1f s, drained %.1f s after the load, %d received\n",
+						mode, clients, d.MaxLag, d.MaxAge, d.DrainSeconds, d.Received)
+				}
 				if after := t.stats(); after.Batches > before.Batches {
 					batches := float64(after.Batches - before.Batches)
 					row.CommandsPerBatch = float64(after.Commands-before.Commands) / batches

@@ -10,23 +10,24 @@ import (
 	"github.com/tallyledger/tally/schema/pglocal"
 )
 
-// serveFlags reads tally serve's flags into c.
-func (c *Config) serveFlags(args []string) error {
+// parseServeFlags reads tally serve's flags: --local-cluster, "" when
+// absent. Any other argument is a usage error (errUsage).
+func parseServeFlags(args []string) (string, error) {
+	var localCluster string
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.LocalCluster, "local-cluster", "", "replica or citus")
+	fs.StringVar(&localCluster, "local-cluster", "", "replica or citus")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("serve: %w (tally serve [--local-cluster=replica|citus])", err)
+		return "", fmt.Errorf("%w: %v", errUsage, err)
 	}
-	switch c.LocalCluster {
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	switch localCluster {
 	case "", "replica", "citus":
-	default:
-		return fmt.Errorf("serve: --local-cluster is replica or citus, not %q", c.LocalCluster)
+		return localCluster, nil
 	}
-	if c.LocalCluster != "" && !c.LocalMode() {
-		return fmt.Errorf("serve: --local-cluster starts local servers: unset TALLY_DATABASE_URL")
-	}
-	return nil
+	return "", fmt.Errorf("%w: --local-cluster is replica or citus, not %q", errUsage, localCluster)
 }
 
 // localCluster is what --local-cluster started, stopped by Close.

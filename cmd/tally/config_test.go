@@ -12,25 +12,35 @@ func TestConfigFromEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.RateLimit != 100 || c.RateBurst != 200 || c.RequestTimeout != 10*time.Second || c.WriteTimeout != 30*time.Second ||
+		if c.RateLimit != 0 || c.RateBurst != 0 || c.UnauthRateLimit != DefaultUnauthRateLimit || c.RequestTimeout != 10*time.Second || c.WriteTimeout != 30*time.Second ||
 			c.ReadTimeout != 30*time.Second || c.IdleTimeout != 2*time.Minute || c.ShutdownTimeout != 20*time.Second {
 			t.Fatalf("%+v", c)
 		}
 	})
 	t.Run("settings are read", func(t *testing.T) {
 		t.Setenv("TALLY_RATE_LIMIT", "0")
+		t.Setenv("TALLY_UNAUTH_RATE_LIMIT", "0")
 		t.Setenv("TALLY_RATE_BURST", "5")
 		t.Setenv("TALLY_REQUEST_TIMEOUT", "2s")
 		t.Setenv("TALLY_HTTP_WRITE_TIMEOUT", "3s")
 		c, err := configFromEnv()
-		if err != nil || c.RateLimit != 0 || c.RateBurst != 5 || c.RequestTimeout != 2*time.Second || c.WriteTimeout != 3*time.Second {
+		if err != nil || c.RateLimit != 0 || c.RateBurst != 5 || c.UnauthRateLimit != 0 || c.RequestTimeout != 2*time.Second || c.WriteTimeout != 3*time.Second {
 			t.Fatalf("%+v %v", c, err)
+		}
+	})
+	t.Run("trusted proxies are addresses or CIDRs", func(t *testing.T) {
+		t.Setenv("TALLY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::1")
+		c, err := configFromEnv()
+		if err != nil || len(c.TrustedProxies) != 3 || c.TrustedProxies[1].String() != "192.0.2.7/32" || c.TrustedProxies[2].String() != "2001:db8::1/128" {
+			t.Fatalf("%v %v", c.TrustedProxies, err)
 		}
 	})
 	refused := []struct{ name, variable, value, want string }{
 		{"a rate must be a number", "TALLY_RATE_LIMIT", "fast", "TALLY_RATE_LIMIT"},
 		{"a rate may not be negative", "TALLY_RATE_LIMIT", "-1", "TALLY_RATE_LIMIT"},
-		{"a burst must be at least 1", "TALLY_RATE_BURST", "0", "TALLY_RATE_BURST"},
+		{"a burst may not be negative", "TALLY_RATE_BURST", "-1", "TALLY_RATE_BURST"},
+		{"an address's rate may not be negative", "TALLY_UNAUTH_RATE_LIMIT", "-1", "TALLY_UNAUTH_RATE_LIMIT"},
+		{"trusted proxies must be addresses or CIDRs", "TALLY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local", "TALLY_TRUSTED_PROXIES"},
 		{"a timeout must be a duration", "TALLY_REQUEST_TIMEOUT", "10", "TALLY_REQUEST_TIMEOUT"},
 		{"a timeout must be positive", "TALLY_SHUTDOWN_TIMEOUT", "-1s", "TALLY_SHUTDOWN_TIMEOUT"},
 		{"the write timeout must outlast the request timeout", "TALLY_REQUEST_TIMEOUT", "1m", "TALLY_HTTP_WRITE_TIMEOUT"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,8 @@ import (
 // openDatabase connects an operations command (tally keys, …) to Tally's
 // database, migrated: TALLY_DATABASE_URL if set; else, in local mode, the
 // PostgreSQL a running `tally serve` started in TALLY_DATA_DIR, or one this
-// command starts there and stops again when done.
+// command starts on the cluster there and stops again when done. It never
+// creates a cluster: see localModeError.
 func openDatabase(ctx context.Context, cfg Config) (*pgxpool.Pool, func(), error) {
 	url, stop := cfg.DatabaseURL, func() {}
 	if cfg.LocalMode() {
@@ -27,9 +29,9 @@ func openDatabase(ctx context.Context, cfg Config) (*pgxpool.Pool, func(), error
 			return nil, nil, err
 		}
 		if url = runningLocalServer(ctx, dir); url == "" {
-			pg, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
+			pg, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true, ExistingOnly: true})
 			if err != nil {
-				return nil, nil, fmt.Errorf("local mode: %w", err)
+				return nil, nil, localModeError(dir, err)
 			}
 			url, stop = pg.URL(pglocal.Database), func() { _ = pg.Stop() }
 		}
@@ -50,6 +52,17 @@ func openDatabase(ctx context.Context, cfg Config) (*pgxpool.Pool, func(), error
 		return nil, nil, err
 	}
 	return pool, func() { pool.Close(); stop() }, nil
+}
+
+// localModeError words a failed start of the local-mode PostgreSQL in dir.
+// No cluster there usually means the command runs from another directory
+// than `make run` did: an empty ledger created here would pass every check.
+func localModeError(dir string, err error) error {
+	if errors.Is(err, pglocal.ErrNoCluster) {
+		return fmt.Errorf("no Tally database in %s (TALLY_DATA_DIR), and TALLY_DATABASE_URL is not set: "+
+			"run this from the directory where you ran make run or tally serve, or set TALLY_DATA_DIR or TALLY_DATABASE_URL", dir)
+	}
+	return fmt.Errorf("local mode: %w", err)
 }
 
 // runningLocalServer returns the URL of the local-mode PostgreSQL already

@@ -22,10 +22,13 @@ Usage:
                   Citus coordinator and two workers, see docs/scale-out.md)
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
+  tally subscriptions   list webhook subscriptions, their deliveries, replay (tally subscriptions help)
   tally verify | rebuild | replay | export   audit and replay (below)
   tally bench     measure throughput and latency against pgbench (tally bench -h)
+  tally version   print the version
 
-Configuration is by environment; see docs/operations.md.
+Every command takes --help. Configuration is by environment; see
+docs/operations.md.
 `
 
 func main() {
@@ -36,15 +39,41 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// Help never touches a database.
+	if text, ok := commandUsage(os.Args[1]); ok && wantsHelp(os.Args[2:]) {
+		fmt.Print(text)
+		return
+	}
 	var err error
 	switch os.Args[1] {
 	case "serve":
-		err = serve(ctx, os.Args[2:])
-	case "migrate":
-		err = migrateOnly(ctx)
+		var cluster string
+		if cluster, err = parseServeFlags(os.Args[2:]); errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tally serve: %v\n\n%s", err, serveUsage)
+			os.Exit(2)
+		}
+		if err == nil {
+			err = serve(ctx, cluster)
+		}
+	case "migrate", "version":
+		if len(os.Args) > 2 {
+			text, _ := commandUsage(os.Args[1])
+			fmt.Fprintf(os.Stderr, "tally %s: unexpected arguments %v\n\n%s", os.Args[1], os.Args[2:], text)
+			os.Exit(2)
+		}
+		if os.Args[1] == "migrate" {
+			err = migrateOnly(ctx)
+		} else {
+			printVersion(os.Stdout)
+		}
 	case "keys":
 		if err = keysCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, keysUsage)
+			os.Exit(2)
+		}
+	case "subscriptions":
+		if err = subscriptionsCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, subscriptionsUsage)
 			os.Exit(2)
 		}
 	case "verify", "rebuild", "replay", "export":
@@ -53,6 +82,8 @@ func main() {
 		os.Exit(code)
 	case "bench":
 		err = bench(ctx, os.Args[2:])
+	case "--version", "-version":
+		printVersion(os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		fmt.Printf(auditUsage, strings.Join(projections.Default(nil).Names(), ", "))
@@ -67,13 +98,13 @@ func main() {
 	}
 }
 
-func serve(ctx context.Context, args []string) error {
+func serve(ctx context.Context, localCluster string) error {
 	cfg, err := configFromEnv()
 	if err != nil {
 		return err
 	}
-	if err := cfg.serveFlags(args); err != nil {
-		return err
+	if cfg.LocalCluster = localCluster; localCluster != "" && !cfg.LocalMode() {
+		return fmt.Errorf("serve: --local-cluster starts local servers: unset TALLY_DATABASE_URL")
 	}
 	m := NewMain(cfg)
 	defer m.Close()
@@ -89,7 +120,7 @@ func migrateOnly(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.migrateOnly = true
+	cfg.migrateOnly, cfg.existingOnly = true, true
 	m := NewMain(cfg)
 	defer m.Close()
 	return m.Run(ctx)

@@ -36,7 +36,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const e2eAdminKey = "e2e-admin-key"
+// e2eAdminKey is long enough for serve outside local mode (32 characters at least).
+const e2eAdminKey = "e2e-admin-key-for-the-process-tests-0001"
+
+// e2eVersion is what the test binary's tally version prints (the Makefile
+// sets git describe's answer the same way).
+const e2eVersion = "v0.0.0-e2e"
 
 var (
 	buildOnce sync.Once
@@ -61,7 +66,7 @@ func tallyBinary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "tally")
-		args := []string{"build", "-o", binPath}
+		args := []string{"build", "-o", binPath, "-ldflags", "-X main.version=" + e2eVersion}
 		if raceEnabled {
 			args = append(args, "-race")
 		}

@@ -20,6 +20,9 @@ import (
 	"github.com/tallyledger/tally/schema/testdb"
 )
 
+// shutdownTestKey is long enough for a server outside local mode.
+const shutdownTestKey = "shutdown-test-key-0123456789abcdef"
+
 // newTestMain runs the real service (Main) on a fresh database and a free port.
 func newTestMain(t *testing.T) (*Main, string) {
 	t.Helper()
@@ -28,7 +31,7 @@ func newTestMain(t *testing.T) (*Main, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.DatabaseURL, cfg.HTTPAddr, cfg.AdminKey, cfg.RateLimit = url, "127.0.0.1:0", "shutdown-test-key", 0
+	cfg.DatabaseURL, cfg.HTTPAddr, cfg.AdminKey, cfg.RateLimit = url, "127.0.0.1:0", shutdownTestKey, 0
 	m := NewMain(cfg)
 	m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := m.Run(context.Background()); err != nil {
@@ -48,7 +51,7 @@ func TestShutdownUnderLoadLosesNoAcknowledgedRequest(t *testing.T) {
 	call := func(method, path, key string, body any) (int, map[string]any, error) {
 		raw, _ := json.Marshal(body)
 		req, _ := http.NewRequest(method, base+path, bytes.NewReader(raw))
-		req.Header.Set("Authorization", "Bearer shutdown-test-key")
+		req.Header.Set("Authorization", "Bearer "+shutdownTestKey)
 		req.Header.Set("Content-Type", "application/json")
 		if key != "" {
 			req.Header.Set("Idempotency-Key", key)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,11 +29,16 @@ type Main struct {
 	readPool *pgxpool.Pool // the read replica's, if any
 	journal  *pgjournal.Journal
 	runner   *projections.Runner
+	outbox   *outbox
 	http     *http.Server
 	listener net.Listener
 	addr     string
 	sandbox  *sandbox.Gateway
+	jwt      *httpapi.JWTVerifier
 	serving  chan error
+	// stopReconciler ends the refund reconciler; reconciled says it has.
+	stopReconciler context.CancelFunc
+	reconciled     chan struct{}
 }
 
 // NewMain returns an unstarted service.
@@ -46,8 +50,10 @@ func NewMain(cfg Config) *Main {
 // Run starts the database (in local mode), migrates it and starts serving.
 // It returns once the listener is up (or migration is done, for migrate).
 func (m *Main) Run(ctx context.Context) error {
-	if !m.cfg.migrateOnly && m.cfg.AdminKey == "" {
-		return errors.New("TALLY_ADMIN_KEY is not set: set it to a long random secret (make run sets a development key)")
+	if !m.cfg.migrateOnly {
+		if err := m.cfg.checkAdminKey(); err != nil {
+			return err
+		}
 	}
 	url, err := m.openDatabase(ctx)
 	if err != nil {
@@ -87,9 +93,13 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.openReplica(ctx, store, metrics); err != nil {
 		return err
 	}
-	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
+	if m.outbox, err = openOutbox(m.cfg, m.pool, metrics.Registerer(), m.log); err != nil {
+		return err
+	}
+	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag, Sinks: m.outbox.sinks})
 	m.runner.Start(context.Background())
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Citus: m.cfg.Citus})
+	m.outbox.dispatcher.Start(context.Background())
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify, Citus: m.cfg.Citus})
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -106,11 +116,22 @@ func (m *Main) Run(ctx context.Context) error {
 	if sb != nil {
 		sandboxPages = sb.Handler()
 	}
+	if m.cfg.JWT != nil {
+		jwtCfg := *m.cfg.JWT
+		jwtCfg.Logger = m.log
+		if m.jwt, err = httpapi.NewJWTVerifier(jwtCfg); err != nil {
+			return err
+		}
+		m.log.Info("end-user JWTs accepted", "issuers", m.cfg.JWT.Issuers, "jwks_url", m.cfg.JWT.JWKSURL, "hs256", len(m.cfg.JWT.HS256Secret) > 0)
+	}
 	api := httpapi.New(httpapi.Config{
 		Journal: m.journal, Store: store, AdminKey: m.cfg.AdminKey, Logger: m.log, Projections: set,
-		Gateways: gws, Sandbox: sandboxPages,
-		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics,
+		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
+		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics, Subscriptions: m.outbox.subscriptions,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
+		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
+		Version:         Version(),
+		InProgressLease: m.cfg.IdempotencyLease,
 		Ready: func(ctx context.Context) error {
 			var version int64
 			var dirty bool
@@ -133,6 +154,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serving = make(chan error, 1)
 	go func() { m.serving <- m.http.Serve(ln) }()
+	if m.cfg.ReconcileInterval > 0 {
+		var rctx context.Context
+		rctx, m.stopReconciler = context.WithCancel(context.WithoutCancel(ctx))
+		m.reconciled = make(chan struct{})
+		go func() {
+			defer close(m.reconciled)
+			api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{})
+		}()
+	}
 	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
 	return nil
 }
@@ -157,11 +187,19 @@ func (m *Main) Close() {
 	} else if m.listener != nil {
 		_ = m.listener.Close()
 	}
+	if m.stopReconciler != nil {
+		m.stopReconciler()
+		<-m.reconciled
+	}
+	m.jwt.Close()
 	if m.journal != nil {
 		m.journal.Close()
 	}
 	if m.runner != nil {
 		m.runner.Stop()
+	}
+	if m.outbox != nil {
+		m.outbox.close()
 	}
 	if m.pool != nil {
 		m.pool.Close()
@@ -192,9 +230,13 @@ func (m *Main) openDatabase(ctx context.Context) (string, error) {
 		return "", err
 	}
 	m.log.Info("local mode: starting PostgreSQL", "data_dir", dir)
-	m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true})
+	m.pg, err = pglocal.Start(ctx, pglocal.Options{DataDir: dir, Durable: true, ExistingOnly: m.cfg.existingOnly})
 	if err != nil {
-		return "", fmt.Errorf("local mode: %w", err)
+		return "", localModeError(dir, err)
+	}
+	if m.pg.Relocated() {
+		m.log.Info("local mode: PostgreSQL's user cannot enter "+dir+", so the cluster lives in "+m.pg.Dir()+" ("+dir+" links there; make clean removes both)",
+			"data_dir", dir, "cluster_dir", m.pg.Dir())
 	}
 	return m.pg.URL(pglocal.Database), nil
 }

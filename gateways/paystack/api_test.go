@@ -4,73 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
-// fakePaystack records the last request and answers with a canned status and body.
-type fakePaystack struct {
-	mu     sync.Mutex
-	calls  int
-	method string
-	path   string
-	auth   string
-	body   map[string]any
-
-	status int
-	answer []byte
-	delay  time.Duration
-}
-
-func (f *fakePaystack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	raw, _ := io.ReadAll(r.Body)
-	var body map[string]any
-	_ = json.Unmarshal(raw, &body)
-	f.mu.Lock()
-	f.calls++
-	f.method, f.path, f.auth, f.body = r.Method, r.URL.Path, r.Header.Get("Authorization"), body
-	status, answer, delay := f.status, f.answer, f.delay
-	f.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(answer)
-}
-
-func startFake(t *testing.T, status int, answer []byte) (*fakePaystack, *Gateway) {
+func startFake(t *testing.T, status int, answer []byte) (*gatewaytest.Server, *Gateway) {
 	t.Helper()
-	f := &fakePaystack{status: status, answer: answer}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	g, err := New(Config{SecretKey: testSecret, BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
+	f := gatewaytest.NewServer(t, map[string]gatewaytest.Answer{"*": {Status: status, Body: string(answer)}})
+	g, err := New(Config{SecretKey: testSecret, BaseURL: f.URL, HTTPClient: gatewaytest.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f, g
 }
 
-func dec(t testing.TB, s string) apd.Decimal {
-	t.Helper()
-	d, _, err := apd.NewFromString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *d
-}
+var dec = gatewaytest.Decimal
 
 func checkoutRequest(t testing.TB, amount, currency string) gateways.CheckoutRequest {
 	return gateways.CheckoutRequest{
@@ -89,22 +42,23 @@ func TestOpenCheckout(t *testing.T) {
 	if co.URL != "https://checkout.paystack.com/3ni8kdavz62431k" || co.GatewayReference != "3ni8kdavz62431k" {
 		t.Errorf("checkout = %+v", co)
 	}
-	if f.method != http.MethodPost || f.path != "/transaction/initialize" {
-		t.Errorf("request = %s %s", f.method, f.path)
+	r := f.Last(t)
+	if r.Method != http.MethodPost || r.Path != "/transaction/initialize" {
+		t.Errorf("request = %s %s", r.Method, r.Path)
 	}
-	if f.auth != "Bearer "+testSecret {
-		t.Errorf("authorization = %q", f.auth)
+	if auth := r.Header.Get("Authorization"); auth != "Bearer "+testSecret {
+		t.Errorf("authorization = %q", auth)
 	}
 	want := map[string]any{
 		"amount": "500000", "currency": "NGN", "reference": "DEP-01HXAMPLE",
 		"email": "payer@example.com", "callback_url": "https://app.example.com/done",
 	}
 	for k, v := range want {
-		if f.body[k] != v {
-			t.Errorf("body[%s] = %v, want %v", k, f.body[k], v)
+		if r.JSON[k] != v {
+			t.Errorf("body[%s] = %v, want %v", k, r.JSON[k], v)
 		}
 	}
-	md, _ := f.body["metadata"].(map[string]any)
+	md, _ := r.JSON["metadata"].(map[string]any)
 	if md["tally_account"] != "acc_01HX" || md["tally_deposit"] != "dep_01HX" || md["tally_reference"] != "DEP-01HXAMPLE" {
 		t.Errorf("metadata = %v", md)
 	}
@@ -126,7 +80,7 @@ func TestOpenCheckoutRefusesWithoutCallingPaystack(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if f.calls != 0 {
+			if f.Calls("*") != 0 {
 				t.Error("Paystack was called")
 			}
 		})
@@ -152,9 +106,11 @@ func TestAPIFailuresAreGatewayErrors(t *testing.T) {
 	for _, tt := range tests {
 		for _, op := range []string{"open checkout", "refund"} {
 			t.Run(op+": "+tt.name, func(t *testing.T) {
-				f, g := startFake(t, tt.status, []byte(tt.answer))
-				f.delay = tt.delay
-				var err error
+				f := gatewaytest.NewServer(t, map[string]gatewaytest.Answer{"*": {Status: tt.status, Body: tt.answer, Delay: tt.delay}})
+				g, err := New(Config{SecretKey: testSecret, BaseURL: f.URL, HTTPClient: gatewaytest.Client()})
+				if err != nil {
+					t.Fatal(err)
+				}
 				if op == "refund" {
 					_, err = g.Refund(context.Background(), gateways.RefundRequest{
 						RefundID: "ref_1", DepositReference: "DEP-1", Amount: dec(t, "10"), Currency: "NGN",
@@ -195,16 +151,17 @@ func TestRefund(t *testing.T) {
 	if res.GatewayRefundID != "3018284" || res.Status != gateways.RefundStatusPending {
 		t.Errorf("result = %+v", res)
 	}
-	if f.path != "/refund" || f.auth != "Bearer "+testSecret {
-		t.Errorf("request = %s with %q", f.path, f.auth)
+	r := f.Last(t)
+	if r.Path != "/refund" || r.Header.Get("Authorization") != "Bearer "+testSecret {
+		t.Errorf("request = %s with %q", r.Path, r.Header.Get("Authorization"))
 	}
-	if f.body["transaction"] != "DEP-01HXAMPLE" {
-		t.Errorf("transaction = %v, want our reference", f.body["transaction"])
+	if r.JSON["transaction"] != "DEP-01HXAMPLE" {
+		t.Errorf("transaction = %v, want our reference", r.JSON["transaction"])
 	}
-	if f.body["amount"] != float64(10000) {
-		t.Errorf("amount = %v, want 10000 kobo", f.body["amount"])
+	if r.JSON["amount"] != json.Number("10000") {
+		t.Errorf("amount = %v, want 10000 kobo", r.JSON["amount"])
 	}
-	if note, _ := f.body["merchant_note"].(string); !strings.Contains(note, "ref_01HX") {
+	if note, _ := r.JSON["merchant_note"].(string); !strings.Contains(note, "ref_01HX") {
 		t.Errorf("merchant note = %q, want our refund id", note)
 	}
 }

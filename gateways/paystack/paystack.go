@@ -8,8 +8,10 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -158,8 +160,44 @@ type refundRequest struct {
 }
 
 type refundData struct {
-	ID     numberText `json:"id"`
-	Status string     `json:"status"`
+	ID           numberText `json:"id"`
+	Status       string     `json:"status"`
+	MerchantNote string     `json:"merchant_note"`
+}
+
+// result is what Paystack's refund status means: processed is paid, failed
+// is refused, and pending, processing and needs-attention still wait.
+func (d refundData) result() gateways.RefundResult {
+	status := gateways.RefundStatusPending
+	switch d.Status {
+	case "processed":
+		status = gateways.RefundStatusSucceeded
+	case "failed":
+		status = gateways.RefundStatusFailed
+	}
+	return gateways.RefundResult{GatewayRefundID: string(d.ID), Status: status}
+}
+
+// refundNote is the merchant_note of our refund refundID. Paystack takes no
+// idempotency key and no metadata on a refund, but keeps this note and
+// shows it in its refund list and refund webhooks: it is how Tally finds
+// its refund there.
+func refundNote(refundID, reason string) string {
+	note := "tally refund " + refundID
+	if reason != "" {
+		note += ": " + reason
+	}
+	return note
+}
+
+// refundIDIn returns our refund id from a merchant_note refundNote wrote.
+func refundIDIn(note string) string {
+	rest, ok := strings.CutPrefix(note, "tally refund ")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, ":")
+	return id
 }
 
 // Refund asks Paystack to refund part or all of a transaction. The transaction is named by our
@@ -178,11 +216,7 @@ func (g *Gateway) Refund(ctx context.Context, req gateways.RefundRequest) (gatew
 	if transaction == "" {
 		transaction = req.GatewayReference
 	}
-	note := "tally refund " + req.RefundID
-	if req.Reason != "" {
-		note += ": " + req.Reason
-	}
-	body := refundRequest{Transaction: transaction, Amount: minor, Currency: req.Currency, MerchantNote: note}
+	body := refundRequest{Transaction: transaction, Amount: minor, Currency: req.Currency, MerchantNote: refundNote(req.RefundID, req.Reason)}
 	var resp apiResponse[refundData]
 	if err := g.api.Post(ctx, "refund", "/refund", nil, body, &resp); err != nil {
 		return gateways.RefundResult{}, err
@@ -190,14 +224,50 @@ func (g *Gateway) Refund(ctx context.Context, req gateways.RefundRequest) (gatew
 	if !resp.Status {
 		return gateways.RefundResult{}, &gateways.GatewayError{Gateway: Name, Op: "refund", StatusCode: http.StatusOK, Message: resp.Message}
 	}
-	status := gateways.RefundStatusPending
-	switch resp.Data.Status {
-	case "processed":
-		status = gateways.RefundStatusSucceeded
-	case "failed":
-		status = gateways.RefundStatusFailed
+	return resp.Data.result(), nil
+}
+
+// FindRefund asks Paystack where our refund stands: GET /refund/{id} when
+// Paystack's id is known, otherwise the transaction's refunds
+// (GET /refund?transaction=…), among which ours is the one whose
+// merchant_note names our refund id. Paystack takes no idempotency key, so
+// this is how a retry makes sure it does not refund twice.
+func (g *Gateway) FindRefund(ctx context.Context, q gateways.RefundQuery) (gateways.RefundResult, bool, error) {
+	if q.GatewayRefundID != "" {
+		var resp apiResponse[refundData]
+		err := g.api.Get(ctx, "find refund", "/refund/"+url.PathEscape(q.GatewayRefundID), &resp)
+		var ge *gateways.GatewayError
+		if errors.As(err, &ge) && ge.StatusCode == http.StatusNotFound {
+			return gateways.RefundResult{}, false, nil
+		}
+		if err != nil {
+			return gateways.RefundResult{}, false, err
+		}
+		return resp.Data.result(), true, nil
 	}
-	return gateways.RefundResult{GatewayRefundID: string(resp.Data.ID), Status: status}, nil
+	// The list takes the transaction's id, which charge.success reported
+	// (the deposit's gateway reference once paid), or its reference.
+	transaction := q.DepositReference
+	if _, err := strconv.ParseInt(q.GatewayReference, 10, 64); err == nil {
+		transaction = q.GatewayReference
+	}
+	query := url.Values{"transaction": {transaction}, "perPage": {"100"}}
+	if q.Currency != "" {
+		query.Set("currency", q.Currency)
+	}
+	var resp apiResponse[[]refundData]
+	if err := g.api.Get(ctx, "find refund", "/refund?"+query.Encode(), &resp); err != nil {
+		return gateways.RefundResult{}, false, err
+	}
+	if !resp.Status {
+		return gateways.RefundResult{}, false, &gateways.GatewayError{Gateway: Name, Op: "find refund", StatusCode: http.StatusOK, Message: resp.Message}
+	}
+	for _, d := range resp.Data {
+		if refundIDIn(d.MerchantNote) == q.RefundID {
+			return d.result(), true, nil
+		}
+	}
+	return gateways.RefundResult{}, false, nil
 }
 
 // VerifySignature checks signature (the x-paystack-signature header) against the HMAC-SHA512

@@ -14,11 +14,12 @@ import (
 // abandoned charge (the transaction just stays unpaid), so there is no PaymentFailed here: such
 // a deposit stays pending. refund.processing is an intermediate state like refund.pending.
 var kinds = map[string]gateways.Kind{
-	"charge.success":    gateways.PaymentSucceeded,
-	"refund.processed":  gateways.RefundSucceeded,
-	"refund.failed":     gateways.RefundFailed,
-	"refund.pending":    gateways.RefundPending,
-	"refund.processing": gateways.RefundPending,
+	"charge.success":         gateways.PaymentSucceeded,
+	"refund.processed":       gateways.RefundSucceeded,
+	"refund.failed":          gateways.RefundFailed,
+	"refund.pending":         gateways.RefundPending,
+	"refund.processing":      gateways.RefundPending,
+	"refund.needs-attention": gateways.RefundPending,
 }
 
 type event struct {
@@ -36,7 +37,11 @@ type chargeData struct {
 }
 
 // refundEventData carries transaction_reference / refund_reference rather than reference / id.
+// Recent refund events also carry the refund's id (the one the refund API
+// answered with) and its merchant_note, which names our refund id.
 type refundEventData struct {
+	ID                   numberText `json:"id"`
+	MerchantNote         string     `json:"merchant_note"`
 	TransactionReference string     `json:"transaction_reference"`
 	RefundReference      string     `json:"refund_reference"`
 	Amount               numberText `json:"amount"`
@@ -83,7 +88,10 @@ func parse(body []byte) (gateways.Notification, error) {
 			return gateways.Notification{}, malformed(err)
 		}
 		n.Reference = d.TransactionReference
-		n.RefundReference = d.RefundReference
+		// The refund's id is what the refund API answered, so it is what
+		// Tally recorded; the processor's refund_reference is not.
+		n.RefundReference = string(d.ID)
+		n.RefundID = refundIDIn(d.MerchantNote)
 		n.Account = d.Metadata.Account
 		amount, currency = d.Amount, d.Currency
 	}

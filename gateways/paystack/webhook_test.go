@@ -2,29 +2,23 @@ package paystack
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
 const testSecret = "sk_test_4f1e8d0c2b"
 
 // sign computes the x-paystack-signature header the way Paystack documents it, independently of
 // VerifySignature: lowercase hex HMAC-SHA512 of the raw body keyed with the secret key.
-func sign(secret string, body []byte) string {
-	mac := hmac.New(sha512.New, []byte(secret))
-	mac.Write(body)
-	return hex.EncodeToString(mac.Sum(nil))
-}
+func sign(secret string, body []byte) string { return gatewaytest.HMACHex(sha512.New, secret, body) }
 
 func signed(body []byte) http.Header {
 	h := http.Header{}
@@ -32,33 +26,17 @@ func signed(body []byte) http.Header {
 	return h
 }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
-}
+var fixture = gatewaytest.Fixture
 
 // withData rewrites fields of a fixture's "data" object, keeping every number's exact text.
 func withData(t testing.TB, body []byte, changes map[string]any) []byte {
 	t.Helper()
-	var ev map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatal(err)
-	}
-	data := ev["data"].(map[string]any)
-	for k, v := range changes {
-		data[k] = v
-	}
-	out, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gatewaytest.Rewrite(t, body, func(ev map[string]any) {
+		data := ev["data"].(map[string]any)
+		for k, v := range changes {
+			data[k] = v
+		}
+	})
 }
 
 func newTestGateway(t testing.TB) *Gateway {
@@ -83,6 +61,7 @@ func TestParseWebhook(t *testing.T) {
 		reference        string
 		gatewayRef       string
 		refundRef        string
+		refundID         string
 		account          string
 	}{
 		{
@@ -140,24 +119,35 @@ func TestParseWebhook(t *testing.T) {
 		{
 			name: "refund.processed with a string amount settles the refund",
 			body: processed, kind: gateways.RefundSucceeded, amount: "50.00", currency: "NGN",
-			reference: "T2154954_412829_3be32076_6lcg3", refundRef: "132013318360",
+			reference: "T2154954_412829_3be32076_6lcg3",
 		},
 		{
 			name: "refund.processed with a number amount settles the refund",
 			body: withData(t, processed, map[string]any{"amount": json.Number("5000")}),
 			kind: gateways.RefundSucceeded, amount: "50.00", currency: "NGN",
-			reference: "T2154954_412829_3be32076_6lcg3", refundRef: "132013318360",
+			reference: "T2154954_412829_3be32076_6lcg3",
 		},
 		{
 			name: "refund.failed returns the money to the wallet",
 			body: fixture(t, "refund.failed.json"), kind: gateways.RefundFailed, amount: "200.00", currency: "NGN",
-			reference: "T9171231_412325_3be2736c_n6tml", refundRef: "TRF_9vgfawjnoz58uxy",
+			reference: "T9171231_412325_3be2736c_n6tml",
 		},
 		{
 			name: "refund.pending keeps the refund pending",
 			body: bytes.Replace(processed, []byte(`"refund.processed"`), []byte(`"refund.pending"`), 1),
 			kind: gateways.RefundPending, amount: "50.00", currency: "NGN",
-			reference: "T2154954_412829_3be32076_6lcg3", refundRef: "132013318360",
+			reference: "T2154954_412829_3be32076_6lcg3",
+		},
+		{
+			name: "a refund event names the refund by the id the refund API answered, not the processor's reference",
+			body: fixture(t, "refund.needs-attention.json"), kind: gateways.RefundPending, amount: "53.06", currency: "NGN",
+			reference: "88bfa94509eb96aa9785641c26cc57cc", refundRef: "123456",
+		},
+		{
+			name: "our refund id comes back in the merchant note",
+			body: withData(t, processed, map[string]any{"id": json.Number("3018284"), "merchant_note": "tally refund ref_01J0000000000000000000000A: customer asked"}),
+			kind: gateways.RefundSucceeded, amount: "50.00", currency: "NGN",
+			reference: "T2154954_412829_3be32076_6lcg3", refundRef: "3018284", refundID: "ref_01J0000000000000000000000A",
 		},
 		{
 			name: "lower-case currency is normalized",
@@ -184,6 +174,9 @@ func TestParseWebhook(t *testing.T) {
 			if n.Reference != tt.reference || n.GatewayReference != tt.gatewayRef || n.RefundReference != tt.refundRef {
 				t.Errorf("references = %q, %q, %q; want %q, %q, %q",
 					n.Reference, n.GatewayReference, n.RefundReference, tt.reference, tt.gatewayRef, tt.refundRef)
+			}
+			if n.RefundID != tt.refundID {
+				t.Errorf("refund id = %q, want %q", n.RefundID, tt.refundID)
 			}
 			if n.Account != tt.account {
 				t.Errorf("account = %q, want %q", n.Account, tt.account)

@@ -28,6 +28,7 @@ type checkoutView struct {
 	Amount        string
 	Currency      string
 	Status        string
+	StatusPhrase  string // "has already been paid", for "This deposit …"
 	Payable       bool
 	PayAction     string
 	DeclineAction string
@@ -53,6 +54,7 @@ func (g *Gateway) showCheckout(w http.ResponseWriter, r *http.Request) {
 		Amount:        info.Amount.Text('f'),
 		Currency:      info.Currency,
 		Status:        info.Status,
+		StatusPhrase:  statusPhrase(info.Status),
 		Payable:       info.Status == "pending",
 		PayAction:     path + "/pay",
 		DeclineAction: path + "/decline",
@@ -70,7 +72,7 @@ func (g *Gateway) answer(eventType string) http.HandlerFunc {
 		if info.Status != "pending" {
 			render(w, http.StatusConflict, "result", resultView{
 				Title: "Nothing sent", Reference: reference, Failed: true, CallbackURL: info.CallbackURL,
-				Message: "This deposit is " + info.Status + ", so it can no longer be paid or declined.",
+				Message: "This deposit " + statusPhrase(info.Status) + ", so it can no longer be paid or declined.",
 			})
 			return
 		}
@@ -107,6 +109,24 @@ func (g *Gateway) answer(eventType string) http.HandlerFunc {
 		}
 		render(w, http.StatusOK, "result", view)
 	}
+}
+
+// statusPhrase words a deposit's status after "This deposit": statuses are
+// past participles ("succeeded"), which do not follow "is".
+func statusPhrase(status string) string {
+	switch status {
+	case "pending":
+		return "is waiting for payment"
+	case "succeeded":
+		return "has already been paid"
+	case "failed":
+		return "has failed"
+	case "expired":
+		return "has expired"
+	case "flagged":
+		return "was flagged for review"
+	}
+	return "is in state " + status
 }
 
 // find looks the deposit up and answers the request itself when it cannot.
@@ -154,10 +174,12 @@ var pages = template.Must(template.New("pages").Parse(`
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.}} · Tally sandbox</title>
 <style>
-  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: #f4f5f7;
+  /* Widths include padding, so the card fits a 360 px phone. */
+  *, *::before, *::after { box-sizing: border-box; }
+  body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: #f4f5f7; padding: .75rem;
          font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2933; }
-  main { width: min(92vw, 26rem); background: #fff; border-radius: 12px; padding: 2rem;
-         box-shadow: 0 4px 24px rgba(0,0,0,.08); }
+  main { width: 100%; max-width: 26rem; min-width: 0; background: #fff; border-radius: 12px; padding: clamp(1.25rem, 5vw, 2rem);
+         box-shadow: 0 4px 24px rgba(0,0,0,.08); overflow-wrap: anywhere; }
   .badge { display: inline-block; font-size: .75rem; letter-spacing: .06em; text-transform: uppercase;
            color: #8a5a00; background: #fff4d6; border-radius: 999px; padding: .15rem .6rem; }
   h1 { font-size: 1.25rem; margin: 1rem 0 .25rem; }
@@ -165,8 +187,8 @@ var pages = template.Must(template.New("pages").Parse(`
   .amount span { font-size: 1rem; font-weight: 500; color: #52606d; margin-left: .35rem; }
   dl { display: grid; grid-template-columns: auto 1fr; gap: .35rem 1rem; margin: 0 0 1.5rem; font-size: .9rem; }
   dt { color: #7b8794; } dd { margin: 0; font-family: ui-monospace, monospace; word-break: break-all; }
-  .actions { display: flex; gap: .75rem; }
-  .actions form { flex: 1; margin: 0; }
+  .actions { display: flex; flex-wrap: wrap; gap: .75rem; }
+  .actions form { flex: 1 1 8rem; margin: 0; }
   button { width: 100%; padding: .8rem; border: 0; border-radius: 8px; font: inherit; font-weight: 600; cursor: pointer; }
   .pay { background: #1f7a4d; color: #fff; } .pay:hover { background: #18613d; }
   .decline { background: #eef0f3; color: #9b1c1c; } .decline:hover { background: #e1e4e8; }
@@ -196,7 +218,7 @@ var pages = template.Must(template.New("pages").Parse(`
   <form method="post" action="{{.DeclineAction}}"><button class="decline" type="submit">Decline</button></form>
 </div>
 {{else}}
-<p>This deposit is {{.Status}}; there is nothing left to pay.</p>
+<p>This deposit {{.StatusPhrase}}; there is nothing left to pay.</p>
 {{end}}
 {{template "foot"}}{{end}}
 

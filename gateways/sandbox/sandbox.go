@@ -56,6 +56,10 @@ type Config struct {
 	Lookup func(ctx context.Context, reference string) (CheckoutInfo, error)
 	// Logger receives failures of webhooks sent in the background; default slog.Default().
 	Logger *slog.Logger
+	// WarnOnDeposit logs a warning for every checkout opened: the sandbox
+	// credits wallets with money nobody paid, so outside local mode each
+	// sandbox deposit should stand out in the logs.
+	WarnOnDeposit bool
 }
 
 // Gateway is the sandbox gateway. It is safe for concurrent use. Close it to wait for the
@@ -68,6 +72,7 @@ type Gateway struct {
 	lookup     func(context.Context, string) (CheckoutInfo, error)
 	log        *slog.Logger
 	now        func() time.Time
+	warn       bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -91,6 +96,7 @@ func New(cfg Config) (*Gateway, error) {
 		lookup:     cfg.Lookup,
 		log:        cfg.Logger,
 		now:        time.Now,
+		warn:       cfg.WarnOnDeposit,
 	}
 	if g.webhookURL == "" {
 		g.webhookURL = base + "/v1/webhooks/sandbox"
@@ -114,6 +120,10 @@ func (g *Gateway) Name() string { return Name }
 // OpenCheckout returns the sandbox's own checkout page for the deposit. Nothing is stored: the
 // page looks the deposit up when it is opened.
 func (g *Gateway) OpenCheckout(_ context.Context, req gateways.CheckoutRequest) (gateways.Checkout, error) {
+	if g.warn {
+		g.log.Warn("sandbox deposit outside local mode: the sandbox credits wallets without real money",
+			"gateway", Name, "reference", req.Reference)
+	}
 	return gateways.Checkout{
 		URL:              g.baseURL + checkoutPath(req.Reference),
 		GatewayReference: randomID("sbx_"),

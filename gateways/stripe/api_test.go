@@ -3,76 +3,22 @@ package stripe
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
-// request is what the fake Stripe received.
-type request struct {
-	method, path, auth, idempotencyKey string
-	form                               url.Values
-}
+type answer = gatewaytest.Answer
 
-// fakeStripe answers each path with a canned status and JSON body and records the requests.
-type fakeStripe struct {
-	mu       sync.Mutex
-	requests []request
-	answers  map[string]answer
-}
-
-type answer struct {
-	status int
-	body   string
-	delay  time.Duration
-}
-
-func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f.mu.Lock()
-	f.requests = append(f.requests, request{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"), r.PostForm})
-	a, ok := f.answers[r.Method+" "+r.URL.Path]
-	f.mu.Unlock()
-	if !ok {
-		a = answer{status: 404, body: `{"error":{"type":"invalid_request_error","message":"no such route"}}`}
-	}
-	if a.delay > 0 {
-		select {
-		case <-time.After(a.delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(a.status)
-	w.Write([]byte(a.body))
-}
-
-func (f *fakeStripe) last(t *testing.T) request {
+func startFake(t *testing.T, answers map[string]answer) (*gatewaytest.Server, *Gateway) {
 	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.requests) == 0 {
-		t.Fatal("Stripe was not called")
-	}
-	return f.requests[len(f.requests)-1]
-}
-
-func startFake(t *testing.T, answers map[string]answer) (*fakeStripe, *Gateway) {
-	t.Helper()
-	f := &fakeStripe{answers: answers}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
+	f := gatewaytest.NewServer(t, answers)
 	g, err := New(Config{
-		SecretKey: testKey, WebhookSecret: testSecret, BaseURL: srv.URL,
-		HTTPClient:        &http.Client{Timeout: 100 * time.Millisecond},
+		SecretKey: testKey, WebhookSecret: testSecret, BaseURL: f.URL,
+		HTTPClient:        gatewaytest.Client(),
 		ReturnURL:         "https://tally.example/return",
 		MaxNetworkRetries: -1, // a test must see each failure once, not after stripe-go's backoff
 	})
@@ -82,14 +28,7 @@ func startFake(t *testing.T, answers map[string]answer) (*fakeStripe, *Gateway) 
 	return f, g
 }
 
-func dec(t testing.TB, s string) apd.Decimal {
-	t.Helper()
-	d, _, err := apd.NewFromString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *d
-}
+var dec = gatewaytest.Decimal
 
 const sessionAnswer = `{"id":"cs_test_1","object":"checkout.session","url":"https://checkout.stripe.com/c/pay/cs_test_1"}`
 
@@ -103,7 +42,7 @@ func TestOpenCheckout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, g := startFake(t, map[string]answer{"POST /v1/checkout/sessions": {200, sessionAnswer, 0}})
+			f, g := startFake(t, map[string]answer{"POST /v1/checkout/sessions": {Status: 200, Body: sessionAnswer}})
 			co, err := g.OpenCheckout(context.Background(), gateways.CheckoutRequest{
 				Reference: "DEP-01HX", DepositID: "dep_01HX", Account: "acc_01HX",
 				Amount: dec(t, tt.amount), Currency: tt.currency, Email: "payer@example.com",
@@ -114,9 +53,9 @@ func TestOpenCheckout(t *testing.T) {
 			if co.URL != "https://checkout.stripe.com/c/pay/cs_test_1" || co.GatewayReference != "cs_test_1" {
 				t.Errorf("checkout = %+v", co)
 			}
-			r := f.last(t)
-			if r.auth != "Bearer "+testKey || r.idempotencyKey != "tally-checkout-dep_01HX" {
-				t.Errorf("auth %q, idempotency key %q", r.auth, r.idempotencyKey)
+			r := f.Last(t)
+			if r.Header.Get("Authorization") != "Bearer "+testKey || r.Header.Get("Idempotency-Key") != "tally-checkout-dep_01HX" {
+				t.Errorf("auth %q, idempotency key %q", r.Header.Get("Authorization"), r.Header.Get("Idempotency-Key"))
 			}
 			want := map[string]string{
 				"mode":                                           "payment",
@@ -132,7 +71,7 @@ func TestOpenCheckout(t *testing.T) {
 				"payment_intent_data[metadata][tally_account]":   "acc_01HX",
 			}
 			for k, v := range want {
-				if got := r.form.Get(k); got != v {
+				if got := r.Form.Get(k); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
@@ -141,19 +80,19 @@ func TestOpenCheckout(t *testing.T) {
 }
 
 func TestOpenCheckoutNeverRoundsAnAmount(t *testing.T) {
-	f, g := startFake(t, map[string]answer{"POST /v1/checkout/sessions": {200, sessionAnswer, 0}})
+	f, g := startFake(t, map[string]answer{"POST /v1/checkout/sessions": {Status: 200, Body: sessionAnswer}})
 	_, err := g.OpenCheckout(context.Background(), gateways.CheckoutRequest{Reference: "DEP-1", Amount: dec(t, "10.5"), Currency: "JPY"})
 	if !errors.Is(err, gateways.ErrInvalidAmount) {
 		t.Fatalf("err = %v", err)
 	}
-	if len(f.requests) != 0 {
+	if f.Calls("*") != 0 {
 		t.Error("Stripe was called")
 	}
 }
 
 func TestRefund(t *testing.T) {
 	f, g := startFake(t, map[string]answer{
-		"POST /v1/refunds": {200, `{"id":"re_9","object":"refund","status":"pending","amount":500,"currency":"usd"}`, 0},
+		"POST /v1/refunds": {Status: 200, Body: `{"id":"re_9","object":"refund","status":"pending","amount":500,"currency":"usd"}`},
 	})
 	res, err := g.Refund(context.Background(), gateways.RefundRequest{
 		RefundID: "ref_01", DepositReference: "DEP-1", GatewayReference: "pi_1",
@@ -165,15 +104,15 @@ func TestRefund(t *testing.T) {
 	if res.GatewayRefundID != "re_9" || res.Status != gateways.RefundStatusPending {
 		t.Errorf("result = %+v", res)
 	}
-	r := f.last(t)
-	if r.path != "/v1/refunds" || r.idempotencyKey != "tally-refund-ref_01" {
-		t.Errorf("path %s, idempotency key %q", r.path, r.idempotencyKey)
+	r := f.Last(t)
+	if r.Path != "/v1/refunds" || r.Header.Get("Idempotency-Key") != "tally-refund-ref_01" {
+		t.Errorf("path %s, idempotency key %q", r.Path, r.Header.Get("Idempotency-Key"))
 	}
 	for k, v := range map[string]string{
 		"payment_intent": "pi_1", "amount": "500", "metadata[tally_refund]": "ref_01",
 		"metadata[tally_reference]": "DEP-1", "metadata[tally_reason]": "duplicate order",
 	} {
-		if got := r.form.Get(k); got != v {
+		if got := r.Form.Get(k); got != v {
 			t.Errorf("%s = %q, want %q", k, got, v)
 		}
 	}
@@ -181,8 +120,8 @@ func TestRefund(t *testing.T) {
 
 func TestRefundResolvesACheckoutSessionToItsPaymentIntent(t *testing.T) {
 	f, g := startFake(t, map[string]answer{
-		"GET /v1/checkout/sessions/cs_test_1": {200, `{"id":"cs_test_1","object":"checkout.session","payment_intent":"pi_77"}`, 0},
-		"POST /v1/refunds":                    {200, `{"id":"re_1","object":"refund","status":"succeeded"}`, 0},
+		"GET /v1/checkout/sessions/cs_test_1": {Status: 200, Body: `{"id":"cs_test_1","object":"checkout.session","payment_intent":"pi_77"}`},
+		"POST /v1/refunds":                    {Status: 200, Body: `{"id":"re_1","object":"refund","status":"succeeded"}`},
 	})
 	res, err := g.Refund(context.Background(), gateways.RefundRequest{
 		RefundID: "ref_02", GatewayReference: "cs_test_1", Amount: dec(t, "1"), Currency: "USD",
@@ -193,14 +132,14 @@ func TestRefundResolvesACheckoutSessionToItsPaymentIntent(t *testing.T) {
 	if res.Status != gateways.RefundStatusSucceeded {
 		t.Errorf("status = %s", res.Status)
 	}
-	if got := f.last(t).form.Get("payment_intent"); got != "pi_77" {
+	if got := f.Last(t).Form.Get("payment_intent"); got != "pi_77" {
 		t.Errorf("payment_intent = %q", got)
 	}
 }
 
 func TestRefundWithoutPaymentIntentIsUnsupported(t *testing.T) {
 	_, g := startFake(t, map[string]answer{
-		"GET /v1/checkout/sessions/cs_test_1": {200, `{"id":"cs_test_1","object":"checkout.session","payment_intent":null}`, 0},
+		"GET /v1/checkout/sessions/cs_test_1": {Status: 200, Body: `{"id":"cs_test_1","object":"checkout.session","payment_intent":null}`},
 	})
 	_, err := g.Refund(context.Background(), gateways.RefundRequest{RefundID: "r", GatewayReference: "cs_test_1", Amount: dec(t, "1"), Currency: "USD"})
 	if !errors.Is(err, gateways.ErrUnsupported) {
@@ -216,10 +155,10 @@ func TestAPIFailuresAreGatewayErrors(t *testing.T) {
 		code    string
 		timeout bool
 	}{
-		{"a 400 carries Stripe's code and message", answer{400, `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must be at least 50 cents"}}`, 0}, 400, "amount_too_small", false},
-		{"a 401 is a gateway error", answer{401, `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`, 0}, 401, "", false},
-		{"a 500 is a gateway error", answer{500, `{"error":{"type":"api_error","message":"boom"}}`, 0}, 500, "", false},
-		{"a slow gateway times out", answer{200, sessionAnswer, time.Second}, 0, "", true},
+		{"a 400 carries Stripe's code and message", answer{Status: 400, Body: `{"error":{"type":"invalid_request_error","code":"amount_too_small","message":"Amount must be at least 50 cents"}}`}, 400, "amount_too_small", false},
+		{"a 401 is a gateway error", answer{Status: 401, Body: `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided"}}`}, 401, "", false},
+		{"a 500 is a gateway error", answer{Status: 500, Body: `{"error":{"type":"api_error","message":"boom"}}`}, 500, "", false},
+		{"a slow gateway times out", answer{Status: 200, Body: sessionAnswer, Delay: time.Second}, 0, "", true},
 	}
 	for _, tt := range tests {
 		for _, op := range []string{"open checkout", "refund"} {

@@ -181,7 +181,7 @@ func (g *Gateway) Refund(ctx context.Context, req gateways.RefundRequest) (gatew
 	if req.Reason != "" {
 		params.Metadata[metaReason] = truncate(req.Reason, 500) // Stripe's limit for a metadata value
 	}
-	params.SetIdempotencyKey("tally-refund-" + req.RefundID)
+	params.SetIdempotencyKey(firstNonEmpty(req.IdempotencyKey, gateways.RefundIdempotencyKey(req.RefundID)))
 
 	r, err := g.client.V1Refunds.Create(ctx, params)
 	if err != nil {
@@ -231,4 +231,22 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// FindRefund retrieves a refund by its Stripe id. Without one (the create call's answer was
+// lost) it cannot tell: asking again with the same idempotency key is Stripe's safe retry, so
+// Tally does not search Stripe's refunds.
+func (g *Gateway) FindRefund(ctx context.Context, q gateways.RefundQuery) (gateways.RefundResult, bool, error) {
+	if q.GatewayRefundID == "" {
+		return gateways.RefundResult{}, false, fmt.Errorf("%s: refund %s has no Stripe id to look up: %w", Name, q.RefundID, gateways.ErrUnsupported)
+	}
+	r, err := g.client.V1Refunds.Retrieve(ctx, q.GatewayRefundID, nil)
+	var se *stripego.Error
+	if errors.As(err, &se) && se.HTTPStatusCode == http.StatusNotFound {
+		return gateways.RefundResult{}, false, nil
+	}
+	if err != nil {
+		return gateways.RefundResult{}, false, gatewayError("find refund", err)
+	}
+	return gateways.RefundResult{GatewayRefundID: r.ID, Status: refundStatus(r.Status)}, true, nil
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	stripego "github.com/stripe/stripe-go/v85"
 	"github.com/stripe/stripe-go/v85/webhook"
@@ -16,7 +19,8 @@ const SignatureHeader = "Stripe-Signature"
 
 // ParseWebhook verifies the Stripe-Signature header with stripe-go (HMAC-SHA256 over
 // "t.body", constant-time, any matching v1 accepted so secrets can be rotated, timestamps older
-// than 300 s rejected) and then parses the event.
+// than 300 s rejected), refuses timestamps more than 300 s in the future (stripe-go checks only
+// the past, and a signature dated ahead could be replayed for longer), and then parses the event.
 //
 // The event's api_version is not required to match stripe-go's: Tally reads only fields that
 // are stable across versions, and refusing a verified payment over a version string would lose it.
@@ -30,6 +34,9 @@ func (g *Gateway) ParseWebhook(header http.Header, body []byte) (gateways.Notifi
 		}
 		// stripe-go checks the signature before it decodes anything, so this body is verified.
 		return gateways.Notification{}, malformed(err)
+	}
+	if err := checkNotFuture(header.Get(SignatureHeader), time.Now()); err != nil {
+		return gateways.Notification{}, err
 	}
 	n := gateways.Notification{
 		Gateway:   Name,
@@ -49,6 +56,24 @@ func (g *Gateway) ParseWebhook(header http.Header, body []byte) (gateways.Notifi
 		return gateways.Notification{}, malformed(err)
 	}
 	return n, nil
+}
+
+// checkNotFuture refuses a verified header whose timestamp is more than the
+// tolerance ahead of now.
+func checkNotFuture(header string, now time.Time) error {
+	for _, part := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(part, "t="); ok {
+			t, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %w: timestamp %q", Name, gateways.ErrInvalidSignature, v)
+			}
+			if ahead := time.Unix(t, 0).Sub(now); ahead > webhook.DefaultTolerance {
+				return fmt.Errorf("%s: %w: timestamp %s ahead of this server's clock", Name, gateways.ErrInvalidSignature, ahead.Round(time.Second))
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %w: no timestamp", Name, gateways.ErrInvalidSignature)
 }
 
 func malformed(err error) error {

@@ -5,14 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stripe/stripe-go/v85/webhook"
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
 const (
@@ -30,14 +30,7 @@ func signedAt(body []byte, secret string, at time.Time) http.Header {
 
 func signed(body []byte) http.Header { return signedAt(body, testSecret, time.Now()) }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
-}
+var fixture = gatewaytest.Fixture
 
 // event builds a Stripe event around a data.object, in the fixtures' shape.
 func event(t testing.TB, id, typ string, object map[string]any) []byte {
@@ -272,6 +265,7 @@ func TestParseWebhookRejects(t *testing.T) {
 		{"missing Stripe-Signature is rejected", http.Header{}, body, gateways.ErrInvalidSignature},
 		{"signature with another secret is rejected", signedAt(body, "whsec_other", time.Now()), body, gateways.ErrInvalidSignature},
 		{"timestamp older than 300 s is rejected", signedAt(body, testSecret, time.Now().Add(-301*time.Second)), body, gateways.ErrInvalidSignature},
+		{"timestamp more than 300 s in the future is rejected", signedAt(body, testSecret, time.Now().Add(310*time.Second)), body, gateways.ErrInvalidSignature},
 		{"body changed after signing is rejected", good, bytes.Replace(body, []byte("2000"), []byte("9000"), 2), gateways.ErrInvalidSignature},
 		{"garbage header is rejected", header("t=abc,v1=zz"), body, gateways.ErrInvalidSignature},
 		{"signed body that is not JSON is malformed", signed([]byte("{not json")), []byte("{not json"), gateways.ErrMalformed},
@@ -289,6 +283,18 @@ func TestParseWebhookRejects(t *testing.T) {
 			_, err := g.ParseWebhook(h, tt.body)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTimestampsWithinToleranceEitherWayAreAccepted(t *testing.T) {
+	g := newTestGateway(t)
+	body := fixture(t, "payment_intent.succeeded.json")
+	for _, skew := range []time.Duration{-290 * time.Second, 0, 290 * time.Second} {
+		t.Run(fmt.Sprintf("a timestamp %s from now is accepted", skew), func(t *testing.T) {
+			if _, err := g.ParseWebhook(signedAt(body, testSecret, time.Now().Add(skew)), body); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

@@ -1,82 +1,33 @@
 package xendit
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/apd/v3"
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
-// fakeXendit records the last request, keeping amounts as the exact JSON text received.
-type fakeXendit struct {
-	mu          sync.Mutex
-	calls       int
-	path        string
-	user, pass  string
-	basic       bool
-	idempotency string
-	body        map[string]any
-
-	status int
-	answer string
-	delay  time.Duration
-}
-
-func (f *fakeXendit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	raw, _ := io.ReadAll(r.Body)
-	var body map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	_ = dec.Decode(&body)
-	user, pass, basic := r.BasicAuth()
-	f.mu.Lock()
-	f.calls++
-	f.path, f.user, f.pass, f.basic, f.body = r.URL.Path, user, pass, basic, body
-	f.idempotency = r.Header.Get("Idempotency-Key")
-	status, answer, delay := f.status, f.answer, f.delay
-	f.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	io.WriteString(w, answer)
-}
-
-func startFake(t *testing.T, status int, answer string) (*fakeXendit, *Gateway) {
+func startFake(t *testing.T, status int, answer string) (*gatewaytest.Server, *Gateway) {
 	t.Helper()
-	f := &fakeXendit{status: status, answer: answer}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	g, err := New(Config{SecretKey: testKey, CallbackToken: testToken, BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
+	return startFakeAnswer(t, gatewaytest.Answer{Status: status, Body: answer})
+}
+
+func startFakeAnswer(t *testing.T, a gatewaytest.Answer) (*gatewaytest.Server, *Gateway) {
+	t.Helper()
+	f := gatewaytest.NewServer(t, map[string]gatewaytest.Answer{"*": a})
+	g, err := New(Config{SecretKey: testKey, CallbackToken: testToken, BaseURL: f.URL, HTTPClient: gatewaytest.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f, g
 }
 
-func dec(t testing.TB, s string) apd.Decimal {
-	t.Helper()
-	d, _, err := apd.NewFromString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return *d
-}
+var dec = gatewaytest.Decimal
 
 const invoiceAnswer = `{"id":"579c8d61f23fa4ca35e52da4","external_id":"DEP-01HX","status":"PENDING","amount":50000,"invoice_url":"https://checkout.xendit.co/web/579c8d61f23fa4ca35e52da4"}`
 
@@ -100,22 +51,24 @@ func TestOpenCheckout(t *testing.T) {
 			if co.URL != "https://checkout.xendit.co/web/579c8d61f23fa4ca35e52da4" || co.GatewayReference != "579c8d61f23fa4ca35e52da4" {
 				t.Errorf("checkout = %+v", co)
 			}
-			if f.path != "/v2/invoices" || !f.basic || f.user != testKey || f.pass != "" {
-				t.Errorf("request %s with basic auth %v %q:%q", f.path, f.basic, f.user, f.pass)
+			r := f.Last(t)
+			user, pass, basic := r.BasicAuth()
+			if r.Path != "/v2/invoices" || !basic || user != testKey || pass != "" {
+				t.Errorf("request %s with basic auth %v %q:%q", r.Path, basic, user, pass)
 			}
-			if f.body["amount"] != json.Number(tt.sent) {
-				t.Errorf("amount = %v, want the JSON number %s", f.body["amount"], tt.sent)
+			if r.JSON["amount"] != json.Number(tt.sent) {
+				t.Errorf("amount = %v, want the JSON number %s", r.JSON["amount"], tt.sent)
 			}
 			for k, v := range map[string]string{
 				"external_id": "DEP-01HX", "currency": tt.currency, "payer_email": "payer@example.com",
 				"success_redirect_url": "https://app.example/done",
 			} {
-				if f.body[k] != v {
-					t.Errorf("%s = %v, want %v", k, f.body[k], v)
+				if r.JSON[k] != v {
+					t.Errorf("%s = %v, want %v", k, r.JSON[k], v)
 				}
 			}
-			if md, _ := f.body["metadata"].(map[string]any); md["tally_account"] != "acc_01HX" {
-				t.Errorf("metadata = %v", f.body["metadata"])
+			if md, _ := r.JSON["metadata"].(map[string]any); md["tally_account"] != "acc_01HX" {
+				t.Errorf("metadata = %v", r.JSON["metadata"])
 			}
 		})
 	}
@@ -136,7 +89,7 @@ func TestOpenCheckoutRefusesWithoutCallingXendit(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if f.calls != 0 {
+			if f.Calls("*") != 0 {
 				t.Error("Xendit was called")
 			}
 		})
@@ -155,28 +108,30 @@ func TestRefund(t *testing.T) {
 	if res.GatewayRefundID != "rfd-1" || res.Status != gateways.RefundStatusPending {
 		t.Errorf("result = %+v", res)
 	}
-	if f.path != "/refunds" || f.user != testKey || f.idempotency != "tally-refund-ref_01" {
-		t.Errorf("request %s, user %q, idempotency %q", f.path, f.user, f.idempotency)
+	r := f.Last(t)
+	user, _, _ := r.BasicAuth()
+	if r.Path != "/refunds" || user != testKey || r.Header.Get("Idempotency-Key") != "tally-refund-ref_01" {
+		t.Errorf("request %s, user %q, idempotency %q", r.Path, user, r.Header.Get("Idempotency-Key"))
 	}
 	want := map[string]any{
 		"invoice_id": "579c8d61f23fa4ca35e52da4", "reference_id": "ref_01", "amount": json.Number("10000"),
 		"currency": "IDR", "reason": "OTHERS",
 	}
 	for k, v := range want {
-		if f.body[k] != v {
-			t.Errorf("%s = %v, want %v", k, f.body[k], v)
+		if r.JSON[k] != v {
+			t.Errorf("%s = %v, want %v", k, r.JSON[k], v)
 		}
 	}
-	if md, _ := f.body["metadata"].(map[string]any); md["tally_reason"] != "customer changed their mind" || md["tally_refund"] != "ref_01" {
-		t.Errorf("metadata = %v", f.body["metadata"])
+	if md, _ := r.JSON["metadata"].(map[string]any); md["tally_reason"] != "customer changed their mind" || md["tally_refund"] != "ref_01" {
+		t.Errorf("metadata = %v", r.JSON["metadata"])
 	}
 }
 
 func TestRefundWithoutInvoiceIsUnsupported(t *testing.T) {
 	f, g := startFake(t, 200, `{}`)
 	_, err := g.Refund(context.Background(), gateways.RefundRequest{RefundID: "ref_1", Amount: dec(t, "1"), Currency: "IDR"})
-	if !errors.Is(err, gateways.ErrUnsupported) || f.calls != 0 {
-		t.Fatalf("err = %v, calls = %d", err, f.calls)
+	if !errors.Is(err, gateways.ErrUnsupported) || f.Calls("*") != 0 {
+		t.Fatalf("err = %v, calls = %d", err, f.Calls("*"))
 	}
 }
 
@@ -197,8 +152,7 @@ func TestAPIFailuresAreGatewayErrors(t *testing.T) {
 	for _, tt := range tests {
 		for _, op := range []string{"open checkout", "refund"} {
 			t.Run(op+": "+tt.name, func(t *testing.T) {
-				f, g := startFake(t, tt.status, tt.answer)
-				f.delay = tt.delay
+				_, g := startFakeAnswer(t, gatewaytest.Answer{Status: tt.status, Body: tt.answer, Delay: tt.delay})
 				var err error
 				if op == "refund" {
 					_, err = g.Refund(context.Background(), gateways.RefundRequest{RefundID: "r", GatewayReference: "inv_1", Amount: dec(t, "1"), Currency: "IDR"})

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
 const (
@@ -23,36 +22,12 @@ func authed() http.Header {
 	return h
 }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
-}
+var fixture = gatewaytest.Fixture
 
-// with rewrites top-level fields of a callback, keeping every number's exact text.
+// with rewrites top-level fields of a callback (nil deletes one), keeping every number's exact text.
 func with(t testing.TB, body []byte, changes map[string]any) []byte {
 	t.Helper()
-	var cb map[string]any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&cb); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range changes {
-		if v == nil {
-			delete(cb, k)
-			continue
-		}
-		cb[k] = v
-	}
-	out, err := json.Marshal(cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return gatewaytest.Rewrite(t, body, func(cb map[string]any) { gatewaytest.Set(cb, changes) })
 }
 
 func newTestGateway(t testing.TB) *Gateway {

@@ -211,7 +211,11 @@ func (g *Gateway) Refund(ctx context.Context, req gateways.RefundRequest) (gatew
 		Reason:      reason,
 		Metadata:    metadata,
 	}
-	header := http.Header{"Idempotency-Key": {"tally-refund-" + req.RefundID}}
+	key := req.IdempotencyKey
+	if key == "" {
+		key = gateways.RefundIdempotencyKey(req.RefundID)
+	}
+	header := http.Header{"Idempotency-key": {key}}
 	var resp refundResponse
 	if err := g.api.Post(ctx, "refund", "/refunds", header, body, &resp); err != nil {
 		return gateways.RefundResult{}, err

@@ -46,6 +46,12 @@ type Options struct {
 	// distributed by book (TALLY_CITUS): statements are then planned with
 	// their parameters, so that Citus routes each to its book's shard.
 	Citus bool
+	// Appended, if set, is called with the book after every committed
+	// batch, from the sequencer goroutine, so it must return at once: it is
+	// how readers in this process (projections.Runner.Notify) learn of
+	// appends without polling. Other processes learn of them on
+	// AppendChannel, which the journal always announces on.
+	Appended func(book string)
 }
 
 // Observer learns how the sequencer batches. It is called from the
@@ -65,9 +71,13 @@ type Journal struct {
 	seqs    map[string]*sequencer
 	closing bool
 	wg      sync.WaitGroup
+	// closeNotifier stops the notifier once, however often Close is called.
+	closeNotifier sync.Once
 	// sending is held (shared) while Submit puts a command on a queue, so
 	// that Close cannot close the queue under it.
 	sending sync.RWMutex
+
+	notifier *notifier
 
 	books    sync.Map // account id or wallet number → book
 	accounts sync.Map // wallet number, or systemKey of a system account → account id
@@ -97,6 +107,10 @@ func (j *Journal) recordBatch(book string, n int, elapsed time.Duration) {
 	if j.opt.Observer != nil {
 		j.opt.Observer.BatchCommitted(book, n, elapsed)
 	}
+	if j.opt.Appended != nil {
+		j.opt.Appended(book)
+	}
+	j.notifier.appended(book)
 	j.batches.Add(1)
 	j.commands.Add(int64(n))
 	for {
@@ -118,7 +132,7 @@ func New(pool *pgxpool.Pool, opt Options) *Journal {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Journal{pool: pool, opt: opt, seqs: map[string]*sequencer{}}
+	return &Journal{pool: pool, opt: opt, seqs: map[string]*sequencer{}, notifier: newNotifier(pool, opt.Logger)}
 }
 
 // Request is one command for the sequencer.
@@ -235,6 +249,7 @@ func (j *Journal) Close() {
 	j.mu.Unlock()
 	j.sending.Unlock()
 	j.wg.Wait()
+	j.closeNotifier.Do(j.notifier.close)
 }
 
 func (j *Journal) sequencer(book string) (*sequencer, error) {

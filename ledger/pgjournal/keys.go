@@ -115,6 +115,7 @@ func (ks *Keys) Get(ctx context.Context, id string) (ledger.APIKey, error) {
 // KeyFilter selects keys for a list.
 type KeyFilter struct {
 	Owner string // empty: every owner
+	Period
 	After string // cursor: the last id of the previous page
 	Limit int
 }
@@ -122,7 +123,9 @@ type KeyFilter struct {
 // List lists keys, revoked ones included, in id (creation) order.
 func (ks *Keys) List(ctx context.Context, f KeyFilter) ([]ledger.APIKey, error) {
 	rows, err := ks.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys
-		WHERE ($1 = '' OR owner = $1) AND id > $2 ORDER BY id LIMIT $3`, f.Owner, f.After, f.Limit)
+		WHERE ($1 = '' OR owner = $1) AND id > $2
+		  AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+		ORDER BY id LIMIT $3`, f.Owner, f.After, f.Limit, f.From, f.To)
 	if err != nil {
 		return nil, classify(err)
 	}

@@ -23,6 +23,7 @@ type loader struct {
 	depositKeys []ledger.DepositKey // named by the commands
 	transferIDs []string
 	refundIDs   []string
+	pendingOf   []string // accounts whose pending refunds the batch reads
 
 	deposits   []ledger.Deposit // as read and locked
 	depositIDs []string
@@ -40,7 +41,12 @@ func newLoader(j *Journal, book string, batch []*pending) *loader {
 		if r, ok := p.req.Command.(ledger.RefundReader); ok {
 			l.transferIDs = append(l.transferIDs, r.Transfers()...)
 			for _, k := range r.Refunds() {
-				l.refundIDs = append(l.refundIDs, k.ID)
+				if k.ID != "" {
+					l.refundIDs = append(l.refundIDs, k.ID)
+				}
+				if k.PendingOfRef != "" {
+					l.pendingOf = append(l.pendingOf, k.PendingOfRef)
+				}
 			}
 		}
 	}
@@ -66,7 +72,7 @@ func (l *loader) queueFirst(p *pipeline) bool {
 // queueSecond queues the reads that depend on the deposits and transfers:
 // their refunds, then every account involved.
 func (l *loader) queueSecond(p *pipeline) {
-	if len(l.refundIDs) > 0 || len(l.depositIDs) > 0 {
+	if len(l.refundIDs) > 0 || len(l.depositIDs) > 0 || len(l.pendingOf) > 0 {
 		l.queueRefunds(p)
 	}
 	l.queueAccounts(p)
@@ -146,14 +152,17 @@ func (l *loader) queueTransfers(p *pipeline) {
 	})
 }
 
-// queueRefunds locks the refunds the batch names and every refund of the
-// deposits it read (a gateway's refund notification is matched among them).
+// queueRefunds locks the refunds the batch names, every refund of the
+// deposits it read (a gateway's refund notification is matched among them)
+// and the pending refunds of the accounts it closes.
 func (l *loader) queueRefunds(p *pipeline) {
 	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
 		WHERE r.book = $3 AND r.id IN (
 			SELECT id FROM refunds WHERE book = $3 AND id = ANY($1)
-			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2))
-		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.book},
+			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2)
+			UNION SELECT id FROM refunds WHERE book = $3 AND status = 'pending' AND account_id IN (
+				SELECT id FROM accounts WHERE book = $3 AND (id = ANY($4) OR wallet_number = ANY($4))))
+		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.book, l.pendingOf},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
 			if err != nil {

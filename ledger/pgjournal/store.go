@@ -100,11 +100,18 @@ func list[T any](ctx context.Context, s *Store, scan func(pgx.Row) (T, error), q
 	return out, classify(rows.Err())
 }
 
+// Period bounds a list by its rows' time (created_at, or recorded_at for
+// events): From ≤ time < To. A nil end is open.
+type Period struct {
+	From, To *time.Time
+}
+
 // AccountFilter selects accounts for a list. Empty fields do not filter.
 type AccountFilter struct {
 	Owner, Currency, Kind string
-	After                 Cursor
-	Limit                 int
+	Period
+	After Cursor
+	Limit int
 }
 
 // Accounts lists accounts in the order they were opened.
@@ -113,7 +120,8 @@ func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]Listed[ledger.
 		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
 		WHERE ($1 = '' OR a.owner = $1) AND ($2 = '' OR a.currency = $2) AND ($3 = '' OR a.kind = $3)
 		  AND (a.book, a.opened_position) > ($4, $5)
-		ORDER BY a.book, a.opened_position LIMIT $6`, f.Owner, f.Currency, f.Kind, f.After.Book, f.After.Position, f.Limit)
+		  AND ($7::timestamptz IS NULL OR a.created_at >= $7) AND ($8::timestamptz IS NULL OR a.created_at < $8)
+		ORDER BY a.book, a.opened_position LIMIT $6`, f.Owner, f.Currency, f.Kind, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
 }
 
 // Balance is an account's balance as of a journal position.
@@ -271,8 +279,9 @@ func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
 type TransferFilter struct {
 	Account string // transfers from or to this account
 	Owner   string // transfers from or to any account of this owner
-	After   Cursor
-	Limit   int
+	Period
+	After Cursor
+	Limit int
 }
 
 // Transfers lists transfers in journal order.
@@ -281,7 +290,8 @@ func (s *Store) Transfers(ctx context.Context, f TransferFilter) ([]Listed[Trans
 		WHERE ($1 = '' OR from_account = $1 OR to_account = $1)
 		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = t.book AND a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
 		  AND (book, position) > ($3, $4)
-		ORDER BY book, position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
+		ORDER BY book, position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
 }
 
 // EventFilter selects journal events. Zero fields do not filter.
@@ -290,7 +300,8 @@ type EventFilter struct {
 	After   int64
 	Type    string
 	Account string
-	Limit   int
+	Period
+	Limit int
 }
 
 // Events reads the journal of one book in position order.
@@ -301,7 +312,8 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, erro
 		WHERE e.book = $1 AND e.position > $2 AND ($3 = '' OR e.type = $3)
 		  AND ($4 = '' OR e.data->>'account_id' = $4 OR e.data->>'account' = $4 OR EXISTS (
 		        SELECT 1 FROM postings p WHERE p.book = e.book AND p.position = e.position AND p.account_id = $4))
-		ORDER BY e.position LIMIT $5`, f.Book, f.After, f.Type, f.Account, f.Limit)
+		  AND ($6::timestamptz IS NULL OR e.recorded_at >= $6) AND ($7::timestamptz IS NULL OR e.recorded_at < $7)
+		ORDER BY e.position LIMIT $5`, f.Book, f.After, f.Type, f.Account, f.Limit, f.From, f.To)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -435,8 +447,10 @@ func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
 type DepositFilter struct {
 	Account string // deposits to this account
 	Owner   string // deposits to any account of this owner
-	After   Cursor
-	Limit   int
+	Status  string
+	Period
+	After Cursor
+	Limit int
 }
 
 // Deposits lists deposits in journal order.
@@ -445,7 +459,9 @@ func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[Deposit
 		WHERE ($1 = '' OR d.account_id = $1)
 		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = d.book AND a.id = d.account_id AND a.owner = $2))
 		  AND (d.book, d.created_position) > ($3, $4)
-		ORDER BY d.book, d.created_position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND ($6 = '' OR d.status = $6)
+		  AND ($7::timestamptz IS NULL OR d.created_at >= $7) AND ($8::timestamptz IS NULL OR d.created_at < $8)
+		ORDER BY d.book, d.created_position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit, f.Status, f.From, f.To)
 }
 
 // BookOfDeposit returns the book of the deposit a gateway notification is
@@ -495,8 +511,10 @@ func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
 type RefundFilter struct {
 	Deposit, Transfer string
 	Owner             string // refunds out of any account of this owner
-	After             Cursor
-	Limit             int
+	Status            string
+	Period
+	After Cursor
+	Limit int
 }
 
 // Refunds lists refunds in journal order.
@@ -505,5 +523,7 @@ func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]Listed[ledger.Re
 		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2)
 		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = r.book AND a.id = r.account_id AND a.owner = $3))
 		  AND (r.book, r.created_position) > ($4, $5)
-		ORDER BY r.book, r.created_position LIMIT $6`, f.Deposit, f.Transfer, f.Owner, f.After.Book, f.After.Position, f.Limit)
+		  AND ($7 = '' OR r.status = $7)
+		  AND ($8::timestamptz IS NULL OR r.created_at >= $8) AND ($9::timestamptz IS NULL OR r.created_at < $9)
+		ORDER BY r.book, r.created_position LIMIT $6`, f.Deposit, f.Transfer, f.Owner, f.After.Book, f.After.Position, f.Limit, f.Status, f.From, f.To)
 }

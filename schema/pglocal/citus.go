@@ -71,7 +71,7 @@ func StartCitus(ctx context.Context, opt Options, workers int) (*CitusCluster, e
 	if err != nil {
 		return nil, err
 	}
-	if opt.DataDir, err = prepareDataDir(opt.DataDir, acct); err != nil {
+	if opt.DataDir, _, err = prepareDataDir(opt.DataDir, acct); err != nil {
 		return nil, err
 	}
 	c := &CitusCluster{}
@@ -111,7 +111,7 @@ func StartCitus(ctx context.Context, opt Options, workers int) (*CitusCluster, e
 func (c *CitusCluster) CreateDatabase(ctx context.Context, name string) error {
 	nodes := append([]*Server{c.Coordinator}, c.Workers...)
 	for _, n := range nodes {
-		if err := n.createDatabase(ctx, name); err != nil {
+		if err := n.createDatabase(ctx, name, true); err != nil {
 			return err
 		}
 		if err := execOn(ctx, n.URL(name), `CREATE EXTENSION IF NOT EXISTS citus`); err != nil {
@@ -168,7 +168,7 @@ func initWithSettings(ctx context.Context, opt Options, settings []string) error
 	if err != nil {
 		return err
 	}
-	if dataDir, err = prepareDataDir(dataDir, acct); err != nil {
+	if dataDir, _, err = prepareDataDir(dataDir, acct); err != nil {
 		return err
 	}
 	pgdata := filepath.Join(dataDir, "pgdata")

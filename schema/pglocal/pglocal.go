@@ -6,13 +6,17 @@
 // 127.0.0.1 with trust authentication for the superuser "tally", so it is
 // meant for a developer machine or a test run, not for shared hosts. When the
 // process runs as root, PostgreSQL (which refuses to run as root) runs as the
-// "postgres" user, or "nobody" if there is none; DataDir is handed to that
-// user, and Start refuses a DataDir that user cannot reach (for example one
-// under /root) rather than silently putting the data somewhere else.
+// "postgres" user, or "nobody" if there is none, and DataDir is handed to that
+// user. A DataDir that user cannot reach (for example one under /root, 0700
+// on most systems) is made a symlink to /var/lib/tally/<hash of its path>,
+// owned by that user: Server.Relocated reports it, so the caller can say
+// where the data is, and Remove deletes both.
 package pglocal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -55,13 +59,52 @@ type Options struct {
 	Durable bool
 	// Log receives the server's log; nil appends to DataDir/postgres.log.
 	Log io.Writer
+	// ExistingOnly makes Start fail with ErrNoCluster, creating nothing,
+	// when DataDir holds no cluster (or the cluster no database "tally"):
+	// for commands that read a database and must never make an empty one.
+	ExistingOnly bool
+}
+
+// ErrNoCluster is Start's error, with Options.ExistingOnly, for a DataDir
+// without a cluster.
+var ErrNoCluster = errors.New("no PostgreSQL cluster")
+
+// relocationRoot holds the clusters of data directories the server's user
+// cannot reach (see RelocatedDir).
+const relocationRoot = "/var/lib/tally"
+
+// RelocatedDir is where the cluster of dataDir lives when, running as root,
+// PostgreSQL's user cannot reach dataDir: /var/lib/tally/ and the first 16
+// hex digits of the SHA-256 of dataDir's absolute path, so each directory
+// gets its own.
+func RelocatedDir(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(relocationRoot, hex.EncodeToString(sum[:8]))
+}
+
+// Remove deletes a data directory Start used and, when dataDir is the
+// symlink to its relocated cluster (see RelocatedDir), that cluster too.
+// The server must be stopped.
+func Remove(dataDir string) error {
+	if target, err := os.Readlink(dataDir); err == nil && target == RelocatedDir(dataDir) {
+		if err := os.RemoveAll(target); err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+	}
+	return os.RemoveAll(dataDir)
 }
 
 // Server is a running PostgreSQL started by Start.
 type Server struct {
-	port int
-	cmd  *exec.Cmd
-	log  *logSink
+	port      int
+	cmd       *exec.Cmd
+	log       *logSink
+	dir       string // the data directory, symlinks resolved
+	relocated bool   // dir is RelocatedDir of Options.DataDir
 
 	exited  chan struct{} // closed once cmd.Wait returned
 	exitErr error         // cmd.Wait's result, readable after exited is closed
@@ -96,11 +139,20 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: %w", err)
 	}
+	if opt.ExistingOnly {
+		// Before prepareDataDir, which would create the directory.
+		if major, err := clusterVersion(filepath.Join(dataDir, "pgdata")); err != nil {
+			return nil, err
+		} else if major == "" {
+			return nil, fmt.Errorf("pglocal: %w in %s", ErrNoCluster, dataDir)
+		}
+	}
 	acct, err := serverAccount()
 	if err != nil {
 		return nil, err
 	}
-	if dataDir, err = prepareDataDir(dataDir, acct); err != nil {
+	var relocated bool
+	if dataDir, relocated, err = prepareDataDir(dataDir, acct); err != nil {
 		return nil, err
 	}
 	pgdata := filepath.Join(dataDir, "pgdata")
@@ -151,12 +203,21 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		log.close()
 		return nil, err
 	}
-	if err := s.createDatabase(ctx, Database); err != nil {
+	s.dir, s.relocated = dataDir, relocated
+	if err := s.createDatabase(ctx, Database, !opt.ExistingOnly); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
+
+// Dir returns the directory the cluster lives in (Options.DataDir with
+// symlinks resolved): RelocatedDir(Options.DataDir) when Relocated.
+func (s *Server) Dir() string { return s.dir }
+
+// Relocated reports whether Options.DataDir is out of reach of PostgreSQL's
+// user, so that it is a symlink to Dir, a directory under /var/lib/tally.
+func (s *Server) Relocated() bool { return s.relocated }
 
 // TempDir creates a new directory for a disposable cluster (one for tests,
 // with Durable false), which an unprivileged user can traverse to: in
@@ -303,7 +364,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-func (s *Server) createDatabase(ctx context.Context, name string) error {
+// createDatabase makes sure database name exists; when it does not and
+// create is false, that is ErrNoCluster.
+func (s *Server) createDatabase(ctx context.Context, name string, create bool) error {
 	conn, err := pgx.Connect(ctx, s.URL("postgres"))
 	if err != nil {
 		return fmt.Errorf("pglocal: connect: %w", err)
@@ -315,6 +378,9 @@ func (s *Server) createDatabase(ctx context.Context, name string) error {
 	}
 	if exists {
 		return nil
+	}
+	if !create {
+		return fmt.Errorf("pglocal: %w with a database %s in %s", ErrNoCluster, name, s.dir)
 	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("pglocal: create database %s: %w", name, err)

@@ -239,14 +239,124 @@ func TestNoBinaries(t *testing.T) {
 	}
 }
 
-func TestRootNeedsReachableDataDir(t *testing.T) {
+// A clone under /root on a fresh machine: root's home is 0700, so the user
+// PostgreSQL runs as cannot enter the data directory. The cluster moves to
+// RelocatedDir, the data directory becomes a symlink to it, the data
+// survives a restart, and Remove deletes both.
+func TestRootRelocatesUnreachableDataDir(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("only root drops privileges")
 	}
-	// t.TempDir is 0700 and root's: the postgres user cannot enter it.
-	_, err := Start(context.Background(), Options{DataDir: filepath.Join(t.TempDir(), "data")})
-	if err == nil || !strings.Contains(err.Error(), "cannot reach") {
-		t.Fatalf("error = %v, want one saying the server's user cannot reach the directory", err)
+	t.Parallel()
+	home := t.TempDir() // 0700 and root's, like /root
+	if err := os.Chmod(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(home, "clone", ".tally")
+	target := RelocatedDir(dir)
+	t.Cleanup(func() { os.RemoveAll(target) })
+
+	s := start(t, Options{DataDir: dir})
+	if !s.Relocated() || s.Dir() != target || !strings.HasPrefix(target, "/var/lib/tally/") {
+		t.Fatalf("Relocated() = %v, Dir() = %s; want true and %s under /var/lib/tally", s.Relocated(), s.Dir(), target)
+	}
+	if link, err := os.Readlink(dir); err != nil || link != target {
+		t.Fatalf("%s links to %q (%v), want %s", dir, link, err, target)
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := serverAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != acct.uid || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s: uid %d mode %v, want uid %d (%s) and 0700", target, st.Uid, fi.Mode().Perm(), acct.uid, acct.name)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pgdata", "PG_VERSION")); err != nil {
+		t.Errorf("the cluster is not reachable through the link: %v", err)
+	}
+	conn := connect(t, s.URL("tally"))
+	exec1(t, conn, "CREATE TABLE kv (k text PRIMARY KEY, v text)")
+	exec1(t, conn, "INSERT INTO kv VALUES ('a', 'kept')")
+	conn.Close(context.Background())
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := start(t, Options{DataDir: dir, ExistingOnly: true})
+	if !s2.Relocated() {
+		t.Error("second start: Relocated() = false")
+	}
+	if got := queryString(t, connect(t, s2.URL("tally")), "SELECT v FROM kv WHERE k = 'a'"); got != "kept" {
+		t.Errorf("after restart v = %q, want kept", got)
+	}
+	if err := s2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, target} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("after Remove, %s: %v; want it gone", p, err)
+		}
+	}
+}
+
+// Files of someone else's in an unreachable directory are not moved: Start
+// refuses, says why and what to do.
+func TestRootRefusesUnreachableNonEmptyDataDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root drops privileges")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(RelocatedDir(dir)) })
+	_, err := Start(context.Background(), Options{DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "cannot reach") || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("error = %v, want one saying the server's user cannot reach the non-empty directory", err)
+	}
+	if _, err := os.Stat(RelocatedDir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s was created: %v", RelocatedDir(dir), err)
+	}
+}
+
+// Commands that only read a database must never make one.
+func TestExistingOnlyCreatesNothing(t *testing.T) {
+	t.Parallel()
+	parent := dataDir(t)
+	for name, prepare := range map[string]func(dir string){
+		"missing directory": func(string) {},
+		"empty directory":   func(dir string) { os.Mkdir(dir, 0o755) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(parent, strings.ReplaceAll(name, " ", "-"))
+			prepare(dir)
+			before, _ := os.ReadDir(parent)
+			s, err := Start(context.Background(), Options{DataDir: dir, ExistingOnly: true})
+			if err == nil {
+				s.Stop()
+				t.Fatal("Start with ExistingOnly made a cluster")
+			}
+			if !errors.Is(err, ErrNoCluster) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("error = %v, want ErrNoCluster naming %s", err, dir)
+			}
+			after, _ := os.ReadDir(parent)
+			if len(after) != len(before) {
+				t.Errorf("entries in %s: %d before, %d after", parent, len(before), len(after))
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("%s holds %d entries, want none", dir, len(entries))
+			}
+		})
 	}
 }
 

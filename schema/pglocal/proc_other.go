@@ -13,10 +13,10 @@ var errUnsupported = errors.New("pglocal: local mode needs Linux, macOS or anoth
 
 type account struct{ name string }
 
-func serverAccount() (*account, error)                { return nil, errUnsupported }
-func procAttr(*account) *syscall.SysProcAttr          { return nil }
-func prepareDataDir(string, *account) (string, error) { return "", errUnsupported }
-func pidAlive(int) bool                               { return true }
-func looksLikePostgres(int) bool                      { return true }
-func fastShutdown(p *os.Process) error                { return p.Kill() }
-func immediateShutdown(p *os.Process) error           { return p.Kill() }
+func serverAccount() (*account, error)                      { return nil, errUnsupported }
+func procAttr(*account) *syscall.SysProcAttr                { return nil }
+func prepareDataDir(string, *account) (string, bool, error) { return "", false, errUnsupported }
+func pidAlive(int) bool                                     { return true }
+func looksLikePostgres(int) bool                            { return true }
+func fastShutdown(p *os.Process) error                      { return p.Kill() }
+func immediateShutdown(p *os.Process) error                 { return p.Kill() }

@@ -67,44 +67,43 @@ func procAttr(a *account) *syscall.SysProcAttr {
 }
 
 // prepareDataDir creates dir (0700; missing parents 0755 so that a dropped-to
-// user can traverse them) and, when running as root, checks that account a
-// can reach it and hands it over. It returns dir with symlinks resolved.
-func prepareDataDir(dir string, a *account) (string, error) {
+// user can traverse them) and, when running as root, makes sure account a can
+// reach it and hands it over. When a cannot reach dir (a clone under /root,
+// say), dir becomes a symlink to a directory a can reach (see relocate). It
+// returns dir with symlinks resolved, and whether the cluster was relocated.
+func prepareDataDir(dir string, a *account) (string, bool, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("pglocal: %w", err)
+		return "", false, fmt.Errorf("pglocal: %w", err)
+	}
+	if a != nil {
+		if err := relocateIfUnreachable(dir, a); err != nil {
+			return "", false, err
+		}
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("pglocal: %w", err)
+		return "", false, fmt.Errorf("pglocal: %w", err)
 	}
-	dir, err := filepath.EvalSymlinks(dir)
+	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return "", fmt.Errorf("pglocal: %w", err)
+		return "", false, fmt.Errorf("pglocal: %w", err)
 	}
 	if a == nil {
-		return dir, nil
+		return resolved, false, nil
 	}
-	// We refuse rather than relocate the cluster: data silently living
-	// somewhere other than the configured directory is worse than an error.
-	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
-		fi, err := os.Stat(p)
-		if err != nil {
-			return "", fmt.Errorf("pglocal: %w", err)
-		}
-		if !a.canSearch(fi) {
-			return "", fmt.Errorf("pglocal: running as root, so PostgreSQL runs as user %s, which cannot reach %s: directory %s (mode %v) is not searchable by it; "+
-				"use a data directory it can reach (for Tally: TALLY_DATA_DIR=/var/lib/tally make run), or allow it with chmod o+x %s",
-				a.name, dir, p, fi.Mode().Perm(), p)
-		}
-		if p == filepath.Dir(p) {
-			break
-		}
+	relocated := resolved == RelocatedDir(dir)
+	if p, mode := a.firstUnsearchable(resolved); p != "" {
+		// Only a non-empty directory that was not ours to move ends here.
+		return "", false, fmt.Errorf("pglocal: running as root, so PostgreSQL runs as user %s, which cannot reach %s: directory %s (mode %v) is not searchable by it, "+
+			"and %s is not empty, so it was not moved to %s; use a data directory it can reach (for Tally: TALLY_DATA_DIR=/var/lib/tally/data make run), "+
+			"empty %s, or allow it with chmod o+x %s",
+			a.name, resolved, p, mode, resolved, relocationRoot, resolved, p)
 	}
-	if err := os.Chown(dir, int(a.uid), int(a.gid)); err != nil {
-		return "", fmt.Errorf("pglocal: %w", err)
+	if err := os.Chown(resolved, int(a.uid), int(a.gid)); err != nil {
+		return "", false, fmt.Errorf("pglocal: %w", err)
 	}
 	// A cluster created by a run under another user must change hands too:
 	// postgres insists on owning its data directory.
-	pgdata := filepath.Join(dir, "pgdata")
+	pgdata := filepath.Join(resolved, "pgdata")
 	if fi, err := os.Stat(pgdata); err == nil && fi.Sys().(*syscall.Stat_t).Uid != a.uid {
 		err := filepath.WalkDir(pgdata, func(path string, _ fs.DirEntry, err error) error {
 			if err != nil {
@@ -113,10 +112,77 @@ func prepareDataDir(dir string, a *account) (string, error) {
 			return os.Lchown(path, int(a.uid), int(a.gid))
 		})
 		if err != nil {
-			return "", fmt.Errorf("pglocal: hand %s to user %s: %w", pgdata, a.name, err)
+			return "", false, fmt.Errorf("pglocal: hand %s to user %s: %w", pgdata, a.name, err)
 		}
 	}
-	return dir, nil
+	return resolved, relocated, nil
+}
+
+// relocateIfUnreachable makes dir a symlink to relocationRoot/<hash of dir>
+// (owned by a, 0700) when a cannot traverse dir's parents and dir is missing
+// or empty: the usual case is a clone under /root, which is 0700, on a fresh
+// machine. A non-empty dir is left alone (prepareDataDir then refuses it):
+// moving someone's files is not ours to do.
+func relocateIfUnreachable(dir string, a *account) error {
+	parent, err := filepath.EvalSymlinks(filepath.Dir(dir))
+	if err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	resolved := filepath.Join(parent, filepath.Base(dir))
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		resolved = r
+	}
+	if p, _ := a.firstUnsearchable(resolved); p == "" {
+		return nil
+	}
+	fi, err := os.Lstat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("pglocal: %w", err)
+	case !fi.IsDir():
+		return nil // a dangling or unreachable symlink, or a file: refused below
+	default:
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+		if len(entries) > 0 {
+			return nil
+		}
+		if err := os.Remove(dir); err != nil {
+			return fmt.Errorf("pglocal: %w", err)
+		}
+	}
+	target := RelocatedDir(dir)
+	if err := os.MkdirAll(relocationRoot, 0o755); err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	if err := os.Symlink(target, dir); err != nil {
+		return fmt.Errorf("pglocal: link %s to %s: %w", dir, target, err)
+	}
+	return nil
+}
+
+// firstUnsearchable returns the first ancestor of dir that a may not
+// traverse (or that cannot be read), and its permissions; "" when a can
+// reach dir.
+func (a *account) firstUnsearchable(dir string) (string, fs.FileMode) {
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return p, 0
+		}
+		if !a.canSearch(fi) {
+			return p, fi.Mode().Perm()
+		}
+		if p == filepath.Dir(p) {
+			return "", 0
+		}
+	}
 }
 
 // canSearch reports whether a may traverse directory fi, by the classic

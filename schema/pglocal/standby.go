@@ -41,7 +41,7 @@ func StartStandby(ctx context.Context, primary *Server, slot string, opt Options
 	if err != nil {
 		return nil, err
 	}
-	if dataDir, err = prepareDataDir(dataDir, acct); err != nil {
+	if dataDir, _, err = prepareDataDir(dataDir, acct); err != nil {
 		return nil, err
 	}
 	major, err := clusterVersion(filepath.Join(dataDir, "pgdata"))

@@ -128,7 +128,7 @@ func setupLocal(ctx context.Context) (*env, error) {
 	}
 	srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir})
 	if err != nil {
-		os.RemoveAll(dir)
+		pglocal.Remove(dir)
 		return nil, fmt.Errorf("%w\n(or set %s to an existing server)", err, EnvURL)
 	}
 	e := &env{server: srv, dir: dir, template: localTemplate}
@@ -226,7 +226,10 @@ func (e *env) close() error {
 		e.admin.Close()
 	}
 	if e.server != nil {
-		errs = append(errs, e.server.Stop(), os.RemoveAll(e.dir))
+		// Remove, not os.RemoveAll: under root, a temporary directory
+		// PostgreSQL's user cannot reach (TMPDIR=/root/tmp) has its cluster
+		// relocated, and that goes too.
+		errs = append(errs, e.server.Stop(), pglocal.Remove(e.dir))
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/tallyledger/tally/gateways"
@@ -37,7 +38,7 @@ type Client struct {
 	Gateway   string
 	BaseURL   string
 	HTTP      *http.Client
-	Authorize func(*http.Request) // sets the credentials header
+	Authorize func(*http.Request) // sets the credentials header; nil: the caller's header carries them
 	// Explain extracts the gateway's error code and message from a failed answer's body.
 	Explain func(body []byte) (code, message string)
 }
@@ -45,25 +46,49 @@ type Client struct {
 // Post sends body as JSON to BaseURL+path and decodes a 2xx answer into out.
 // Every failure is a *gateways.GatewayError for op.
 func (c *Client) Post(ctx context.Context, op, path string, header http.Header, body, out any) error {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, Err: err}
+	}
+	return c.do(ctx, http.MethodPost, op, path, "application/json", header, payload, out)
+}
+
+// PostForm sends form as application/x-www-form-urlencoded (OAuth2 token requests) and decodes a
+// 2xx answer into out. Every failure is a *gateways.GatewayError for op.
+func (c *Client) PostForm(ctx context.Context, op, path string, header http.Header, form url.Values, out any) error {
+	return c.do(ctx, http.MethodPost, op, path, "application/x-www-form-urlencoded", header, []byte(form.Encode()), out)
+}
+
+// Get reads BaseURL+path (with its query) and decodes a 2xx answer into out.
+// Every failure is a *gateways.GatewayError for op.
+func (c *Client) Get(ctx context.Context, op, path string, out any) error {
+	return c.do(ctx, http.MethodGet, op, path, "", nil, nil, out)
+}
+
+func (c *Client) do(ctx context.Context, method, op, path, contentType string, header http.Header, payload []byte, out any) error {
 	fail := func(status int, err error) *gateways.GatewayError {
 		return &gateways.GatewayError{Gateway: c.Gateway, Op: op, StatusCode: status, Err: err}
 	}
-	payload, err := json.Marshal(body)
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
 	if err != nil {
 		return fail(0, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+path, bytes.NewReader(payload))
-	if err != nil {
-		return fail(0, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	for k, vs := range header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
 	}
-	c.Authorize(req)
+	if c.Authorize != nil {
+		c.Authorize(req)
+	}
 
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/projections/sinks"
+)
+
+// outbox is what sends the journal out: the sinks the projection runner
+// tails (the webhook fan-out, and NATS and Kafka when configured), and the
+// dispatcher that sends the queued webhook deliveries.
+type outbox struct {
+	sinks         []projections.Sink
+	subscriptions *sinks.Subscriptions
+	dispatcher    *sinks.Dispatcher
+	nats          *sinks.NATS
+	kafka         *sinks.Kafka
+}
+
+func openOutbox(cfg Config, pool *pgxpool.Pool, reg prometheus.Registerer, log *slog.Logger) (*outbox, error) {
+	rules := sinks.URLRules{AllowHTTP: cfg.LocalMode(), AllowPrivate: cfg.WebhookAllowPrivate}
+	names := []string{sinks.WebhookSinkName}
+	if cfg.NATSURL != "" {
+		names = append(names, "nats")
+	}
+	if cfg.KafkaBrokers != "" {
+		names = append(names, "kafka")
+	}
+	metrics := sinks.NewMetrics(reg, pool, names)
+	o := &outbox{
+		sinks:         []projections.Sink{sinks.WebhookSink{}},
+		subscriptions: sinks.NewSubscriptions(pool, rules),
+		dispatcher:    sinks.NewDispatcher(pool, sinks.DispatcherOptions{Rules: rules, Metrics: metrics, Logger: log}),
+	}
+	var err error
+	if cfg.NATSURL != "" {
+		if o.nats, err = sinks.OpenNATS(cfg.NATSURL, metrics); err != nil {
+			return nil, err
+		}
+		o.sinks = append(o.sinks, o.nats)
+		log.Info("publishing the journal to NATS JetStream", "stream", sinks.NATSStream)
+	}
+	if cfg.KafkaBrokers != "" {
+		if o.kafka, err = sinks.OpenKafka(cfg.KafkaBrokers, metrics); err != nil {
+			o.close()
+			return nil, err
+		}
+		o.sinks = append(o.sinks, o.kafka)
+		log.Info("publishing the journal to Kafka", "topic", sinks.KafkaTopic)
+	}
+	if cfg.WebhookAllowPrivate && !cfg.LocalMode() {
+		log.Warn("TALLY_WEBHOOK_ALLOW_PRIVATE=true: webhook subscriptions may reach private and loopback addresses")
+	}
+	return o, nil
+}
+
+// close stops the dispatcher and closes the broker clients; the runner,
+// which calls the sinks, must be stopped first.
+func (o *outbox) close() {
+	o.dispatcher.Stop()
+	if o.nats != nil {
+		o.nats.Close()
+	}
+	if o.kafka != nil {
+		o.kafka.Close()
+	}
+}

@@ -1,0 +1,30 @@
+package pgjournal
+
+import (
+	"context"
+	"time"
+
+	"github.com/tallyledger/tally/ledger"
+)
+
+// PendingDepositRefunds returns up to limit deposit refunds still pending
+// that were requested before before, oldest first: the refunds whose
+// outcome the reconciler asks the gateways about.
+func (s *Store) PendingDepositRefunds(ctx context.Context, before time.Time, limit int) ([]ledger.Refund, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+refundColumns+` FROM refunds r
+		WHERE r.status = 'pending' AND r.deposit_id IS NOT NULL AND r.created_at < $1
+		ORDER BY r.created_at, r.id LIMIT $2`, before, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []ledger.Refund
+	for rows.Next() {
+		r, err := scanRefund(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, classify(rows.Err())
+}

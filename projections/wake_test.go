@@ -1,0 +1,157 @@
+package projections_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/schema/testdb"
+)
+
+// queryCounter counts the statements run on a pool.
+type queryCounter struct{ n atomic.Int64 }
+
+func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// wakeSetup is a database with a writer (a fixture whose journal runs on
+// its own pool, as another process would) and a runner on a second pool
+// whose statements are counted.
+type wakeSetup struct {
+	writer  *fixture
+	runner  *projections.Runner
+	queries *queryCounter
+}
+
+func newWakeSetup(t *testing.T, opt projections.RunnerOptions, appended func(r *projections.Runner) func(string)) *wakeSetup {
+	t.Helper()
+	ctx := context.Background()
+	url := testdb.New(t)
+	counter := &queryCounter{}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = counter
+	runnerPool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := projections.Default(runnerPool).Runner(opt)
+
+	writePool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := projections.Default(writePool)
+	var inline []pgjournal.Projection
+	for _, p := range set.Inline() {
+		inline = append(inline, p)
+	}
+	jopt := pgjournal.Options{Inline: inline}
+	if appended != nil {
+		jopt.Appended = appended(r)
+	}
+	j := pgjournal.New(writePool, jopt)
+	r.Start(ctx)
+	t.Cleanup(func() { r.Stop(); j.Close(); writePool.Close(); runnerPool.Close() })
+	return &wakeSetup{writer: &fixture{t: t, pool: writePool, journal: j, store: pgjournal.NewStore(writePool), set: set}, runner: r, queries: counter}
+}
+
+// caughtUp reports whether daily_summaries has applied every event of book.
+func (w *wakeSetup) caughtUp(t *testing.T, book string) bool {
+	t.Helper()
+	ctx := context.Background()
+	head, err := w.writer.store.Head(ctx, book)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var at int64
+	if err := w.writer.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM projection_checkpoints
+		WHERE projection = 'daily_summaries' AND book = $1`, book).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return at == head.Position
+}
+
+// waitCaughtUp waits up to within for the runner to apply book's journal.
+func (w *wakeSetup) waitCaughtUp(t *testing.T, book string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !w.caughtUp(t, book) {
+		if time.Since(start) > within {
+			t.Fatalf("the runner did not apply book %s's appends within %s", book, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// appendSome opens an account in book and credits it.
+func (w *wakeSetup) appendSome(book string) {
+	a := w.writer.open(book, "u", "USD")
+	w.writer.adjust(book, a, ledger.Credit, "10", "USD")
+}
+
+// Idle books cost nothing: once caught up, a runner whose journal tells it
+// of appends runs no statement at all while nothing is appended (its slow
+// fallback poll is a minute away).
+func TestIdleBooksCostNoQueries(t *testing.T) {
+	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute},
+		func(r *projections.Runner) func(string) { return r.Notify })
+	for _, book := range []string{"main", "idle-1", "idle-2"} {
+		w.appendSome(book)
+	}
+	for _, book := range []string{"main", "idle-1", "idle-2"} {
+		w.waitCaughtUp(t, book, 10*time.Second)
+	}
+	time.Sleep(200 * time.Millisecond) // the pass that saw the last append ends
+	before := w.queries.n.Load()
+	time.Sleep(2 * time.Second)
+	if n := w.queries.n.Load() - before; n != 0 {
+		t.Fatalf("the runner ran %d statements in 2 s with nothing appended", n)
+	}
+	t.Run("an append wakes it at once", func(t *testing.T) {
+		w.appendSome("idle-1")
+		if took := w.waitCaughtUp(t, "idle-1", 5*time.Second); took > 2*time.Second {
+			t.Fatalf("took %s", took)
+		}
+	})
+}
+
+// Appends by another process (a journal on another pool, which does not
+// know the runner) reach it through PostgreSQL's LISTEN/NOTIFY, promptly,
+// although its fallback poll is a minute away.
+func TestRunnerHearsAppendsOfOtherProcesses(t *testing.T) {
+	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute}, nil)
+	time.Sleep(500 * time.Millisecond) // the runner's first passes and its LISTEN
+	w.appendSome("other")
+	if took := w.waitCaughtUp(t, "other", 5*time.Second); took > 2*time.Second {
+		t.Fatalf("took %s", took)
+	}
+	w.appendSome("other")
+	w.waitCaughtUp(t, "other", 2*time.Second)
+}
+
+// Notify is the in-process wake-up: without it (and without LISTEN) the
+// runner does not see an append until its poll; with it, at once.
+func TestNotifyWakesTheRunner(t *testing.T) {
+	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true}, nil)
+	time.Sleep(300 * time.Millisecond) // the runner's first pass
+	w.appendSome("quiet")
+	time.Sleep(time.Second)
+	if w.caughtUp(t, "quiet") {
+		t.Fatal("the runner applied an append nobody told it about: it is polling")
+	}
+	w.runner.Notify("quiet")
+	w.waitCaughtUp(t, "quiet", 2*time.Second)
+}
