@@ -13,10 +13,11 @@ import (
 )
 
 type openAccountRequest struct {
-	Owner    string            `json:"owner"`
-	Currency string            `json:"currency"`
-	Book     string            `json:"book"`
-	Metadata map[string]string `json:"metadata"`
+	Owner          string            `json:"owner"`
+	Currency       string            `json:"currency"`
+	Book           string            `json:"book"`
+	Metadata       map[string]string `json:"metadata"`
+	OverdraftLimit *string           `json:"overdraft_limit"`
 }
 
 var bookName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
@@ -49,8 +50,16 @@ func (s *Server) openAccount(c echo.Context) error {
 		v.add(ledger.EInvalidRequest, "book", "book must be lower-case letters, digits, '-' or '_', starting with a letter")
 	}
 	v.metadata(req.Metadata)
+	var limit ledger.Money
+	if req.OverdraftLimit != nil && ok {
+		limit = v.limit(*req.OverdraftLimit, req.Currency)
+	}
 	if v.err != nil {
 		return v.err
+	}
+	// Only finance may let a wallet go below zero.
+	if req.OverdraftLimit != nil && !principal(c).Has(ScopeAdmin) {
+		return ledger.Errorf(ledger.EForbidden, "only an admin key may set overdraft_limit").WithField("overdraft_limit")
 	}
 	// Each book costs the server a sequencer and the async projections'
 	// work, so only admin keys may create one (docs/auth.md).
@@ -65,7 +74,7 @@ func (s *Server) openAccount(c echo.Context) error {
 	}
 	cmd := ledger.OpenAccount{
 		AccountID: ledger.NewID(ledger.PrefixAccount), Book: req.Book, Owner: req.Owner, Currency: cur,
-		Kind: ledger.KindWallet, WalletNumber: ledger.NewWalletNumber(), Metadata: req.Metadata,
+		Kind: ledger.KindWallet, WalletNumber: ledger.NewWalletNumber(), Metadata: req.Metadata, OverdraftLimit: limit,
 	}
 	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Book: req.Book, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {
@@ -267,4 +276,45 @@ func (s *Server) changeStatus(action ledger.StatusAction) echo.HandlerFunc {
 			return jsonResponse(http.StatusOK, viewAccount(a))
 		}})
 	}
+}
+
+type accountPatchRequest struct {
+	OverdraftLimit *string `json:"overdraft_limit"`
+}
+
+// patchAccount changes what finance may change on a wallet: its overdraft
+// limit (event account.limit_changed; the same limit again appends nothing).
+func (s *Server) patchAccount(c echo.Context) error {
+	key, body, err := readPost(c, false)
+	if err != nil {
+		return err
+	}
+	ref, err := accountRef(c)
+	if err != nil {
+		return err
+	}
+	var req accountPatchRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if req.OverdraftLimit == nil {
+		return ledger.Errorf(ledger.EInvalidRequest, "nothing to change: send overdraft_limit").WithField("overdraft_limit")
+	}
+	a, err := s.store.Account(c.Request().Context(), ref)
+	if err != nil {
+		return err
+	}
+	var v checker
+	limit := v.limit(*req.OverdraftLimit, string(a.Currency))
+	if v.err != nil {
+		return v.err
+	}
+	cmd := ledger.ChangeLimit{Account: a.ID, Limit: limit}
+	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Book: a.Book, Render: func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return problemResponse(o.Err)
+		}
+		a, _ := o.State.Account(cmd.Account)
+		return jsonResponse(http.StatusOK, viewAccount(a))
+	}})
 }

@@ -63,6 +63,16 @@ func decodePost(c echo.Context, keyRequired bool, v any) (key string, body []byt
 	return key, body, decodeJSON(body, v)
 }
 
+// readPost reads a POST that changes the ledger without decoding it: its
+// Idempotency-Key and its raw body.
+func readPost(c echo.Context, keyRequired bool) (key string, body []byte, err error) {
+	if key, err = idempotencyKey(c, keyRequired); err != nil {
+		return "", nil, err
+	}
+	body, err = readBody(c)
+	return key, body, err
+}
+
 // decodeJSON strictly decodes one JSON object into v: unknown fields,
 // duplicated fields, field names in another letter case, trailing data and
 // wrong types are refused with the field named (see checkStrictJSON). Amounts
@@ -157,6 +167,18 @@ func (v *checker) text(field, s string, required bool, max int) {
 	case strings.ContainsFunc(s, isControl):
 		v.add(ledger.EInvalidRequest, field, "%s contains control characters", field)
 	}
+}
+
+// limit parses an overdraft limit: an amount of the currency, zero allowed.
+func (v *checker) limit(amount, currency string) ledger.Money {
+	m, err := ledger.ParseLimit(amount, currency)
+	if err != nil {
+		var le *ledger.Error
+		if errors.As(err, &le) {
+			v.add(le.Code, "overdraft_limit", "%s", le.Message)
+		}
+	}
+	return m
 }
 
 // money parses amount and currency as the API contract says.

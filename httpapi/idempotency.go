@@ -69,15 +69,24 @@ func idempotencyKey(c echo.Context, required bool) (string, error) {
 		}
 		return "", nil
 	}
+	if err := checkKey("Idempotency-Key", key); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// checkKey checks an idempotency key's form: at most MaxIdempotencyKey
+// printable ASCII characters. name is where it came from, for the message.
+func checkKey(name, key string) error {
 	if len(key) > MaxIdempotencyKey {
-		return "", ledger.Errorf(ledger.EInvalidRequest, "Idempotency-Key is longer than %d characters", MaxIdempotencyKey)
+		return ledger.Errorf(ledger.EInvalidRequest, "%s is longer than %d characters", name, MaxIdempotencyKey)
 	}
 	for i := 0; i < len(key); i++ {
 		if key[i] < 0x20 || key[i] > 0x7e {
-			return "", ledger.Errorf(ledger.EInvalidRequest, "Idempotency-Key must be printable ASCII")
+			return ledger.Errorf(ledger.EInvalidRequest, "%s must be printable ASCII", name)
 		}
 	}
-	return key, nil
+	return nil
 }
 
 // submit runs a command through the journal with the full Idempotency-Key

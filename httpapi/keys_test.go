@@ -92,6 +92,9 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 		byScope[scope] = append(byScope[scope], route)
 	}
 	for scope, routes := range byScope {
+		if scope == "" {
+			continue // POST /v1/batch checks each item's scope: see TestBatchItemsNeedTheirScopes
+		}
 		var others []string
 		for _, s := range allScopes {
 			if s != scope && s != ScopeAdmin {

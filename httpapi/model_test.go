@@ -75,7 +75,7 @@ func money(minor int64, currency string) string {
 
 type mAccount struct {
 	id, wallet, currency string
-	balance              int64
+	balance, held, limit int64 // limit: the overdraft limit
 	status               ledger.AccountStatus
 }
 
@@ -116,6 +116,7 @@ type ledgerModel struct {
 	transfers []*mTransfer
 	refunds   []string // deposit refunds, settled later by the sandbox's webhook
 	keyed     []keyed
+	holds     []*mHold
 }
 
 // TestLedgerAgreesWithModel is the model-based test of the whole ledger.
@@ -140,6 +141,8 @@ func TestLedgerAgreesWithModel(t *testing.T) {
 			"deposit": {3, m.deposit}, "pay": {2, m.checkout("pay")}, "decline": {1, m.checkout("decline")},
 			"webhook": {2, m.webhook}, "duplicate webhook": {1, m.duplicateWebhook},
 			"refund transfer": {2, m.refundTransfer}, "refund deposit": {2, m.refundDeposit}, "retry": {2, m.retry},
+			"hold": {3, m.hold}, "capture": {2, m.capture}, "void": {1, m.void},
+			"transaction": {2, m.transaction}, "batch": {2, m.batch},
 		} {
 			for i := range w.weight {
 				actions[fmt.Sprintf("%s #%d", name, i+1)] = w.action
@@ -259,14 +262,16 @@ func (m *ledgerModel) refuse(rt *rapid.T, action, what string, r reply, code led
 func (m *ledgerModel) open(rt *rapid.T) {
 	// Mostly one currency, so that transfers find partners.
 	cur := rapid.SampledFrom([]string{"USD", "USD", "USD", "JPY", "KWD"}).Draw(rt, "currency")
-	r := m.send(rt, "POST", "/v1/accounts", []byte(fmt.Sprintf(`{"owner":"model-%s","currency":%q}`, m.nonce, cur)), "")
+	// Some wallets may go below zero, down to an overdraft limit.
+	limit := rapid.SampledFrom([]int64{0, 0, 0, 0, 500}).Draw(rt, "overdraft limit")
+	r := m.send(rt, "POST", "/v1/accounts", []byte(fmt.Sprintf(`{"owner":"model-%s","currency":%q,"overdraft_limit":%q}`, m.nonce, cur, money(limit, cur))), "")
 	m.expect(rt, "open", "open", r, http.StatusCreated, "")
 	var v struct {
 		ID           string `json:"id"`
 		WalletNumber string `json:"wallet_number"`
 	}
 	_ = json.Unmarshal(r.body, &v)
-	m.accounts = append(m.accounts, &mAccount{id: v.ID, wallet: v.WalletNumber, currency: cur, status: ledger.StatusActive})
+	m.accounts = append(m.accounts, &mAccount{id: v.ID, wallet: v.WalletNumber, currency: cur, status: ledger.StatusActive, limit: limit})
 }
 
 // amount draws an amount in minor units, mostly small, sometimes above what
@@ -297,7 +302,7 @@ func (m *ledgerModel) adjust(rt *rapid.T) {
 		m.refuse(rt, "adjust", what, r, ledger.ECurrencyMismatch)
 	case a.status == ledger.StatusClosed:
 		m.refuse(rt, "adjust", what, r, ledger.EAccountClosed)
-	case dir == ledger.Debit && a.balance < amt:
+	case dir == ledger.Debit && a.balance+a.limit < amt:
 		m.refuse(rt, "adjust", what, r, ledger.EInsufficientFunds)
 	default:
 		m.expect(rt, "adjust", what, r, http.StatusCreated, "")
@@ -347,7 +352,7 @@ func (m *ledgerModel) transfer(rt *rapid.T) {
 		m.refuse(rt, "transfer", what, r, usable(from))
 	case usable(to) != "":
 		m.refuse(rt, "transfer", what, r, usable(to))
-	case from.balance < amt:
+	case from.balance+from.limit < amt:
 		m.refuse(rt, "transfer", what, r, ledger.EInsufficientFunds)
 	default:
 		m.expect(rt, "transfer", what, r, http.StatusCreated, "")
@@ -368,7 +373,7 @@ func (m *ledgerModel) status(action ledger.StatusAction) func(*rapid.T) {
 		switch {
 		case a.status == ledger.StatusClosed:
 			m.refuse(rt, string(action), what, r, ledger.EAccountClosed)
-		case action == ledger.Close && a.balance != 0:
+		case action == ledger.Close && (a.balance != 0 || a.held != 0):
 			m.refuse(rt, string(action), what, r, ledger.EBalanceNotZero)
 		default:
 			m.expect(rt, string(action), what, r, http.StatusOK, "")
@@ -639,6 +644,7 @@ func (m *ledgerModel) checkAccounts(rt *rapid.T) {
 		Data []struct {
 			ID      string
 			Balance string
+			Held    string
 			Status  ledger.AccountStatus
 		}
 	}
@@ -654,8 +660,9 @@ func (m *ledgerModel) checkAccounts(rt *rapid.T) {
 		if !ok {
 			rt.Fatalf("account %s is missing", a.id)
 		}
-		if g := page.Data[i]; g.Balance != money(a.balance, a.currency) || g.Status != a.status {
-			rt.Fatalf("account %s is %s holding %s %s; the model says %s holding %s", a.id, g.Status, g.Balance, a.currency, a.status, money(a.balance, a.currency))
+		if g := page.Data[i]; g.Balance != money(a.balance, a.currency) || g.Held != money(a.held, a.currency) || g.Status != a.status {
+			rt.Fatalf("account %s is %s holding %s %s (%s held); the model says %s holding %s (%s held)", a.id, g.Status, g.Balance, a.currency, g.Held,
+				a.status, money(a.balance, a.currency), money(a.held, a.currency))
 		}
 	}
 	if len(page.Data) != len(m.accounts) {

@@ -14,6 +14,7 @@ import (
 type refundRequest struct {
 	Deposit  string `json:"deposit"`
 	Transfer string `json:"transfer"`
+	Hold     string `json:"hold"`
 	Amount   string `json:"amount"`
 	Reason   string `json:"reason"`
 }
@@ -23,6 +24,7 @@ type refundView struct {
 	Status           string          `json:"status"`
 	Deposit          string          `json:"deposit,omitempty"`
 	Transfer         string          `json:"transfer,omitempty"`
+	Hold             string          `json:"hold,omitempty"`
 	Amount           string          `json:"amount"`
 	Currency         ledger.Currency `json:"currency"`
 	Reason           string          `json:"reason"`
@@ -33,7 +35,7 @@ type refundView struct {
 
 func viewRefund(r ledger.Refund) refundView {
 	return refundView{
-		ID: r.ID, Status: string(r.Status), Deposit: r.DepositID, Transfer: r.TransferID, Amount: r.Amount.String(),
+		ID: r.ID, Status: string(r.Status), Deposit: r.DepositID, Transfer: r.TransferID, Hold: r.HoldID, Amount: r.Amount.String(),
 		Currency: r.Amount.Currency(), Reason: r.Reason, GatewayRefundID: r.GatewayRefundID,
 		GatewayInitiated: r.GatewayInitiated, CreatedAt: formatTime(r.CreatedAt),
 	}
@@ -51,8 +53,8 @@ func (s *Server) createRefund(c echo.Context) error {
 	}
 	var v checker
 	switch {
-	case (req.Deposit == "") == (req.Transfer == ""):
-		v.add(ledger.EInvalidRequest, "deposit", "give exactly one of deposit and transfer")
+	case countSet(req.Deposit, req.Transfer, req.Hold) != 1:
+		v.add(ledger.EInvalidRequest, "deposit", "give exactly one of deposit, transfer and hold")
 	case req.Deposit != "" && !ledger.HasPrefix(req.Deposit, ledger.PrefixDeposit):
 		v.add(ledger.EInvalidRequest, "deposit", "deposit must be a deposit id (dep_…)")
 	case req.Transfer != "" && !ledger.HasPrefix(req.Transfer, ledger.PrefixTransfer):
@@ -64,6 +66,9 @@ func (s *Server) createRefund(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	refundID := ledger.NewID(ledger.PrefixRefund)
+	if req.Hold != "" {
+		return s.refundHold(c, key, body, refundID, req)
+	}
 	if req.Transfer != "" {
 		t, err := s.store.Transfer(ctx, req.Transfer)
 		if err != nil {

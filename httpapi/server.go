@@ -163,6 +163,7 @@ func New(cfg Config) *Server {
 	v1("POST", "/accounts/:id/freeze", s.changeStatus(ledger.Freeze), ScopeAdmin)
 	v1("POST", "/accounts/:id/unfreeze", s.changeStatus(ledger.Unfreeze), ScopeAdmin)
 	v1("POST", "/accounts/:id/close", s.changeStatus(ledger.Close), ScopeAdmin)
+	v1("PATCH", "/accounts/:id", s.patchAccount, ScopeAdmin)
 	v1("POST", "/transfers", s.createTransfer, ScopeTransfersWrite)
 	v1("GET", "/transfers", s.listTransfers, ScopeAccountsRead)
 	v1("GET", "/transfers/:id", s.getTransfer, ScopeAccountsRead)
@@ -174,6 +175,7 @@ func New(cfg Config) *Server {
 	v1("POST", "/refunds", s.createRefund, ScopeRefundsWrite)
 	v1("GET", "/refunds", s.listRefunds, ScopeAccountsRead)
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
+	s.holdRoutes(v1)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
 	}

@@ -19,10 +19,23 @@ type transferRequest struct {
 }
 
 func (s *Server) createTransfer(c echo.Context) error {
-	var req transferRequest
-	key, body, err := decodePost(c, true, &req)
+	key, body, err := readPost(c, true)
 	if err != nil {
 		return err
+	}
+	req, err := s.prepareTransfer(c, body)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, body, req)
+}
+
+// prepareTransfer checks a transfer's body and builds its request (for
+// POST /v1/transfers and batch items alike).
+func (s *Server) prepareTransfer(c echo.Context, body []byte) (pgjournal.Request, error) {
+	var req transferRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return pgjournal.Request{}, err
 	}
 	var v checker
 	v.accountRef("from", req.From)
@@ -31,11 +44,11 @@ func (s *Server) createTransfer(c echo.Context) error {
 	v.text("description", req.Description, false, 500)
 	v.metadata(req.Metadata)
 	if v.err != nil {
-		return v.err
+		return pgjournal.Request{}, v.err
 	}
 	// A key bound to an owner sends only from that owner's accounts.
 	if err := s.visible(c, req.From); err != nil {
-		return err
+		return pgjournal.Request{}, err
 	}
 	cmd := ledger.Transfer{
 		TransferID: ledger.NewID(ledger.PrefixTransfer), From: req.From, To: req.To, Amount: amount,
@@ -44,7 +57,7 @@ func (s *Server) createTransfer(c echo.Context) error {
 	// Render runs in the sequencer, while the book is locked: the view is
 	// built from the command and the accounts it resolved to, rather than
 	// by decoding the event's data back.
-	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
+	return pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {
 			return problemResponse(o.Err)
 		}
@@ -55,7 +68,7 @@ func (s *Server) createTransfer(c echo.Context) error {
 			ID: cmd.TransferID, From: from.ID, To: to.ID, Amount: amount, RefundedAmount: ledger.Zero(amount.Currency()),
 			Description: cmd.Description, Metadata: cmd.Metadata, Status: "completed", Position: e.Position, CreatedAt: e.RecordedAt,
 		}))
-	}})
+	}}, nil
 }
 
 func (s *Server) getTransfer(c echo.Context) error {
@@ -96,10 +109,22 @@ type adjustmentRequest struct {
 }
 
 func (s *Server) createAdjustment(c echo.Context) error {
-	var req adjustmentRequest
-	key, body, err := decodePost(c, true, &req)
+	key, body, err := readPost(c, true)
 	if err != nil {
 		return err
+	}
+	req, err := s.prepareAdjustment(c, body)
+	if err != nil {
+		return err
+	}
+	return s.submit(c, key, body, req)
+}
+
+// prepareAdjustment checks an adjustment's body and builds its request.
+func (s *Server) prepareAdjustment(_ echo.Context, body []byte) (pgjournal.Request, error) {
+	var req adjustmentRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return pgjournal.Request{}, err
 	}
 	var v checker
 	v.accountRef("account", req.Account)
@@ -109,13 +134,13 @@ func (s *Server) createAdjustment(c echo.Context) error {
 	amount := v.money(req.Amount, req.Currency)
 	v.text("reason", req.Reason, true, 500)
 	if v.err != nil {
-		return v.err
+		return pgjournal.Request{}, v.err
 	}
 	cmd := ledger.Adjust{
 		AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: req.Account,
 		Direction: ledger.Direction(req.Direction), Amount: amount, Reason: req.Reason,
 	}
-	return s.submit(c, key, body, pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
+	return pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {
 			return problemResponse(o.Err)
 		}
@@ -128,5 +153,5 @@ func (s *Server) createAdjustment(c echo.Context) error {
 			ID: d.AdjustmentID, Account: d.Account, Direction: d.Direction, Amount: d.Amount,
 			Currency: d.Currency, Reason: d.Reason, Position: e.Position, CreatedAt: formatTime(e.RecordedAt),
 		})
-	}})
+	}}, nil
 }

@@ -26,8 +26,11 @@ type accountView struct {
 	Kind         ledger.AccountKind   `json:"kind"`
 	Status       ledger.AccountStatus `json:"status"`
 	Balance      string               `json:"balance"`
-	Metadata     map[string]string    `json:"metadata"`
-	CreatedAt    string               `json:"created_at"`
+	// Held is the sum of the account's pending holds (already out of Balance).
+	Held           string            `json:"held"`
+	OverdraftLimit string            `json:"overdraft_limit"`
+	Metadata       map[string]string `json:"metadata"`
+	CreatedAt      string            `json:"created_at"`
 }
 
 func viewAccount(a ledger.Account) accountView {
@@ -38,7 +41,7 @@ func viewAccount(a ledger.Account) accountView {
 	return accountView{
 		ID: a.ID, WalletNumber: a.WalletNumber, Name: a.Name, Owner: a.Owner, Currency: a.Currency,
 		Book: a.Book, Kind: a.Kind, Status: a.Status, Balance: a.Balance.String(), Metadata: meta,
-		CreatedAt: formatTime(a.CreatedAt),
+		Held: a.HeldOrZero().String(), OverdraftLimit: a.Limit().String(), CreatedAt: formatTime(a.CreatedAt),
 	}
 }
 

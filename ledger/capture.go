@@ -57,7 +57,7 @@ func (s *State) decideApproval(d *Deposit, c GatewayNotification, env Env) ([]Ev
 // decideRecordCapture records the gateway's answer once: a deposit that is no
 // longer pending, or whose capture id is already recorded, records nothing.
 func (s *State) decideRecordCapture(c RecordCapture, env Env) ([]Event, error) {
-	d := s.deposits[c.DepositID]
+	d := s.deposits.byID[c.DepositID]
 	if d == nil {
 		return nil, Errorf(ENotFound, "deposit %s not found", c.DepositID)
 	}

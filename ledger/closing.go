@@ -5,8 +5,10 @@ import "sort"
 // Closing a wallet needs a zero balance and nothing else still holding its
 // money: a pending deposit refund keeps the amount in refunds:pending, and
 // if the gateway refuses it the money comes back to the wallet, which must
-// then still be open. Further holders (holds) add their check to
-// moneyHeldFor and their records to the close command's reads.
+// then still be open. A pending hold is the wallet's own held amount
+// (Account.Held, kept with its balance), which decideStatus checks first;
+// further holders add their check to moneyHeldFor and their records to the
+// close command's reads.
 
 // Refunds implements RefundReader: closing a wallet reads its pending refunds.
 func (c ChangeStatus) Refunds() []RefundKey {

@@ -1,11 +1,12 @@
 package ledger
 
 import (
+	"encoding/json"
 	"fmt"
-
-	"github.com/cockroachdb/apd/v3"
 	"strings"
 	"time"
+
+	"github.com/cockroachdb/apd/v3"
 )
 
 // DepositStatus is where a gateway top-up stands.
@@ -57,6 +58,18 @@ type Deposit struct {
 // deposit: "DEP-" and the deposit's ULID.
 func NewDepositReference(depositID string) string {
 	return "DEP-" + strings.TrimPrefix(depositID, PrefixDeposit+"_")
+}
+
+// depositIndex is the state's deposits, found by id, by our reference or by
+// the gateway's payment id.
+type depositIndex struct {
+	byID         map[string]*Deposit
+	byReference  map[string]*Deposit
+	byGatewayRef map[string]*Deposit // by gateway + "\x00" + gateway reference
+}
+
+func newDepositIndex() depositIndex {
+	return depositIndex{byID: map[string]*Deposit{}, byReference: map[string]*Deposit{}, byGatewayRef: map[string]*Deposit{}}
 }
 
 // DepositKey finds a deposit in a batch: by our reference, or by the
@@ -236,11 +249,11 @@ type GatewayUnmatchedData struct {
 func (s *State) deposit(k DepositKey) *Deposit {
 	switch {
 	case k.ID != "":
-		return s.deposits[k.ID]
-	case k.Reference != "" && s.byReference[k.Reference] != nil:
-		return s.byReference[k.Reference]
+		return s.deposits.byID[k.ID]
+	case k.Reference != "" && s.deposits.byReference[k.Reference] != nil:
+		return s.deposits.byReference[k.Reference]
 	case k.GatewayReference != "":
-		return s.byGatewayRef[k.Gateway+"\x00"+k.GatewayReference]
+		return s.deposits.byGatewayRef[k.Gateway+"\x00"+k.GatewayReference]
 	}
 	return nil
 }
@@ -248,18 +261,18 @@ func (s *State) deposit(k DepositKey) *Deposit {
 // AddDeposit puts a loaded deposit into the state.
 func (s *State) AddDeposit(d Deposit) {
 	p := &d
-	s.deposits[d.ID] = p
+	s.deposits.byID[d.ID] = p
 	if d.Reference != "" {
-		s.byReference[d.Reference] = p
+		s.deposits.byReference[d.Reference] = p
 	}
 	if d.GatewayReference != "" {
-		s.byGatewayRef[d.Gateway+"\x00"+d.GatewayReference] = p
+		s.deposits.byGatewayRef[d.Gateway+"\x00"+d.GatewayReference] = p
 	}
 }
 
 // Deposit returns a deposit of the state by id.
 func (s *State) Deposit(id string) (Deposit, bool) {
-	d := s.deposits[id]
+	d := s.deposits.byID[id]
 	if d == nil {
 		return Deposit{}, false
 	}
@@ -287,7 +300,7 @@ func (s *State) decideInitiateDeposit(c InitiateDeposit, env Env) ([]Event, erro
 }
 
 func (s *State) decideRecordCheckout(c RecordCheckout, env Env) ([]Event, error) {
-	d := s.deposits[c.DepositID]
+	d := s.deposits.byID[c.DepositID]
 	if d == nil {
 		return nil, Errorf(ENotFound, "deposit %s not found", c.DepositID)
 	}
@@ -300,7 +313,7 @@ func (s *State) decideRecordCheckout(c RecordCheckout, env Env) ([]Event, error)
 }
 
 func (s *State) decideFailDeposit(c FailDeposit, env Env) ([]Event, error) {
-	d := s.deposits[c.DepositID]
+	d := s.deposits.byID[c.DepositID]
 	if d == nil {
 		return nil, Errorf(ENotFound, "deposit %s not found", c.DepositID)
 	}
@@ -434,18 +447,6 @@ func (s *State) unmatched(book string, c GatewayNotification, reason string, env
 	}, env)}
 }
 
-// systemAccount returns the id of a book's system account, with the event
-// that opens it if it does not exist yet.
-func (s *State) systemAccount(book string, cur Currency, name string, env Env) ([]Event, string) {
-	if sys := s.system[SystemRef{book, cur, name}]; sys != nil {
-		return nil, sys.ID
-	}
-	// If an earlier command of this batch decided to open it, that event is
-	// applied before this one is decided, so it is in s.system by now.
-	id := env.NewID(PrefixAccount)
-	return []Event{newEvent(book, AccountOpened, AccountOpenedData{AccountID: id, Kind: KindSystem, Currency: cur, Name: name}, env)}, id
-}
-
 // receivedMoney reads an amount a gateway reported. Unlike a client's amount
 // it may carry more digits than ISO gives the currency (Stripe reports ISK
 // with two decimals), as long as they are zeros: the value must be exact.
@@ -459,4 +460,88 @@ func receivedMoney(amount, currency string) (Money, error) {
 		return Money{}, Errorf(EInvalidAmount, "amount %q is not a positive decimal", amount)
 	}
 	return MoneyFromDecimal(d, cur)
+}
+
+func (s *State) applyDeposit(e *Event) error {
+	if e.Type == DepositInitiated {
+		var d DepositInitiatedData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		amount, err := ParseMoney(d.Amount, string(d.Currency))
+		if err != nil {
+			return err
+		}
+		s.AddDeposit(Deposit{
+			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
+			Amount: amount, Status: DepositPending, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
+		})
+		return nil
+	}
+	if e.Type == DepositCheckoutOpened {
+		var d DepositCheckoutData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		dep := s.deposits.byID[d.DepositID]
+		if dep == nil {
+			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+		}
+		dep.CheckoutURL = d.CheckoutURL
+		s.setGatewayReference(dep, d.GatewayReference)
+		return nil
+	}
+	if e.Type == DepositCaptureAnsweredEvent {
+		var d DepositCaptureData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		dep := s.deposits.byID[d.DepositID]
+		if dep == nil {
+			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+		}
+		s.setGatewayReference(dep, d.GatewayReference)
+		return nil
+	}
+	var d DepositOutcomeData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return err
+	}
+	dep := s.deposits.byID[d.DepositID]
+	if dep != nil && e.Type == DepositApprovedEvent {
+		s.setGatewayReference(dep, d.GatewayReference) // the status stays pending until the capture's webhook
+		return nil
+	}
+	if dep == nil && e.Type == DepositSucceededEvent && d.Unsolicited {
+		amount, err := ParseMoney(d.Amount, d.Currency)
+		if err != nil {
+			return err
+		}
+		s.AddDeposit(Deposit{
+			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
+			Amount: amount, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
+		})
+		dep = s.deposits.byID[d.DepositID]
+	}
+	if dep == nil {
+		return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
+	}
+	dep.Status = depositStatusAfter[e.Type]
+	s.setGatewayReference(dep, d.GatewayReference)
+	return nil
+}
+
+var depositStatusAfter = map[EventType]DepositStatus{
+	DepositSucceededEvent: DepositSucceeded,
+	DepositFailedEvent:    DepositFailed,
+	DepositExpiredEvent:   DepositExpired,
+	DepositFlaggedEvent:   DepositFlagged,
+}
+
+func (s *State) setGatewayReference(d *Deposit, ref string) {
+	if ref == "" || d.GatewayReference == ref {
+		return
+	}
+	d.GatewayReference = ref
+	s.deposits.byGatewayRef[d.Gateway+"\x00"+ref] = d
 }

@@ -8,15 +8,8 @@ import (
 // EventType names what happened. Types are part of the journal forever: never rename one.
 type EventType string
 
-// Event types.
-const (
-	AccountOpened     EventType = "account.opened"
-	AccountFrozen     EventType = "account.frozen"
-	AccountUnfrozen   EventType = "account.unfrozen"
-	AccountClosed     EventType = "account.closed"
-	TransferCompleted EventType = "transfer.completed"
-	AdjustmentPosted  EventType = "adjustment.posted"
-)
+// Each kind of record declares its own event types, in its own file
+// (account.go, transfer.go, hold.go, …).
 
 // Event is one immutable journal entry. Its JSON form (MarshalJSON) is exactly
 // what GET /v1/events returns and what the hash chain covers.
@@ -40,44 +33,6 @@ type Posting struct {
 	Account      string
 	Amount       Money
 	BalanceAfter Money
-}
-
-// AccountOpenedData is the data of account.opened.
-type AccountOpenedData struct {
-	AccountID    string            `json:"account_id"`
-	Kind         AccountKind       `json:"kind"`
-	Currency     Currency          `json:"currency"`
-	WalletNumber string            `json:"wallet_number,omitempty"`
-	Name         string            `json:"name,omitempty"`
-	Owner        string            `json:"owner,omitempty"`
-	Metadata     map[string]string `json:"metadata,omitempty"`
-}
-
-// AccountStatusData is the data of account.frozen, account.unfrozen and account.closed.
-type AccountStatusData struct {
-	AccountID string `json:"account_id"`
-	Reason    string `json:"reason,omitempty"`
-}
-
-// TransferCompletedData is the data of transfer.completed.
-type TransferCompletedData struct {
-	TransferID  string            `json:"transfer_id"`
-	From        string            `json:"from"`
-	To          string            `json:"to"`
-	Amount      string            `json:"amount"`
-	Currency    Currency          `json:"currency"`
-	Description string            `json:"description,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-}
-
-// AdjustmentPostedData is the data of adjustment.posted.
-type AdjustmentPostedData struct {
-	AdjustmentID string    `json:"adjustment_id"`
-	Account      string    `json:"account"`
-	Direction    Direction `json:"direction"`
-	Amount       string    `json:"amount"`
-	Currency     Currency  `json:"currency"`
-	Reason       string    `json:"reason"`
 }
 
 // TimeFormat renders journal times: RFC 3339, UTC, milliseconds.

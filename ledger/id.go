@@ -17,6 +17,8 @@ const (
 	PrefixRefund     = "ref"
 	PrefixAdjustment = "adj"
 	PrefixKey        = "key"
+	PrefixHold       = "hold"
+	PrefixTxn        = "txn"
 )
 
 // NewID returns a new prefixed ULID such as "tr_01JD…". ULIDs sort by creation

@@ -34,8 +34,9 @@ const (
 type Refund struct {
 	ID              string
 	Book            string
-	DepositID       string // one of DepositID and TransferID is set
+	DepositID       string // one of DepositID, TransferID and HoldID is set
 	TransferID      string
+	HoldID          string
 	Account         string // the wallet the money leaves
 	Amount          Money
 	Status          RefundStatus
@@ -46,15 +47,6 @@ type Refund struct {
 	GatewayInitiated bool
 	Reason           string
 	CreatedAt        time.Time
-}
-
-// TransferRecord is a transfer as refund decisions need it.
-type TransferRecord struct {
-	ID             string
-	Book           string
-	From, To       string
-	Amount         Money
-	RefundedAmount Money
 }
 
 // RefundKey finds refunds in a batch: by id, all refunds of a deposit, or
@@ -254,7 +246,7 @@ func (s *State) decideRefundTransfer(c RefundTransfer, env Env) ([]Event, error)
 }
 
 func (s *State) decideRequestDepositRefund(c RequestDepositRefund, env Env) ([]Event, error) {
-	d := s.deposits[c.DepositID]
+	d := s.deposits.byID[c.DepositID]
 	if d == nil {
 		return nil, Errorf(ENotFound, "deposit %s not found", c.DepositID).WithField("deposit")
 	}
@@ -320,7 +312,7 @@ func (s *State) decideFailRefund(c FailRefund, env Env) ([]Event, error) {
 // call timed out) that the gateway then reports as paid is a fact too: the
 // money leaves the wallet again, even below zero.
 func (s *State) settleRefund(r *Refund, gatewayRefundID, eventID string, env Env) ([]Event, error) {
-	d := s.deposits[r.DepositID]
+	d := s.deposits.byID[r.DepositID]
 	if d == nil {
 		return nil, fmt.Errorf("ledger: refund %s: deposit not loaded", r.ID)
 	}
@@ -346,7 +338,7 @@ func (s *State) settleRefund(r *Refund, gatewayRefundID, eventID string, env Env
 // it was pending, from the gateway's clearing account if the gateway reverses
 // a refund it had reported as succeeded.
 func (s *State) failRefund(r *Refund, gatewayRefundID, eventID, reason string, env Env) ([]Event, error) {
-	d := s.deposits[r.DepositID]
+	d := s.deposits.byID[r.DepositID]
 	if d == nil {
 		return nil, fmt.Errorf("ledger: refund %s: deposit not loaded", r.ID)
 	}
@@ -446,9 +438,6 @@ func (s *State) gatewayInitiatedRefund(d *Deposit, c GatewayNotification, amount
 	return append(events, e), nil
 }
 
-// AddTransfer puts a loaded transfer into the state.
-func (s *State) AddTransfer(t TransferRecord) { s.transfers[t.ID] = &t }
-
 // AddRefund puts a loaded refund into the state.
 func (s *State) AddRefund(r Refund) { s.refunds[r.ID] = &r }
 
@@ -516,7 +505,7 @@ func (s *State) applyRefund(e *Event) error {
 // addRefunded moves a deposit's refunded amount: up when a refund is
 // requested (so concurrent requests cannot exceed the deposit), down when it fails.
 func (s *State) addRefunded(depositID string, amount Money) error {
-	dep := s.deposits[depositID]
+	dep := s.deposits.byID[depositID]
 	if dep == nil {
 		return fmt.Errorf("ledger: refund of unknown deposit %s", depositID)
 	}

@@ -3,23 +3,25 @@ package ledger
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 )
 
 // State is the slice of the ledger a batch of commands decides against: the
-// accounts they touch, with balances and statuses. Decide is pure; Apply moves
-// the state forward by the events that Decide produced.
+// accounts they touch (balances, held amounts, limits, statuses) and the
+// deposits, transfers, refunds, holds and transactions they name, as lookups.
+// The rules live with each kind of record (account.go, transfer.go,
+// adjustment.go, hold.go, transaction.go, deposit.go, refund.go). Decide is
+// pure; Apply moves the state forward by the events that Decide produced.
 type State struct {
 	accounts map[string]*Account // by id
 	wallets  map[string]*Account // by wallet number
 	system   map[SystemRef]*Account
 
-	deposits     map[string]*Deposit // by id
-	byReference  map[string]*Deposit // by our reference
-	byGatewayRef map[string]*Deposit // by gateway + "\x00" + gateway reference
+	deposits depositIndex
 
-	transfers map[string]*TransferRecord
-	refunds   map[string]*Refund
+	transfers    map[string]*TransferRecord
+	refunds      map[string]*Refund
+	holds        map[string]*Hold
+	transactions map[string]*TransactionRecord
 }
 
 // NewState returns a state holding the given accounts.
@@ -29,12 +31,12 @@ func NewState(accounts []Account) *State {
 		wallets:  make(map[string]*Account),
 		system:   make(map[SystemRef]*Account),
 
-		deposits:     make(map[string]*Deposit),
-		byReference:  make(map[string]*Deposit),
-		byGatewayRef: make(map[string]*Deposit),
+		deposits: newDepositIndex(),
 
-		transfers: make(map[string]*TransferRecord),
-		refunds:   make(map[string]*Refund),
+		transfers:    make(map[string]*TransferRecord),
+		refunds:      make(map[string]*Refund),
+		holds:        make(map[string]*Hold),
+		transactions: make(map[string]*TransactionRecord),
 	}
 	for i := range accounts {
 		s.add(accounts[i])
@@ -83,11 +85,14 @@ func (s *State) lookup(ref string) *Account {
 //
 // Transfer returns ENotFound if either account is unknown, ESameAccount,
 // ESystemAccount, ECurrencyMismatch, EAccountClosed, EAccountFrozen, or
-// EInsufficientFunds if the sender cannot cover the amount.
+// EInsufficientFunds if the sender cannot cover the amount down to minus
+// its overdraft limit; a hold and each leg of a transaction return the same.
 // Adjust returns ENotFound, ESystemAccount, ECurrencyMismatch, EAccountClosed,
-// or EInsufficientFunds for a debit below zero.
+// or EInsufficientFunds for a debit past the limit.
 // ChangeStatus returns ENotFound, ESystemAccount, EAccountClosed or EBalanceNotZero;
 // a change to the status the account already has yields no event.
+// The other commands' refusals are documented with them (hold.go,
+// transaction.go, deposit.go, refund.go).
 func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 	switch c := cmd.(type) {
 	case OpenAccount:
@@ -98,6 +103,22 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideTransfer(c, env)
 	case Adjust:
 		return s.decideAdjust(c, env)
+	case ChangeLimit:
+		return s.decideLimit(c, env)
+	case CreateHold:
+		return s.decideCreateHold(c, env)
+	case CaptureHold:
+		return s.decideCaptureHold(c, env)
+	case VoidHold:
+		return s.decideVoidHold(c, env)
+	case ExpireHold:
+		return s.decideExpireHold(c, env)
+	case RefundHold:
+		return s.decideRefundHold(c, env)
+	case PostTransaction:
+		return s.decidePostTransaction(c, env)
+	case ReverseTransaction:
+		return s.decideReverseTransaction(c, env)
 	case InitiateDeposit:
 		return s.decideInitiateDeposit(c, env)
 	case RecordCheckout:
@@ -120,146 +141,6 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
 
-func (s *State) decideOpen(c OpenAccount, env Env) ([]Event, error) {
-	d := AccountOpenedData{AccountID: c.AccountID, Kind: c.Kind, Currency: c.Currency, Owner: c.Owner, Metadata: c.Metadata}
-	switch c.Kind {
-	case KindWallet:
-		d.WalletNumber = c.WalletNumber
-		for d.WalletNumber == "" || s.wallets[d.WalletNumber] != nil {
-			d.WalletNumber = env.NewWalletNumber()
-		}
-	case KindSystem:
-		if s.system[SystemRef{c.Book, c.Currency, c.Name}] != nil {
-			return nil, Errorf(EInvalidRequest, "system account %s %s already exists in book %s", c.Name, c.Currency, c.Book)
-		}
-		d.Name = c.Name
-	default:
-		return nil, Errorf(EInvalidRequest, "unknown account kind %q", c.Kind)
-	}
-	return []Event{newEvent(c.Book, AccountOpened, d, env)}, nil
-}
-
-func (s *State) decideStatus(c ChangeStatus, env Env) ([]Event, error) {
-	a := s.lookup(c.Account)
-	if a == nil {
-		return nil, Errorf(ENotFound, "account %s not found", c.Account)
-	}
-	if a.Kind != KindWallet {
-		return nil, Errorf(ESystemAccount, "system accounts cannot be frozen, unfrozen or closed")
-	}
-	if a.Status == StatusClosed {
-		return nil, Errorf(EAccountClosed, "account %s is closed", a.ID)
-	}
-	var typ EventType
-	switch c.Action {
-	case Freeze:
-		if a.Status == StatusFrozen {
-			return nil, nil
-		}
-		typ = AccountFrozen
-	case Unfreeze:
-		if a.Status == StatusActive {
-			return nil, nil
-		}
-		typ = AccountUnfrozen
-	case Close:
-		if !a.Balance.IsZero() {
-			return nil, Errorf(EBalanceNotZero, "account %s holds %s %s: move it out before closing", a.ID, a.Balance, a.Currency)
-		}
-		if held := s.moneyHeldFor(a.ID); len(held) > 0 {
-			return nil, Errorf(EBalanceNotZero, "account %s still has money held by %s: close it once that is settled", a.ID, strings.Join(held, ", "))
-		}
-		typ = AccountClosed
-	default:
-		return nil, Errorf(EInvalidRequest, "unknown status action %q", c.Action)
-	}
-	return []Event{newEvent(a.Book, typ, AccountStatusData{AccountID: a.ID, Reason: c.Reason}, env)}, nil
-}
-
-func (s *State) decideTransfer(c Transfer, env Env) ([]Event, error) {
-	from, to := s.lookup(c.From), s.lookup(c.To)
-	if from == nil {
-		return nil, Errorf(ENotFound, "account %s not found", c.From).WithField("from")
-	}
-	if to == nil {
-		return nil, Errorf(ENotFound, "account %s not found", c.To).WithField("to")
-	}
-	if from.ID == to.ID {
-		return nil, Errorf(ESameAccount, "from and to are the same account").WithField("to")
-	}
-	if from.Kind != KindWallet || to.Kind != KindWallet {
-		return nil, Errorf(ESystemAccount, "transfers move money between wallets only")
-	}
-	if from.Book != to.Book {
-		return nil, Errorf(ECurrencyMismatch, "accounts are in different books (%s, %s); money moves only within a book", from.Book, to.Book)
-	}
-	cur := c.Amount.Currency()
-	if from.Currency != cur || to.Currency != cur {
-		return nil, Errorf(ECurrencyMismatch, "transfer is in %s but the accounts hold %s and %s", cur, from.Currency, to.Currency).WithField("currency")
-	}
-	if err := usable(from); err != nil {
-		return nil, err
-	}
-	if err := usable(to); err != nil {
-		return nil, err
-	}
-	if from.Balance.Cmp(c.Amount) < 0 {
-		return nil, Errorf(EInsufficientFunds, "account %s holds %s %s, less than %s", from.ID, from.Balance, cur, c.Amount).WithField("amount")
-	}
-	e := newEvent(from.Book, TransferCompleted, TransferCompletedData{
-		TransferID: c.TransferID, From: from.ID, To: to.ID, Amount: c.Amount.String(), Currency: cur,
-		Description: c.Description, Metadata: c.Metadata,
-	}, env)
-	e.Postings = []Posting{{Account: from.ID, Amount: c.Amount.Neg()}, {Account: to.ID, Amount: c.Amount}}
-	return []Event{e}, nil
-}
-
-func (s *State) decideAdjust(c Adjust, env Env) ([]Event, error) {
-	a := s.lookup(c.Account)
-	if a == nil {
-		return nil, Errorf(ENotFound, "account %s not found", c.Account).WithField("account")
-	}
-	if a.Kind != KindWallet {
-		return nil, Errorf(ESystemAccount, "adjustments post to wallets; system accounts move only as their counterpart")
-	}
-	cur := c.Amount.Currency()
-	if a.Currency != cur {
-		return nil, Errorf(ECurrencyMismatch, "adjustment is in %s but the account holds %s", cur, a.Currency).WithField("currency")
-	}
-	// Finance may correct a frozen wallet; a closed one is final.
-	if a.Status == StatusClosed {
-		return nil, Errorf(EAccountClosed, "account %s is closed", a.ID)
-	}
-	if c.Direction == Debit && a.Balance.Cmp(c.Amount) < 0 {
-		return nil, Errorf(EInsufficientFunds, "account %s holds %s %s, less than %s", a.ID, a.Balance, cur, c.Amount).WithField("amount")
-	}
-	events, sysID := s.systemAccount(a.Book, cur, SystemAdjustments, env)
-	e := newEvent(a.Book, AdjustmentPosted, AdjustmentPostedData{
-		AdjustmentID: c.AdjustmentID, Account: a.ID, Direction: c.Direction,
-		Amount: c.Amount.String(), Currency: cur, Reason: c.Reason,
-	}, env)
-	switch c.Direction {
-	case Credit:
-		e.Postings = []Posting{{Account: sysID, Amount: c.Amount.Neg()}, {Account: a.ID, Amount: c.Amount}}
-	case Debit:
-		e.Postings = []Posting{{Account: a.ID, Amount: c.Amount.Neg()}, {Account: sysID, Amount: c.Amount}}
-	default:
-		return nil, Errorf(EInvalidRequest, "direction must be credit or debit").WithField("direction")
-	}
-	return append(events, e), nil
-}
-
-// usable refuses closed and frozen accounts.
-func usable(a *Account) error {
-	switch a.Status {
-	case StatusClosed:
-		return Errorf(EAccountClosed, "account %s is closed", a.ID)
-	case StatusFrozen:
-		return Errorf(EAccountFrozen, "account %s is frozen", a.ID)
-	}
-	return nil
-}
-
 func newEvent(book string, typ EventType, data any, env Env) Event {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -276,26 +157,18 @@ func (s *State) Apply(e *Event) error {
 		return fmt.Errorf("ledger: event %s: %w", e.Type, err)
 	}
 	switch e.Type {
-	case AccountOpened:
-		var d AccountOpenedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+	case AccountOpened, AccountFrozen, AccountUnfrozen, AccountClosed, AccountLimitChanged:
+		if err := s.applyAccount(e); err != nil {
 			return err
 		}
-		s.add(Account{
-			ID: d.AccountID, Book: e.Book, WalletNumber: d.WalletNumber, Name: d.Name, Owner: d.Owner,
-			Currency: d.Currency, Kind: d.Kind, Status: StatusActive, Metadata: d.Metadata,
-			CreatedAt: e.RecordedAt, Balance: Zero(d.Currency),
-		})
-	case AccountFrozen, AccountUnfrozen, AccountClosed:
-		var d AccountStatusData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+	case HoldCreated, HoldCaptured, HoldVoided, HoldExpired, HoldRefunded:
+		if err := s.applyHold(e); err != nil {
 			return err
 		}
-		a := s.accounts[d.AccountID]
-		if a == nil {
-			return fmt.Errorf("ledger: %s for unknown account %s", e.Type, d.AccountID)
+	case TransactionPosted:
+		if err := s.applyTransaction(e); err != nil {
+			return err
 		}
-		a.Status = map[EventType]AccountStatus{AccountFrozen: StatusFrozen, AccountUnfrozen: StatusActive, AccountClosed: StatusClosed}[e.Type]
 	case DepositInitiated, DepositCheckoutOpened, DepositSucceededEvent, DepositFailedEvent, DepositExpiredEvent, DepositFlaggedEvent,
 		DepositApprovedEvent, DepositCaptureAnsweredEvent:
 		if err := s.applyDeposit(e); err != nil {
@@ -340,86 +213,40 @@ func CheckBalanced(ps []Posting) error {
 	return nil
 }
 
-func (s *State) applyDeposit(e *Event) error {
-	if e.Type == DepositInitiated {
-		var d DepositInitiatedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return err
-		}
-		amount, err := ParseMoney(d.Amount, string(d.Currency))
-		if err != nil {
-			return err
-		}
-		s.AddDeposit(Deposit{
-			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
-			Amount: amount, Status: DepositPending, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
-		})
-		return nil
+// Clone returns a copy of the state that deciding and applying on cannot
+// change s: an atomic batch decides on a clone and keeps it only if every
+// item succeeded.
+func (s *State) Clone() *State {
+	c := NewState(nil)
+	for _, a := range s.accounts {
+		c.add(*a)
 	}
-	if e.Type == DepositCheckoutOpened {
-		var d DepositCheckoutData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return err
-		}
-		dep := s.deposits[d.DepositID]
-		if dep == nil {
-			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
-		}
-		dep.CheckoutURL = d.CheckoutURL
-		s.setGatewayReference(dep, d.GatewayReference)
-		return nil
+	for _, d := range s.deposits.byID {
+		c.AddDeposit(*d)
 	}
-	if e.Type == DepositCaptureAnsweredEvent {
-		var d DepositCaptureData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return err
-		}
-		dep := s.deposits[d.DepositID]
-		if dep == nil {
-			return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
-		}
-		s.setGatewayReference(dep, d.GatewayReference)
-		return nil
+	for _, t := range s.transfers {
+		c.AddTransfer(*t)
 	}
-	var d DepositOutcomeData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		return err
+	for _, r := range s.refunds {
+		c.AddRefund(*r)
 	}
-	dep := s.deposits[d.DepositID]
-	if dep != nil && e.Type == DepositApprovedEvent {
-		s.setGatewayReference(dep, d.GatewayReference) // the status stays pending until the capture's webhook
-		return nil
+	for _, h := range s.holds {
+		c.AddHold(*h)
 	}
-	if dep == nil && e.Type == DepositSucceededEvent && d.Unsolicited {
-		amount, err := ParseMoney(d.Amount, d.Currency)
-		if err != nil {
-			return err
-		}
-		s.AddDeposit(Deposit{
-			ID: d.DepositID, Book: e.Book, Account: d.Account, Reference: d.Reference, Gateway: d.Gateway,
-			Amount: amount, RefundedAmount: Zero(amount.Currency()), CreatedAt: e.RecordedAt,
-		})
-		dep = s.deposits[d.DepositID]
+	for _, t := range s.transactions {
+		c.AddTransaction(*t)
 	}
-	if dep == nil {
-		return fmt.Errorf("ledger: %s for unknown deposit %s", e.Type, d.DepositID)
-	}
-	dep.Status = depositStatusAfter[e.Type]
-	s.setGatewayReference(dep, d.GatewayReference)
-	return nil
+	return c
 }
 
-var depositStatusAfter = map[EventType]DepositStatus{
-	DepositSucceededEvent: DepositSucceeded,
-	DepositFailedEvent:    DepositFailed,
-	DepositExpiredEvent:   DepositExpired,
-	DepositFlaggedEvent:   DepositFlagged,
-}
-
-func (s *State) setGatewayReference(d *Deposit, ref string) {
-	if ref == "" || d.GatewayReference == ref {
-		return
+// systemAccount returns the id of a book's system account, with the event
+// that opens it if it does not exist yet.
+func (s *State) systemAccount(book string, cur Currency, name string, env Env) ([]Event, string) {
+	if sys := s.system[SystemRef{book, cur, name}]; sys != nil {
+		return nil, sys.ID
 	}
-	d.GatewayReference = ref
-	s.byGatewayRef[d.Gateway+"\x00"+ref] = d
+	// If an earlier command of this batch decided to open it, that event is
+	// applied before this one is decided, so it is in s.system by now.
+	id := env.NewID(PrefixAccount)
+	return []Event{newEvent(book, AccountOpened, AccountOpenedData{AccountID: id, Kind: KindSystem, Currency: cur, Name: name}, env)}, id
 }

@@ -107,8 +107,26 @@ func (f *fixture) workload(seed uint64, steps int) {
 			}
 			b := peers[rng.IntN(len(peers))]
 			f.transfer(a.book, a.id, b.id, amountFor(rng, a.cur, 120), a.cur)
-		case k < 16:
+		case k < 15:
 			f.adjust(a.book, a.id, ledger.Credit, amountFor(rng, a.cur, 50), a.cur)
+		case k < 16: // a hold, then maybe a capture (some partial) or a void
+			var peers []wallet
+			for _, b := range wallets {
+				if b.book == a.book && b.cur == a.cur && b.id != a.id {
+					peers = append(peers, b)
+				}
+			}
+			b := peers[rng.IntN(len(peers))]
+			h := ledger.NewID(ledger.PrefixHold)
+			if f.submit(a.book, ledger.CreateHold{HoldID: h, From: a.id, To: b.id, Amount: ledger.MustMoney(amountFor(rng, a.cur, 40), a.cur)}) != "ok" {
+				break
+			}
+			switch rng.IntN(3) {
+			case 0:
+				f.submit(a.book, ledger.CaptureHold{HoldID: h})
+			case 1:
+				f.submit(a.book, ledger.VoidHold{HoldID: h})
+			}
 		case k < 18:
 			f.adjust(a.book, a.id, ledger.Debit, amountFor(rng, a.cur, 30), a.cur)
 		default:
@@ -124,6 +142,32 @@ func (f *fixture) workload(seed uint64, steps int) {
 		f.t.Fatalf("close: %s", got)
 	}
 	f.gatewayWork("main", wallets[0].id, wallets[1].id, "NGN")
+	f.holdWork("main", wallets[0].id, wallets[1].id, wallets[2].id, "NGN")
+}
+
+// holdWork runs the hold and transaction life cycles the workload leaves to
+// chance: a partial capture refunded, a pending hold, a limit raised, a
+// three-leg transaction and its reversal.
+func (f *fixture) holdWork(book, a, b, c, cur string) {
+	f.t.Helper()
+	must := func(what string, cmd ledger.Command) {
+		f.t.Helper()
+		if got := f.submit(book, cmd); got != "ok" {
+			f.t.Fatalf("%s: %s", what, got)
+		}
+	}
+	must("credit", ledger.Adjust{AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: a, Direction: ledger.Credit, Amount: ledger.MustMoney("100", cur), Reason: "float"})
+	h1, h2 := ledger.NewID(ledger.PrefixHold), ledger.NewID(ledger.PrefixHold)
+	must("hold", ledger.CreateHold{HoldID: h1, From: a, To: b, Amount: ledger.MustMoney("30", cur), Description: "order 1"})
+	must("capture", ledger.CaptureHold{HoldID: h1, Amount: "20.00"})
+	must("refund hold", ledger.RefundHold{RefundID: ledger.NewID(ledger.PrefixRefund), HoldID: h1, Amount: "5.00"})
+	must("pending hold", ledger.CreateHold{HoldID: h2, From: a, To: c, Amount: ledger.MustMoney("10", cur)})
+	must("limit", ledger.ChangeLimit{Account: c, Limit: ledger.MustMoney("50", cur)})
+	txn := ledger.NewID(ledger.PrefixTxn)
+	must("transaction", ledger.PostTransaction{TransactionID: txn, Legs: []ledger.Leg{
+		{From: a, To: b, Amount: ledger.MustMoney("9.50", cur)}, {From: a, To: c, Amount: ledger.MustMoney("0.50", cur)}, {From: b, To: c, Amount: ledger.MustMoney("1", cur)},
+	}})
+	must("reverse", ledger.ReverseTransaction{TransactionID: ledger.NewID(ledger.PrefixTxn), Original: txn})
 }
 
 // gatewayWork runs deposits and refunds through the sequencer as the HTTP

@@ -14,7 +14,7 @@ import (
 // transaction, in the order they must run (accounts before the balances and
 // transfers that refer to them).
 func Inline() []Projection {
-	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}, Refunds{}}
+	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}, Refunds{}, Holds{}, Transactions{}}
 }
 
 // Accounts keeps the accounts table: identity and status.
@@ -31,10 +31,11 @@ func (Accounts) Tables() []Table {
 // Apply implements Projection.
 func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
 	var (
-		ids, books, wallets, names, owners, currencies, kinds, metas []string
-		created                                                      []time.Time
-		positions                                                    []int64
-		statusIDs, statusBooks, statuses                             []string
+		ids, books, wallets, names, owners, currencies, kinds, metas, limits []string
+		created                                                              []time.Time
+		positions                                                            []int64
+		statusIDs, statusBooks, statuses                                     []string
+		limitIDs, limitBooks, newLimits                                      []string
 	)
 	for _, e := range events {
 		switch e.Type {
@@ -57,6 +58,18 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			metas = append(metas, string(meta))
 			created = append(created, e.RecordedAt)
 			positions = append(positions, e.Position)
+			limit := d.OverdraftLimit
+			if limit == "" {
+				limit = "0"
+			}
+			limits = append(limits, limit)
+		case ledger.AccountLimitChanged:
+			var d ledger.AccountLimitData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
+			}
+			limitIDs, limitBooks = append(limitIDs, d.AccountID), append(limitBooks, e.Book)
+			newLimits = append(newLimits, d.OverdraftLimit)
 		case ledger.AccountFrozen, ledger.AccountUnfrozen, ledger.AccountClosed:
 			var d ledger.AccountStatusData
 			if err := json.Unmarshal(e.Data, &d); err != nil {
@@ -69,11 +82,11 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 	}
 	if len(ids) > 0 {
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO accounts (id, book, wallet_number, name, owner, currency, kind, status, metadata, created_at, opened_position)
-			SELECT id, book, NULLIF(wallet, ''), NULLIF(name, ''), NULLIF(owner, ''), currency, kind, 'active', meta::jsonb, created, pos
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bigint[])
-			     AS t(id, book, wallet, name, owner, currency, kind, meta, created, pos)`,
-			ids, books, wallets, names, owners, currencies, kinds, metas, created, positions); err != nil {
+			INSERT INTO accounts (id, book, wallet_number, name, owner, currency, kind, status, metadata, created_at, opened_position, overdraft_limit)
+			SELECT id, book, NULLIF(wallet, ''), NULLIF(name, ''), NULLIF(owner, ''), currency, kind, 'active', meta::jsonb, created, pos, lim::numeric
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bigint[], $11::text[])
+			     AS t(id, book, wallet, name, owner, currency, kind, meta, created, pos, lim)`,
+			ids, books, wallets, names, owners, currencies, kinds, metas, created, positions, limits); err != nil {
 			return fmt.Errorf("accounts: insert: %w", err)
 		}
 		// Wallet numbers are unique across books: the lookup table holds
@@ -90,6 +103,11 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 	for i := range statusIDs {
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE book = $3 AND id = $1`, statusIDs[i], statuses[i], statusBooks[i]); err != nil {
 			return fmt.Errorf("accounts: status: %w", err)
+		}
+	}
+	for i := range limitIDs {
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET overdraft_limit = $2::numeric WHERE book = $3 AND id = $1`, limitIDs[i], newLimits[i], limitBooks[i]); err != nil {
+			return fmt.Errorf("accounts: limit: %w", err)
 		}
 	}
 	return nil
@@ -154,6 +172,9 @@ func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			amounts[i] = p.BalanceAfter.String()
 			positions[i] = e.Position
 		}
+	}
+	if err := applyHeld(ctx, tx, events); err != nil {
+		return err
 	}
 	if len(ids) == 0 {
 		return nil
@@ -417,6 +438,11 @@ func (Refunds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) erro
 	for _, e := range events {
 		switch e.Type {
 		case ledger.TransferRefunded, ledger.RefundRequested, ledger.RefundSubmitted, ledger.RefundSucceededEvent, ledger.RefundFailedEvent:
+		case ledger.HoldRefunded:
+			if err := applyHoldRefund(ctx, tx, e); err != nil {
+				return fmt.Errorf("refunds: event %d: %w", e.Position, err)
+			}
+			continue
 		default:
 			continue
 		}

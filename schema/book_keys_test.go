@@ -82,4 +82,45 @@ func TestBookKeysMigrationCarriesDataForward(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO wallet_numbers (wallet_number, book, account_id) VALUES ('1111111111', 'eu', 'acc_x')`); err == nil {
 		t.Fatal("a wallet number of another book was accepted")
 	}
+	t.Run("every table of a book has book in every key", func(t *testing.T) {
+		checkBookInEveryKey(t, conn)
+	})
+}
+
+// checkBookInEveryKey fails for each primary key, unique index and foreign
+// key (to another book table) of a book table (one with a book column, not
+// one of globalTables) that leaves book out: Citus could not distribute the
+// table by book, or an append would reach beyond its book's shard. Tables
+// added by later migrations are checked too.
+func checkBookInEveryKey(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `
+		WITH book_tables AS (
+			SELECT c.oid, c.relname, a.attnum
+			FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'book' AND NOT a.attisdropped
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname <> ALL($1))
+		SELECT b.relname || ': ' || i.indexrelid::regclass::text
+		FROM book_tables b JOIN pg_index i ON i.indrelid = b.oid
+		WHERE (i.indisprimary OR i.indisunique) AND NOT b.attnum = ANY(i.indkey::int2[])
+		UNION ALL
+		SELECT b.relname || ': ' || f.conname
+		FROM book_tables b JOIN pg_constraint f ON f.conrelid = b.oid AND f.contype = 'f'
+		WHERE f.confrelid IN (SELECT oid FROM book_tables) AND NOT b.attnum = ANY(f.conkey)
+		ORDER BY 1`, globalTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range missing {
+		t.Errorf("a key without book: %s", m)
+	}
+	var n int
+	if err := conn.QueryRow(context.Background(), `
+		SELECT count(*) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'book'
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' AND c.relname <> ALL($1)`, globalTables).Scan(&n); err != nil || n < 10 {
+		t.Fatalf("%d book tables checked (%v): the check missed them", n, err)
+	}
 }

@@ -59,7 +59,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per run (pgbench runs as long)")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	fs.IntVar(&c.wallets, "wallets", 1000, "wallets to open and fund")
-	modes := fs.String("mode", "uniform,hot,webhook", "comma-separated load modes: uniform, hot, webhook")
+	modes := fs.String("mode", "uniform,hot,webhook", "comma-separated load modes: uniform, hot, webhook, batch (100 transfers per request), hold (create, then capture)")
 	fs.IntVar(&c.runs, "runs", 1, "repeat everything this many times and report medians")
 	fs.BoolVar(&c.pgbench, "pgbench", true, "run pgbench TPC-B-like on the same server after each client count")
 	fs.IntVar(&c.pgbenchScale, "pgbench-scale", defaultPGBenchScale, "pgbench -i -s: scale of its scratch database")
@@ -90,10 +90,10 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 	}
 	for _, m := range strings.Split(*modes, ",") {
 		switch m = strings.TrimSpace(m); m {
-		case modeUniform, modeHot, modeWebhook:
+		case modeUniform, modeHot, modeWebhook, modeBatch, modeHold:
 			c.modes = append(c.modes, m)
 		default:
-			return c, fmt.Errorf("-mode: unknown mode %q (uniform, hot or webhook)", m)
+			return c, fmt.Errorf("-mode: unknown mode %q (uniform, hot, webhook, batch or hold)", m)
 		}
 	}
 	switch {

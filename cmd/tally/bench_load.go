@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,7 +27,21 @@ const (
 	modeUniform = "uniform" // transfers between two random wallets
 	modeHot     = "hot"     // one wallet takes part in every transfer
 	modeWebhook = "webhook" // signed Paystack charge.success webhooks crediting random wallets
+	modeBatch   = "batch"   // POST /v1/batch with batchSize transfers between random wallets
+	modeHold    = "hold"    // a hold between two random wallets, then its capture
 )
+
+// batchSize is how many transfers one request of batch mode carries; its
+// ops are transfers, its latencies those of whole requests.
+const batchSize = 100
+
+// opsPerRequest is how many operations one measured request of mode is.
+func opsPerRequest(mode string) int {
+	if mode == modeBatch {
+		return batchSize
+	}
+	return 1
+}
 
 // loadSpec is one measured run: C clients hammering one endpoint for a while.
 type loadSpec struct {
@@ -161,7 +176,7 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 		}
 	}
 	slices.Sort(all)
-	res.Ops = len(all)
+	res.Ops = len(all) * opsPerRequest(spec.mode)
 	res.PerSecond = float64(res.Ops) / res.Elapsed.Seconds()
 	res.P50, res.P99, res.P999 = percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999)
 	if res.Ops > 0 && spec.cpu != nil {
@@ -204,20 +219,45 @@ func newLoadClient(spec loadSpec, id int, conn net.Conn) *loadClient {
 	}
 }
 
-// do sends one request and reads its answer; a non-2xx answer is an error.
+// do sends one operation's requests and reads their answers; a non-2xx
+// answer is an error.
 func (c *loadClient) do() error {
 	c.n++
-	var path string
-	c.buf = c.buf[:0]
 	c.body = c.body[:0]
 	switch c.spec.mode {
 	case modeWebhook:
-		path = "/v1/webhooks/paystack"
 		c.webhookBody()
-	default:
-		path = "/v1/transfers"
+		_, err := c.post("/v1/webhooks/paystack", false)
+		return err
+	case modeBatch:
+		c.batchBody()
+		_, err := c.post("/v1/batch", false)
+		return err
+	case modeHold:
 		c.transferBody()
+		created, err := c.post("/v1/holds", true)
+		if err != nil {
+			return err
+		}
+		var hold struct{ ID string }
+		if err := json.Unmarshal(created, &hold); err != nil || hold.ID == "" {
+			return fmt.Errorf("/v1/holds: no hold id in %.100s", created)
+		}
+		c.body = c.body[:0]
+		c.n++
+		_, err = c.post("/v1/holds/"+hold.ID+"/capture", false)
+		return err
+	default:
+		c.transferBody()
+		_, err := c.post("/v1/transfers", false)
+		return err
 	}
+}
+
+// post sends c.body to path and returns the answer's body if keep is set
+// (otherwise it is discarded); a non-2xx answer is an error.
+func (c *loadClient) post(path string, keep bool) ([]byte, error) {
+	c.buf = c.buf[:0]
 	c.buf = append(c.buf, "POST "...)
 	c.buf = append(c.buf, path...)
 	c.buf = append(c.buf, " HTTP/1.1\r\nHost: "...)
@@ -243,26 +283,31 @@ func (c *loadClient) do() error {
 	c.buf = append(c.buf, c.body...)
 	if _, err := c.conn.Write(c.buf); err != nil {
 		c.alive = false
-		return err
+		return nil, err
 	}
 	resp, err := http.ReadResponse(c.r, nil)
 	if err != nil {
 		c.alive = false
-		return err
+		return nil, err
 	}
-	var snippet bytes.Buffer
-	if resp.StatusCode/100 != 2 {
-		_, _ = io.Copy(&snippet, io.LimitReader(resp.Body, 300))
+	var kept bytes.Buffer
+	switch {
+	case resp.StatusCode/100 != 2:
+		_, _ = io.Copy(&kept, io.LimitReader(resp.Body, 300))
+	case keep:
+		_, err = io.Copy(&kept, resp.Body)
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	if _, cerr := io.Copy(io.Discard, resp.Body); err == nil {
+		err = cerr
+	}
 	resp.Body.Close()
 	if err != nil || resp.Close {
 		c.alive = false
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", path, resp.Status, snippet.String())
+		return nil, fmt.Errorf("%s %s: %s", path, resp.Status, kept.String())
 	}
-	return err
+	return kept.Bytes(), err
 }
 
 // pair picks the two wallets of a transfer: in hot mode one of them is
@@ -281,6 +326,29 @@ func (c *loadClient) pair() (from, to string) {
 		j++
 	}
 	return w[i], w[j]
+}
+
+// batchBody is a non-atomic batch of batchSize transfers between random
+// wallets, each item with its own key.
+func (c *loadClient) batchBody() {
+	c.body = append(c.body, `{"items":[`...)
+	for i := range batchSize {
+		if i > 0 {
+			c.body = append(c.body, ',')
+		}
+		from, to := c.pair()
+		c.body = append(c.body, `{"type":"transfer","idempotency_key":"bench-`...)
+		c.body = append(c.body, c.spec.run...)
+		c.body = fmt.Appendf(c.body, "-%d-%d-%d", c.id, c.n, i)
+		c.body = append(c.body, `","body":{"from":"`...)
+		c.body = append(c.body, from...)
+		c.body = append(c.body, `","to":"`...)
+		c.body = append(c.body, to...)
+		c.body = append(c.body, `","amount":"1.00","currency":"`...)
+		c.body = append(c.body, c.spec.currency...)
+		c.body = append(c.body, `"}}`...)
+	}
+	c.body = append(c.body, `]}`...)
 }
 
 func (c *loadClient) transferBody() {

@@ -54,7 +54,7 @@ func TestBenchSmoke(t *testing.T) {
 	chart := filepath.Join(t.TempDir(), "bench.svg")
 	args := []string{"-url", srv.URL, "-admin-key", "bench-key", "-database-url", url, "-paystack-secret", secret,
 		"-sweep", "1,4", "-duration", "1s", "-warmup", "200ms", "-wallets", "10", "-pgbench-scale", "1",
-		"-rebuild-events", "200", "-out", chart}
+		"-rebuild-events", "200", "-out", chart, "-mode", "uniform,hot,webhook,batch,hold"}
 	cfg, err := parseBenchFlags(args, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
-	for _, want := range []string{"uniform", "hot", "webhook", "tally/pgbench", "rebuild of 200 events"} {
+	for _, want := range []string{"uniform", "hot", "webhook", "batch", "hold", "tally/pgbench", "rebuild of 200 events"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

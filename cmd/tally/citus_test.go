@@ -141,6 +141,26 @@ func TestCitusBooksOnTwoWorkersTwoProcessesAndAKill(t *testing.T) {
 	if acknowledged < 8 {
 		t.Fatalf("only %d transfers went through", acknowledged)
 	}
+	// Holds and multi-leg transactions are single-book appends too: a hold
+	// captured in part, a transaction reversed, in each book.
+	for _, book := range books {
+		w := wallets[book]
+		post := func(path, body string, want int) map[string]any {
+			t.Helper()
+			r := call(client, a.base, "POST", path, []byte(body), "Idempotency-Key", fmt.Sprintf("citus-hold-%d", seq.Add(1)))
+			var out map[string]any
+			if err := json.Unmarshal(r.body, &out); err != nil || r.status != want {
+				t.Fatalf("POST %s in %s: %d %s", path, book, r.status, r.body)
+			}
+			return out
+		}
+		hold := post("/v1/holds", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"2.00","currency":"NGN"}`, w[0], w[1]), http.StatusCreated)
+		if got := post("/v1/holds/"+hold["id"].(string)+"/capture", `{"amount":"1.00"}`, http.StatusOK); got["status"] != "captured" {
+			t.Fatalf("capture in %s: %v", book, got)
+		}
+		txn := post("/v1/transactions", fmt.Sprintf(`{"legs":[{"from":%q,"to":%q,"amount":"1.00","currency":"NGN"},{"from":%q,"to":%q,"amount":"0.50","currency":"NGN"}]}`, w[1], w[2], w[2], w[0]), http.StatusCreated)
+		post("/v1/transactions/"+txn["id"].(string)+"/reverse", `{}`, http.StatusCreated)
+	}
 	for _, book := range books {
 		t.Run("book "+book+" is gap-free, chained, balanced and verified", func(t *testing.T) {
 			events := journaltest.Check(t, pool, book)

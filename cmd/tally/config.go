@@ -57,6 +57,8 @@ type Config struct {
 	// of one server: tally serve --local-cluster.
 	LocalCluster string
 
+	// HoldExpiryInterval is how often the expirer looks for holds past their time.
+	HoldExpiryInterval time.Duration
 	// Money safety; docs/reliability.md says what they do.
 	IdempotencyLease  time.Duration // a two-step request's hold on its Idempotency-Key without renewal
 	ReconcileInterval time.Duration // how often pending refunds are checked with their gateways; 0: never
@@ -126,6 +128,7 @@ func configFromEnv() (Config, error) {
 		{"TALLY_HTTP_WRITE_TIMEOUT", &c.WriteTimeout, 30 * time.Second},
 		{"TALLY_HTTP_IDLE_TIMEOUT", &c.IdleTimeout, 2 * time.Minute},
 		{"TALLY_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 20 * time.Second},
+		{"TALLY_HOLD_EXPIRY_INTERVAL", &c.HoldExpiryInterval, 10 * time.Second},
 		{"TALLY_IDEMPOTENCY_LEASE", &c.IdempotencyLease, 30 * time.Second},
 		{"TALLY_RECONCILE_INTERVAL", &c.ReconcileInterval, time.Minute},
 	} {

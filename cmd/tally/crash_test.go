@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -78,7 +79,7 @@ func (d *crashDeposit) chargeSuccess(attempt int) []byte {
 // the answer was lost (the server was killed): the outcome is unknown until
 // a retry settles it.
 type request struct {
-	kind    string // "transfer", "webhook" or "deposit"
+	kind    string // "transfer", "hold", "batch", "webhook" or "deposit"
 	key     string
 	path    string
 	body    []byte
@@ -92,10 +93,11 @@ type request struct {
 	minor    int64  // transfers and deposits: amount in kobo
 	wallet   string // deposits
 	deposit  *crashDeposit
+	items    []*request // a batch's transfers, with their own keys
 }
 
 // TestCrashUnderLoad SIGKILLs the server in the middle of a 16-client load
-// of transfers, webhook deliveries (with duplicates and second success
+// of transfers, holds, batches of transfers, webhook deliveries (with duplicates and second success
 // events) and deposits, three times, and restarts it on the same data
 // directory each time. Then: every request that got an answer keeps it
 // (retries replay the same bytes), every request whose answer was lost is
@@ -173,6 +175,10 @@ func TestCrashUnderLoad(t *testing.T) {
 					}
 					var q *request
 					switch {
+					case c == 8:
+						q = holdRequest(crng, wallets, fmt.Sprintf("hold-%d-%d-%d", cycle, c, i))
+					case c == 9:
+						q = batchRequest(crng, wallets, fmt.Sprintf("batch-%d-%d-%d", cycle, c, i))
 					case c < 10:
 						q = transferRequest(crng, wallets, fmt.Sprintf("tr-%d-%d-%d", cycle, c, i))
 					case c < 14:
@@ -212,6 +218,16 @@ func TestCrashUnderLoad(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// The load must have made holds and batches, or their checks proved nothing.
+	made := map[string]int{}
+	for _, q := range all {
+		if q.status == http.StatusCreated || q.kind == "batch" && q.status == http.StatusOK {
+			made[q.kind]++
+		}
+	}
+	if made["hold"] == 0 || made["batch"] == 0 {
+		t.Errorf("the load made %d holds and %d batches", made["hold"], made["batch"])
+	}
 	// One clean stop at the end, as an operator would: it must be clean.
 	p.stop()
 	t.Logf("%d requests in all; %d kills", len(all), len(kills))
@@ -227,6 +243,27 @@ func transferRequest(rng *rand.Rand, wallets []string, key string) *request {
 	q := &request{kind: "transfer", key: key, path: "/v1/transfers", from: wallets[from], to: wallets[to], minor: minor}
 	q.body = []byte(fmt.Sprintf(`{"from":%q,"to":%q,"amount":"%d.%02d","currency":"NGN","metadata":{"key":%q}}`, q.from, q.to, minor/100, minor%100, key))
 	q.headers = []string{"Idempotency-Key", key}
+	return q
+}
+
+// holdRequest reserves money like a transfer; the hold stays pending.
+func holdRequest(rng *rand.Rand, wallets []string, key string) *request {
+	q := transferRequest(rng, wallets, key)
+	q.kind, q.path = "hold", "/v1/holds"
+	return q
+}
+
+// batchRequest is a non-atomic batch of five transfers, each with its own
+// key (the batch's key with its index).
+func batchRequest(rng *rand.Rand, wallets []string, key string) *request {
+	q := &request{kind: "batch", key: key, path: "/v1/batch", headers: []string{"Idempotency-Key", key}}
+	var items []string
+	for i := range 5 {
+		it := transferRequest(rng, wallets, fmt.Sprintf("%s-%d", key, i))
+		q.items = append(q.items, it)
+		items = append(items, fmt.Sprintf(`{"type":"transfer","idempotency_key":%q,"body":%s}`, it.key, it.body))
+	}
+	q.body = []byte(`{"items":[` + strings.Join(items, ",") + `]}`)
 	return q
 }
 
@@ -313,7 +350,8 @@ func settleOne(t *testing.T, client *http.Client, base string, q *request) {
 		q.status, q.response = r.status, r.body
 	}
 	switch {
-	case q.kind == "transfer" && (q.status == http.StatusCreated || (q.status == http.StatusUnprocessableEntity && bytes.Contains(q.response, []byte(`"insufficient_funds"`)))):
+	case q.kind == "batch" && q.status == http.StatusOK:
+	case (q.kind == "transfer" || q.kind == "hold") && (q.status == http.StatusCreated || (q.status == http.StatusUnprocessableEntity && bytes.Contains(q.response, []byte(`"insufficient_funds"`)))):
 	case q.kind == "deposit" && q.status == http.StatusCreated:
 	default:
 		t.Errorf("%s %s settled as %d %s", q.kind, q.key, q.status, q.response)
@@ -334,41 +372,72 @@ func checkAfterCrash(t *testing.T, p *tallyProcess, client *http.Client, all []*
 	ctx := context.Background()
 	events := journaltest.Check(t, pool, ledger.DefaultBook)
 
-	// Each transfer request was applied exactly as often as its answer says.
-	applied := map[string][]string{} // Idempotency-Key → transfer ids in the journal
+	// Each transfer and hold request (a batch's items too) was applied
+	// exactly as often as its answer says.
+	applied := map[string][]string{} // Idempotency-Key → transfer or hold ids in the journal
 	for _, e := range events {
-		if e.Type != ledger.TransferCompleted {
+		switch e.Type {
+		case ledger.TransferCompleted:
+			var d ledger.TransferCompletedData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			applied[d.Metadata["key"]] = append(applied[d.Metadata["key"]], d.TransferID)
+		case ledger.HoldCreated:
+			var d ledger.HoldData
+			if err := json.Unmarshal(e.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			applied[d.Metadata["key"]] = append(applied[d.Metadata["key"]], d.HoldID)
+		}
+	}
+	var flat []*request
+	for _, q := range all {
+		if q.kind != "batch" || q.status != http.StatusOK {
+			flat = append(flat, q)
 			continue
 		}
-		var d ledger.TransferCompletedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			t.Fatal(err)
+		var v struct {
+			Results []struct {
+				Status int
+				Body   json.RawMessage
+			}
 		}
-		applied[d.Metadata["key"]] = append(applied[d.Metadata["key"]], d.TransferID)
+		if err := json.Unmarshal(q.response, &v); err != nil || len(v.Results) != len(q.items) {
+			t.Fatalf("batch %s answered %s", q.key, q.response)
+		}
+		for i, it := range q.items {
+			it.status, it.response = v.Results[i].Status, v.Results[i].Body
+			flat = append(flat, it)
+		}
 	}
 	want := map[string]int64{}
 	for _, w := range wallets {
 		want[w] = funded
 	}
 	acknowledged := map[string]bool{}
-	for _, q := range all {
+	for _, q := range flat {
 		switch q.kind {
-		case "transfer":
+		case "transfer", "hold":
 			ids := applied[q.key]
 			if q.status != http.StatusCreated {
 				if len(ids) != 0 {
-					t.Errorf("transfer %s was refused but is in the journal %d times", q.key, len(ids))
+					t.Errorf("%s %s was refused but is in the journal %d times", q.kind, q.key, len(ids))
 				}
 				continue
 			}
 			acknowledged[q.key] = true
 			var v struct{ ID string }
 			if err := json.Unmarshal(q.response, &v); err != nil || len(ids) != 1 || ids[0] != v.ID {
-				t.Errorf("transfer %s answered %s; the journal has %v", q.key, v.ID, ids)
+				t.Errorf("%s %s answered %s; the journal has %v", q.kind, q.key, v.ID, ids)
 				continue
 			}
+			// A pending hold has left its sender's balance (for held) and
+			// not reached its recipient yet.
 			want[q.from] -= q.minor
-			want[q.to] += q.minor
+			if q.kind == "transfer" {
+				want[q.to] += q.minor
+			}
 		case "deposit":
 			var n int
 			if err := pool.QueryRow(ctx, `SELECT count(*) FROM deposits WHERE account_id = $1 AND amount = $2`, q.wallet, fmt.Sprintf("%d.%02d", q.minor/100, q.minor%100)).Scan(&n); err != nil {

@@ -36,6 +36,9 @@ type Main struct {
 	sandbox  *sandbox.Gateway
 	jwt      *httpapi.JWTVerifier
 	serving  chan error
+	// stopExpirer stops the hold expirer; expired is closed once it has.
+	stopExpirer context.CancelFunc
+	expired     chan struct{}
 	// stopReconciler ends the refund reconciler; reconciled says it has.
 	stopReconciler context.CancelFunc
 	reconciled     chan struct{}
@@ -100,6 +103,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.runner.Start(context.Background())
 	m.outbox.dispatcher.Start(context.Background())
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify, Citus: m.cfg.Citus})
+	m.startExpirer(store)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -187,6 +191,10 @@ func (m *Main) Close() {
 	} else if m.listener != nil {
 		_ = m.listener.Close()
 	}
+	if m.stopExpirer != nil {
+		m.stopExpirer()
+		<-m.expired
+	}
 	if m.stopReconciler != nil {
 		m.stopReconciler()
 		<-m.reconciled
@@ -214,6 +222,19 @@ func (m *Main) Close() {
 	}
 	m.stopLocalCluster()
 	m.log.Info("tally stopped")
+}
+
+// startExpirer starts the hold expirer: it voids holds past their
+// expires_at within a pass (every HoldExpiryInterval), and its first pass
+// catches up with those that expired while the service was down.
+func (m *Main) startExpirer(store *pgjournal.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopExpirer, m.expired = cancel, make(chan struct{})
+	x := &pgjournal.Expirer{Journal: m.journal, Store: store, Interval: m.cfg.HoldExpiryInterval}
+	go func() {
+		defer close(m.expired)
+		x.Run(ctx)
+	}()
 }
 
 // openDatabase returns the database URL: TALLY_DATABASE_URL, or in local

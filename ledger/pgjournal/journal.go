@@ -34,6 +34,8 @@ type Projection interface {
 // Options tune the journal. Zero values take the defaults.
 type Options struct {
 	// MaxBatch caps the commands decided in one transaction (default 256).
+	// A group (a batch request) counts as its items; the last group taken
+	// may pass the cap, and a group larger than it goes alone.
 	MaxBatch int
 	// BatchTimeout bounds one append transaction (default 10s).
 	BatchTimeout time.Duration
@@ -149,6 +151,45 @@ type Request struct {
 	// sequencer, inside the transaction, so that the stored response and the
 	// first answer are the same bytes.
 	Render func(Outcome) Response
+	// Items make the request a group (a batch): Command is unused, and the
+	// items, each a request of its own with its own key and Render, are
+	// decided in order in one append transaction. Render then renders the
+	// group from Outcome.Items. The group's Idempotency, if any, stores the
+	// group's answer.
+	Items []Request
+	// Atomic makes a group all or nothing: at the first item refused, no
+	// item's events or records are kept (Outcome.Failed names it).
+	Atomic bool
+}
+
+func (r Request) isGroup() bool { return r.Items != nil }
+
+// commands lists the commands of a sequencer batch, groups' items included.
+func commands(batch []*pending) []ledger.Command {
+	out := make([]ledger.Command, 0, len(batch))
+	for _, p := range batch {
+		if p.req.isGroup() {
+			for _, item := range p.req.Items {
+				out = append(out, item.Command)
+			}
+			continue
+		}
+		out = append(out, p.req.Command)
+	}
+	return out
+}
+
+// accountRefs are the accounts a request names: the first item's, for a group.
+func (r Request) accountRefs() []string {
+	if !r.isGroup() {
+		return r.Command.AccountRefs()
+	}
+	for _, item := range r.Items {
+		if refs := item.Command.AccountRefs(); len(refs) > 0 {
+			return refs
+		}
+	}
+	return nil
 }
 
 // Idempotency identifies a request for retries.
@@ -172,6 +213,17 @@ type Outcome struct {
 	Events []ledger.Event // appended events with positions and hashes; empty on failure or no-op
 	Err    *ledger.Error  // the refusal, if the command was refused
 	State  *ledger.State  // accounts as they stand right after this command
+	// Items are a group's items' answers, in order; an atomic group that
+	// failed has answers up to its Failed item only (-1: none failed).
+	Items  []ItemOutcome
+	Failed int
+}
+
+// ItemOutcome is one item's answer in a group: its rendered response, or
+// Err when it could not be decided (its key was used for another request).
+type ItemOutcome struct {
+	Response Response
+	Err      error
 }
 
 // Response is a rendered answer.
@@ -198,7 +250,7 @@ func (j *Journal) Submit(ctx context.Context, req Request) (Response, error) {
 	book := req.Book
 	if book == "" {
 		var err error
-		if book, err = j.bookOf(ctx, req.Command.AccountRefs()); err != nil {
+		if book, err = j.bookOf(ctx, req.accountRefs()); err != nil {
 			return Response{}, classify(err)
 		}
 	}

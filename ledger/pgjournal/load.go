@@ -20,25 +20,29 @@ type loader struct {
 	book  string
 	batch []*pending
 
-	depositKeys []ledger.DepositKey // named by the commands
-	transferIDs []string
-	refundIDs   []string
-	pendingOf   []string // accounts whose pending refunds the batch reads
+	depositKeys    []ledger.DepositKey // named by the commands
+	transferIDs    []string
+	refundIDs      []string
+	pendingOf      []string // accounts whose pending refunds the batch reads
+	holdIDs        []string
+	transactionIDs []string
 
 	deposits   []ledger.Deposit // as read and locked
 	depositIDs []string
 	transfers  []ledger.TransferRecord
 	refunds    []ledger.Refund
+	holds      []ledger.Hold
+	txns       []ledger.TransactionRecord
 	accounts   []ledger.Account
 }
 
 func newLoader(j *Journal, book string, batch []*pending) *loader {
 	l := &loader{j: j, book: book, batch: batch}
-	for _, p := range batch {
-		if r, ok := p.req.Command.(ledger.DepositReader); ok {
+	for _, cmd := range commands(batch) {
+		if r, ok := cmd.(ledger.DepositReader); ok {
 			l.depositKeys = append(l.depositKeys, r.Deposits()...)
 		}
-		if r, ok := p.req.Command.(ledger.RefundReader); ok {
+		if r, ok := cmd.(ledger.RefundReader); ok {
 			l.transferIDs = append(l.transferIDs, r.Transfers()...)
 			for _, k := range r.Refunds() {
 				if k.ID != "" {
@@ -48,6 +52,12 @@ func newLoader(j *Journal, book string, batch []*pending) *loader {
 					l.pendingOf = append(l.pendingOf, k.PendingOfRef)
 				}
 			}
+		}
+		if r, ok := cmd.(ledger.HoldReader); ok {
+			l.holdIDs = append(l.holdIDs, r.Holds()...)
+		}
+		if r, ok := cmd.(ledger.TransactionReader); ok {
+			l.transactionIDs = append(l.transactionIDs, r.Transactions()...)
 		}
 	}
 	return l
@@ -62,7 +72,13 @@ func (l *loader) queueFirst(p *pipeline) bool {
 	if len(l.transferIDs) > 0 {
 		l.queueTransfers(p)
 	}
-	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 {
+	if len(l.holdIDs) > 0 {
+		l.queueHolds(p)
+	}
+	if len(l.transactionIDs) > 0 {
+		l.queueTransactions(p)
+	}
+	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.holdIDs) > 0 || len(l.transactionIDs) > 0 {
 		return true
 	}
 	l.queueSecond(p)
@@ -89,6 +105,12 @@ func (l *loader) state() *ledger.State {
 	}
 	for _, r := range l.refunds {
 		state.AddRefund(r)
+	}
+	for _, h := range l.holds {
+		state.AddHold(h)
+	}
+	for _, t := range l.txns {
+		state.AddTransaction(t)
 	}
 	return state
 }
@@ -148,6 +170,48 @@ func (l *loader) queueTransfers(p *pipeline) {
 			return err
 		}
 		l.transfers = append(l.transfers, t)
+		return nil
+	})
+}
+
+// queueHolds locks the holds the batch names (in its book).
+func (l *loader) queueHolds(p *pipeline) {
+	p.query("lock holds", `
+		SELECT `+holdLockColumns+` FROM holds
+		WHERE book = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
+		h, err := scanHoldLock(rows)
+		if err != nil {
+			return err
+		}
+		l.holds = append(l.holds, h)
+		return nil
+	})
+}
+
+// queueTransactions locks the transactions the batch names (in its book),
+// with their legs.
+func (l *loader) queueTransactions(p *pipeline) {
+	p.query("lock transactions", `
+		SELECT t.id, coalesce(t.reversed_by, ''),
+		       array_agg(g.from_account ORDER BY g.seq), array_agg(g.to_account ORDER BY g.seq),
+		       array_agg(g.amount::text ORDER BY g.seq), array_agg(g.currency ORDER BY g.seq)
+		FROM transactions t JOIN transaction_legs g ON g.book = t.book AND g.transaction_id = t.id
+		WHERE t.book = $1 AND t.id = ANY($2)
+		  AND t.id IN (SELECT id FROM transactions WHERE book = $1 AND id = ANY($2) ORDER BY id FOR UPDATE)
+		GROUP BY t.id, t.reversed_by`, []any{l.book, l.transactionIDs}, func(rows pgx.Rows) error {
+		t := ledger.TransactionRecord{Book: l.book}
+		var froms, tos, amounts, currencies []string
+		if err := rows.Scan(&t.ID, &t.ReversedBy, &froms, &tos, &amounts, &currencies); err != nil {
+			return err
+		}
+		for i := range froms {
+			amount, err := parseMoney(amounts[i], ledger.Currency(currencies[i]))
+			if err != nil {
+				return err
+			}
+			t.Legs = append(t.Legs, ledger.Leg{From: froms[i], To: tos[i], Amount: amount})
+		}
+		l.txns = append(l.txns, t)
 		return nil
 	})
 }
@@ -271,9 +335,18 @@ func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.
 func (l *loader) queueAccounts(p *pipeline) {
 	var refs []string
 	var system []ledger.SystemRef
-	for _, p := range l.batch {
-		refs = append(refs, p.req.Command.AccountRefs()...)
-		system = append(system, p.req.Command.SystemAccounts()...)
+	for _, cmd := range commands(l.batch) {
+		refs = append(refs, cmd.AccountRefs()...)
+		system = append(system, cmd.SystemAccounts()...)
+	}
+	for _, h := range l.holds {
+		refs = append(refs, h.From, h.To)
+		system = append(system, ledger.SystemAccountsForHold(h)...)
+	}
+	for _, t := range l.txns {
+		for _, leg := range t.Legs {
+			refs = append(refs, leg.From, leg.To)
+		}
 	}
 	for _, d := range l.deposits {
 		refs = append(refs, d.Account)
@@ -352,10 +425,16 @@ const moveHeadSQL = `
 // (kept per book: a retry goes to the book the request went to).
 func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map[scopedKey]record) {
 	var scopes, keys []string
-	for _, b := range batch {
-		if idem := b.req.Idempotency; idem != nil {
+	add := func(idem *Idempotency) {
+		if idem != nil {
 			scopes = append(scopes, idem.Scope)
 			keys = append(keys, idem.Key)
+		}
+	}
+	for _, b := range batch {
+		add(b.req.Idempotency)
+		for _, item := range b.req.Items {
+			add(item.Idempotency)
 		}
 	}
 	if len(keys) == 0 {

@@ -49,15 +49,17 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var refs []string
 	var system []ledger.SystemRef
 	for _, b := range batch {
-		switch b.req.Command.(type) {
-		case ledger.DepositReader, ledger.RefundReader:
-			return nil, false
-		}
 		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
 			return nil, false
 		}
-		refs = append(refs, b.req.Command.AccountRefs()...)
-		system = append(system, b.req.Command.SystemAccounts()...)
+	}
+	for _, cmd := range commands(batch) {
+		switch cmd.(type) {
+		case ledger.DepositReader, ledger.RefundReader, ledger.HoldReader, ledger.TransactionReader:
+			return nil, false
+		}
+		refs = append(refs, cmd.AccountRefs()...)
+		system = append(system, cmd.SystemAccounts()...)
 	}
 	gen, h, ok := s.cache.snapshot()
 	if !ok {

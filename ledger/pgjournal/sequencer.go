@@ -120,9 +120,10 @@ func (s *sequencer) next() (p *pending, ok bool) {
 	}
 }
 
-// fill adds what is queued to batch, up to MaxBatch, without waiting.
+// fill adds what is queued to batch, up to MaxBatch commands (a group
+// counts as its items), without waiting.
 func (s *sequencer) fill(batch []*pending) []*pending {
-	for len(batch) < s.j.opt.MaxBatch {
+	for weight(batch) < s.j.opt.MaxBatch {
 		select {
 		case p, ok := <-s.queue:
 			if !ok {
@@ -142,7 +143,7 @@ func (s *sequencer) fill(batch []*pending) []*pending {
 func (s *sequencer) collect(target int, deadline time.Time) (batch []*pending, open bool) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	for len(batch) < target {
+	for len(batch) < target && weight(batch) < s.j.opt.MaxBatch {
 		select {
 		case p, ok := <-s.queue:
 			if !ok {
@@ -154,6 +155,17 @@ func (s *sequencer) collect(target int, deadline time.Time) (batch []*pending, o
 		}
 	}
 	return s.fill(batch), true
+}
+
+// weight is how many commands batch decides: a group counts as its items,
+// so that batches of batches stay about MaxBatch commands (the last group
+// taken may pass it; a group larger than MaxBatch goes alone).
+func weight(batch []*pending) int {
+	n := 0
+	for _, p := range batch {
+		n += max(1, len(p.req.Items))
+	}
+	return n
 }
 
 // live answers the commands whose callers have given up (they were never
@@ -371,56 +383,131 @@ func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored
 	env := ledger.Env{Book: s.book, Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
 	d := decision{results: make([]result, len(batch)), head: h}
 	for i, b := range batch {
-		if idem := b.req.Idempotency; idem != nil {
-			k := scopedKey{idem.Scope, idem.Key}
-			if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
-				d.results[i] = r.answer(idem.Fingerprint)
-				d.results[i].resp.Position = Position{s.book, d.head.position}
-				continue
-			}
+		var err error
+		if b.req.isGroup() {
+			d.results[i], err = s.decideGroup(b.req, state, env, &d, stored)
+		} else {
+			d.results[i], err = s.decideOne(b.req, state, env, &d, stored, false)
 		}
-		decided, derr := state.Decide(b.req.Command, env)
-		out := Outcome{State: state}
-		if derr != nil {
-			var le *ledger.Error
-			if !errors.As(derr, &le) {
-				return d, derr
-			}
-			out.Err = le
+		if err != nil {
+			return d, err
 		}
-		for k := range decided {
-			e := &decided[k]
-			d.head.position++
-			e.Position, e.PrevHash, e.RecordedAt = d.head.position, d.head.hash, now
-			if e.Book != s.book {
-				return d, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
-			}
-			if err := state.Apply(e); err != nil {
-				return d, err
-			}
-			var err error
-			if e.Hash, err = ledger.HashEvent(*e); err != nil {
-				return d, err
-			}
-			d.head.hash, d.head.lastRecorded = e.Hash, now
-		}
-		out.Events = decided
-		d.events = append(d.events, decided...)
-		resp := b.req.Render(out)
-		resp.Position = Position{s.book, d.head.position}
-		d.results[i] = result{resp: resp}
-		if idem := b.req.Idempotency; idem != nil {
-			_, seen := stored[scopedKey{idem.Scope, idem.Key}]
-			rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp, finishes: seen}
-			if len(decided) > 0 {
-				rec.Position = decided[len(decided)-1].Position
-			}
-			d.records = append(d.records, rec)
-			// A second request with the same key in this batch is a retry of this one.
-			stored[scopedKey{idem.Scope, idem.Key}] = rec
-		}
+		// Read-your-writes: the book's position once this request is
+		// answered (a replayed answer's too).
+		d.results[i].resp.Position = Position{s.book, d.head.position}
 	}
 	return d, nil
+}
+
+// decideOne decides one command (on its own, or as an item of a group),
+// appending its events and idempotency record to d. A retried key is
+// answered from stored. The error is internal: refusals are rendered.
+func (s *sequencer) decideOne(req Request, state *ledger.State, env ledger.Env, d *decision, stored map[scopedKey]record, item bool) (result, error) {
+	if idem := req.Idempotency; idem != nil {
+		k := scopedKey{idem.Scope, idem.Key}
+		if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
+			return r.answer(idem.Fingerprint), nil
+		}
+	}
+	decided, derr := state.Decide(req.Command, env)
+	out := Outcome{State: state}
+	if derr != nil {
+		var le *ledger.Error
+		if !errors.As(derr, &le) {
+			return result{}, derr
+		}
+		out.Err = le
+	}
+	for _, e := range decided {
+		if e.Book != s.book {
+			if !item {
+				return result{}, fmt.Errorf("pgjournal: %s decided for book %s in the %s sequencer", e.Type, e.Book, s.book)
+			}
+			// A batch is decided in one book; an item about another book's
+			// accounts is refused, as if they were not there.
+			decided, out.Err = nil, ledger.Errorf(ledger.ENotFound, "the item's accounts are not in book %s, the book of this batch", s.book)
+			break
+		}
+	}
+	for k := range decided {
+		e := &decided[k]
+		d.head.position++
+		e.Position, e.PrevHash, e.RecordedAt = d.head.position, d.head.hash, env.Now
+		if err := state.Apply(e); err != nil {
+			return result{}, err
+		}
+		var err error
+		if e.Hash, err = ledger.HashEvent(*e); err != nil {
+			return result{}, err
+		}
+		d.head.hash, d.head.lastRecorded = e.Hash, env.Now
+	}
+	out.Events = decided
+	d.events = append(d.events, decided...)
+	resp := req.Render(out)
+	if idem := req.Idempotency; idem != nil {
+		_, seen := stored[scopedKey{idem.Scope, idem.Key}]
+		rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp, finishes: seen}
+		if len(decided) > 0 {
+			rec.Position = decided[len(decided)-1].Position
+		}
+		d.records = append(d.records, rec)
+		// A second request with the same key in this batch is a retry of this one.
+		stored[scopedKey{idem.Scope, idem.Key}] = rec
+	}
+	return result{resp: resp}, nil
+}
+
+// decideGroup decides a group's items in order, each against the state the
+// earlier ones left, and renders the group's answer from theirs. An atomic
+// group keeps its items' events and records only if every item succeeded:
+// at the first failure the state, events, records and head go back to
+// where they were before the group, and the items after it are not decided.
+func (s *sequencer) decideGroup(req Request, state *ledger.State, env ledger.Env, d *decision, stored map[scopedKey]record) (result, error) {
+	if idem := req.Idempotency; idem != nil {
+		if r, ok := stored[scopedKey{idem.Scope, idem.Key}]; ok {
+			return r.answer(idem.Fingerprint), nil
+		}
+	}
+	var snap *ledger.State
+	events, records, head := len(d.events), len(d.records), d.head
+	var added []scopedKey
+	if req.Atomic {
+		snap = state.Clone()
+	}
+	out := Outcome{State: state, Items: make([]ItemOutcome, len(req.Items)), Failed: -1}
+	for k, item := range req.Items {
+		if idem := item.Idempotency; idem != nil {
+			if _, ok := stored[scopedKey{idem.Scope, idem.Key}]; !ok {
+				added = append(added, scopedKey{idem.Scope, idem.Key})
+			}
+		}
+		r, err := s.decideOne(item, state, env, d, stored, true)
+		if err != nil {
+			return result{}, err
+		}
+		out.Items[k] = ItemOutcome{Response: r.resp, Err: r.err}
+		if req.Atomic && (r.err != nil || r.resp.Status >= 400) {
+			out.Failed = k
+			*state = *snap
+			d.events, d.records, d.head = d.events[:events], d.records[:records], head
+			for _, key := range added {
+				delete(stored, key)
+			}
+			break
+		}
+	}
+	out.Events = d.events[events:]
+	resp := req.Render(out)
+	if idem := req.Idempotency; idem != nil {
+		rec := record{Scope: idem.Scope, Key: idem.Key, Fingerprint: idem.Fingerprint, Response: resp}
+		if len(out.Events) > 0 {
+			rec.Position = out.Events[len(out.Events)-1].Position
+		}
+		d.records = append(d.records, rec)
+		stored[scopedKey{idem.Scope, idem.Key}] = rec
+	}
+	return result{resp: resp}, nil
 }
 
 // queueWrites queues the batch's events, inline projections and

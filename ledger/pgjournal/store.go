@@ -22,13 +22,13 @@ type Store struct {
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 const accountColumns = `a.id, a.book, coalesce(a.wallet_number, ''), coalesce(a.name, ''), coalesce(a.owner, ''),
-	a.currency, a.kind, a.status, a.metadata, a.created_at, b.balance::text`
+	a.currency, a.kind, a.status, a.metadata, a.created_at, b.balance::text, b.held::text, a.overdraft_limit::text`
 
 func scanAccount(row pgx.Row) (ledger.Account, error) {
 	var a ledger.Account
-	var cur, balance string
+	var cur, balance, held, limit string
 	var meta []byte
-	if err := row.Scan(&a.ID, &a.Book, &a.WalletNumber, &a.Name, &a.Owner, &cur, &a.Kind, &a.Status, &meta, &a.CreatedAt, &balance); err != nil {
+	if err := row.Scan(&a.ID, &a.Book, &a.WalletNumber, &a.Name, &a.Owner, &cur, &a.Kind, &a.Status, &meta, &a.CreatedAt, &balance, &held, &limit); err != nil {
 		return a, err
 	}
 	a.Currency = ledger.Currency(cur)
@@ -40,7 +40,13 @@ func scanAccount(row pgx.Row) (ledger.Account, error) {
 		}
 	}
 	var err error
-	a.Balance, err = parseMoney(balance, a.Currency)
+	if a.Balance, err = parseMoney(balance, a.Currency); err != nil {
+		return a, err
+	}
+	if a.Held, err = parseMoney(held, a.Currency); err != nil {
+		return a, err
+	}
+	a.OverdraftLimit, err = parseMoney(limit, a.Currency)
 	return a, err
 }
 
@@ -200,7 +206,8 @@ func (s *Store) Entries(ctx context.Context, accountID string, f EntryFilter) ([
 		       coalesce((SELECT o.account_id FROM postings o
 		                 WHERE o.book = p.book AND o.position = p.position AND o.account_id <> p.account_id
 		                 ORDER BY o.seq LIMIT 1), ''),
-		       coalesce(e.data->>'transfer_id', e.data->>'adjustment_id', e.data->>'deposit_id', e.data->>'refund_id', ''),
+		       coalesce(e.data->>'transfer_id', e.data->>'adjustment_id', e.data->>'deposit_id', e.data->>'refund_id',
+		                e.data->>'hold_id', e.data->>'transaction_id', ''),
 		       coalesce(e.data->>'description', e.data->>'reason', ''),
 		       e.recorded_at
 		FROM postings p JOIN events e ON e.book = p.book AND e.position = p.position
@@ -484,13 +491,13 @@ func (s *Store) BookOfDeposit(ctx context.Context, reference, gateway, gatewayRe
 
 const refundColumns = `r.id, r.book, coalesce(r.deposit_id, ''), coalesce(r.transfer_id, ''), r.account_id, r.currency,
 	r.amount::text, r.status, coalesce(r.gateway, ''), coalesce(r.gateway_refund_id, ''), r.gateway_initiated,
-	r.reason, r.created_at`
+	r.reason, r.created_at, coalesce(r.hold_id, '')`
 
 func scanRefund(row pgx.Row) (ledger.Refund, error) {
 	var r ledger.Refund
 	var cur, amount string
 	if err := row.Scan(&r.ID, &r.Book, &r.DepositID, &r.TransferID, &r.Account, &cur, &amount, &r.Status,
-		&r.Gateway, &r.GatewayRefundID, &r.GatewayInitiated, &r.Reason, &r.CreatedAt); err != nil {
+		&r.Gateway, &r.GatewayRefundID, &r.GatewayInitiated, &r.Reason, &r.CreatedAt, &r.HoldID); err != nil {
 		return r, err
 	}
 	var err error

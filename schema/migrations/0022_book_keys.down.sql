@@ -9,6 +9,8 @@ DELETE FROM idempotency_keys k USING idempotency_keys o
 WHERE k.scope = o.scope AND k.key = o.key AND k.book > o.book;
 ALTER TABLE idempotency_keys DROP COLUMN book, ADD PRIMARY KEY (scope, key);
 
+DROP INDEX holds_by_id, transactions_by_id;
+
 ALTER TABLE account_daily DROP CONSTRAINT account_daily_pkey, ADD PRIMARY KEY (account_id, day);
 
 DROP INDEX refunds_by_id;

@@ -50,6 +50,11 @@ CREATE INDEX refunds_by_id ON refunds (id);
 
 ALTER TABLE account_daily DROP CONSTRAINT account_daily_pkey, ADD PRIMARY KEY (book, account_id, day);
 
+-- Holds and transactions (0009) and the webhook deliveries (0010) were made
+-- with book in every key; holds and transactions are also found by id alone.
+CREATE INDEX holds_by_id ON holds (id);
+CREATE INDEX transactions_by_id ON transactions (id);
+
 -- Idempotency records are kept per book: a retry is the same request, so it
 -- goes to the same book. An existing record that names a position belongs
 -- to the book whose event at that position was recorded closest to it; one

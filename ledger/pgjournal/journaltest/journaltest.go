@@ -19,7 +19,8 @@ import (
 var moving = map[ledger.EventType]bool{
 	ledger.TransferCompleted: true, ledger.AdjustmentPosted: true, ledger.DepositSucceededEvent: true,
 	ledger.TransferRefunded: true, ledger.RefundRequested: true, ledger.RefundSucceededEvent: true,
-	ledger.RefundFailedEvent: true,
+	ledger.RefundFailedEvent: true, ledger.HoldCreated: true, ledger.HoldCaptured: true, ledger.HoldVoided: true,
+	ledger.HoldExpired: true, ledger.HoldRefunded: true, ledger.TransactionPosted: true,
 }
 
 // Check re-derives the book's invariants from the journal itself and fails
@@ -30,7 +31,8 @@ var moving = map[ledger.EventType]bool{
 //     moves money has postings (no partial event);
 //   - every posting's balance_after equals the replayed running balance, and
 //     every balance row equals the replay (the balances projection is caught up);
-//   - no wallet is below zero;
+//   - no wallet is below minus its overdraft limit, and each wallet's held
+//     amount is the sum of its pending holds;
 //   - the transfers projection holds exactly the journal's transfers;
 //   - no deposit was credited twice;
 //   - every idempotency record that names a position names an existing event;
@@ -128,14 +130,16 @@ func checkHead(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book stri
 
 func checkBalances(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book string, replayed map[string]ledger.Money) {
 	tb.Helper()
-	rows, err := pool.Query(ctx, `SELECT a.id, a.kind, b.balance::text, a.currency FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id WHERE a.book = $1`, book)
+	rows, err := pool.Query(ctx, `SELECT a.id, a.kind, b.balance::text, a.currency, a.overdraft_limit::text, b.held::text,
+		       coalesce((SELECT sum(h.amount) FROM holds h WHERE h.book = a.book AND h.from_account = a.id AND h.status = 'pending'), 0)::text
+		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id WHERE a.book = $1`, book)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id, kind, bal, cur string
-		if err := rows.Scan(&id, &kind, &bal, &cur); err != nil {
+		var id, kind, bal, cur, limit, held, pending string
+		if err := rows.Scan(&id, &kind, &bal, &cur, &limit, &held, &pending); err != nil {
 			tb.Fatal(err)
 		}
 		live := ledger.MustMoney(bal, cur)
@@ -146,8 +150,11 @@ func checkBalances(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book 
 		if live.Cmp(want) != 0 {
 			tb.Fatalf("balance of %s is %s, the journal replays to %s", id, live, want)
 		}
-		if kind == string(ledger.KindWallet) && live.Sign() < 0 {
-			tb.Fatalf("wallet %s is below zero: %s", id, live)
+		if kind == string(ledger.KindWallet) && live.Add(ledger.MustMoney(limit, cur)).Sign() < 0 {
+			tb.Fatalf("wallet %s is below minus its overdraft limit %s: %s", id, limit, live)
+		}
+		if ledger.MustMoney(held, cur).Cmp(ledger.MustMoney(pending, cur)) != 0 {
+			tb.Fatalf("wallet %s holds %s in pending holds, but its held is %s", id, pending, held)
 		}
 	}
 	if err := rows.Err(); err != nil {

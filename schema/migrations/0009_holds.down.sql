@@ -1,0 +1,10 @@
+DROP INDEX IF EXISTS refunds_by_hold;
+DELETE FROM refunds WHERE hold_id IS NOT NULL;
+ALTER TABLE refunds DROP CONSTRAINT IF EXISTS refunds_one_original;
+ALTER TABLE refunds ADD CONSTRAINT refunds_check CHECK ((deposit_id IS NULL) <> (transfer_id IS NULL));
+ALTER TABLE refunds DROP COLUMN IF EXISTS hold_id;
+DROP TABLE IF EXISTS transaction_legs;
+DROP TABLE IF EXISTS transactions;
+DROP TABLE IF EXISTS holds;
+ALTER TABLE balances DROP COLUMN IF EXISTS held;
+ALTER TABLE accounts DROP COLUMN IF EXISTS overdraft_limit;
