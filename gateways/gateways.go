@@ -163,6 +163,8 @@ type Notification struct {
 	Account string
 	// Message is the gateway's human-readable reason on failures, if it gives one.
 	Message string
+	// WithdrawalID is our withdrawal id ("wd_…") on payout kinds, as the gateway echoes it back.
+	WithdrawalID string
 	// Raw is the verified body, kept so the ledger can record what was received.
 	Raw json.RawMessage
 }

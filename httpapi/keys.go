@@ -26,7 +26,7 @@ func (s *Server) keyRoutes(v1 func(method, path string, h echo.HandlerFunc, scop
 }
 
 // allScopes are the scopes a key may carry, in the order responses list them.
-var allScopes = []Scope{ScopeAccountsRead, ScopeAccountsWrite, ScopeTransfersWrite, ScopeDepositsWrite, ScopeRefundsWrite, ScopeHoldsWrite, ScopeEventsRead, ScopeAdmin}
+var allScopes = []Scope{ScopeAccountsRead, ScopeAccountsWrite, ScopeTransfersWrite, ScopeDepositsWrite, ScopeRefundsWrite, ScopeHoldsWrite, ScopeWithdrawalsWrite, ScopeEventsRead, ScopeAdmin}
 
 // ownerlessScopes reach across every owner (the whole journal, every
 // account's status, other keys), so a key bound to an owner cannot hold them.

@@ -165,7 +165,7 @@ func TestLedgerAgreesWithModel(t *testing.T) {
 
 // newSandboxHarness is a harness with the sandbox gateway, whose webhook
 // secret the test knows so that it can sign webhooks of its own.
-func newSandboxHarness(t *testing.T) (*harness, []byte) {
+func newSandboxHarness(t *testing.T, options ...func(*Config)) (*harness, []byte) {
 	var h *harness
 	self := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.api.ServeHTTP(w, r) }))
 	t.Cleanup(self.Close)
@@ -183,6 +183,9 @@ func newSandboxHarness(t *testing.T) (*harness, []byte) {
 		}
 		cfg.Gateways = gateways.Set{"sandbox": sb}
 		cfg.Sandbox = sb.Handler()
+		for _, o := range options {
+			o(cfg)
+		}
 	})
 	t.Cleanup(func() { _ = sb.Close() })
 	return h, secret

@@ -176,6 +176,9 @@ func New(cfg Config) *Server {
 	v1("GET", "/refunds", s.listRefunds, ScopeAccountsRead)
 	v1("GET", "/refunds/:id", s.getRefund, ScopeAccountsRead)
 	s.holdRoutes(v1)
+	v1("POST", "/withdrawals", s.createWithdrawal, ScopeWithdrawalsWrite)
+	v1("GET", "/withdrawals", s.listWithdrawals, ScopeAccountsRead)
+	v1("GET", "/withdrawals/:id", s.getWithdrawal, ScopeAccountsRead)
 	if cfg.Keys != nil {
 		s.keyRoutes(v1)
 	}

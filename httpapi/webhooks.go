@@ -51,7 +51,7 @@ func (s *Server) receiveWebhook(c echo.Context) error {
 		// Verified but unreadable: keep it, so that nothing verified is dropped.
 		s.log.Warn("webhook unreadable", "gateway", name, "err", err)
 		sum := sha256.Sum256(body)
-		n = gateways.Notification{Gateway: name, EventID: "unreadable:" + hex.EncodeToString(sum[:]), Raw: body}
+		n = gateways.Notification{Gateway: name, EventID: "unreadable:" + hex.EncodeToString(sum[:]), Raw: redactAccountNumbers(body)}
 		return s.applyNotification(c, name, n, ledger.NotifyUnreadable)
 	case n.Kind == gateways.Ignored:
 		s.metrics.WebhookEvent(name, WebhookIgnored)
@@ -96,6 +96,7 @@ func (s *Server) submitNotification(ctx context.Context, name string, n gateways
 		GatewayReference: n.GatewayReference, Currency: n.Currency, Account: n.Account, Message: n.Message,
 		RefundID: n.RefundID, RefundReference: n.RefundReference, Payload: string(n.Raw),
 		RefundIDsEchoed: s.echoesRefundIDs(name),
+		WithdrawalID:    ledger.NormalizeWithdrawalID(n.WithdrawalID),
 	}
 	if kind != ledger.NotifyUnreadable {
 		cmd.Amount = n.Amount.Text('f')
@@ -106,7 +107,13 @@ func (s *Server) submitNotification(ctx context.Context, name string, n gateways
 		&cmd.Account, &cmd.Message, &cmd.RefundID, &cmd.RefundReference, &cmd.Payload} {
 		*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
 	}
-	book, err := s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
+	var book string
+	var err error
+	if cmd.WithdrawalID != "" {
+		book, err = s.store.BookOfWithdrawal(ctx, cmd.WithdrawalID)
+	} else {
+		book, err = s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
+	}
 	if err != nil {
 		return pgjournal.Response{}, err
 	}
@@ -151,4 +158,8 @@ var webhookOutcomes = map[ledger.EventType]string{
 	ledger.GatewayUnmatched:      WebhookUnmatched,
 	ledger.RefundSucceededEvent:  WebhookRefund,
 	ledger.RefundFailedEvent:     WebhookRefund,
+
+	ledger.WithdrawalSucceededEvent: WebhookPayout,
+	ledger.WithdrawalFailedEvent:    WebhookPayout,
+	ledger.WithdrawalReversedEvent:  WebhookPayout,
 }

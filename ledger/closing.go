@@ -30,6 +30,9 @@ func (s *State) moneyHeldFor(account string) []string {
 			held = append(held, "pending refund "+r.ID)
 		}
 	}
+	for _, id := range s.pendingWithdrawalsOf(account) {
+		held = append(held, "pending withdrawal "+id)
+	}
 	sort.Strings(held)
 	return held
 }

@@ -130,6 +130,7 @@ type GatewayNotification struct {
 	// Tally asked for, so a refund notification without one is not ours.
 	RefundIDsEchoed bool
 	Payload         string // the verified body, kept for the record
+	WithdrawalID    string // our withdrawal id, on payout notifications
 }
 
 // NotificationKind is what a gateway notification means.
@@ -190,6 +191,9 @@ func (c GatewayNotification) SystemAccounts() []SystemRef {
 
 // Deposits implements DepositReader.
 func (c GatewayNotification) Deposits() []DepositKey {
+	if c.WithdrawalID != "" {
+		return nil // a payout: see Withdrawals
+	}
 	return []DepositKey{{Reference: c.Reference, Gateway: c.Gateway, GatewayReference: c.GatewayReference}}
 }
 
@@ -329,6 +333,10 @@ func (s *State) decideFailDeposit(c FailDeposit, env Env) ([]Event, error) {
 // deposit has succeeded (or been flagged), later ones change nothing.
 func (s *State) decideNotification(c GatewayNotification, env Env) ([]Event, error) {
 	book := env.Book
+	switch c.Kind {
+	case NotifyPayoutSucceeded, NotifyPayoutFailed, NotifyPayoutReversed:
+		return s.decideWithdrawalNotification(c, env)
+	}
 	d := s.deposit(DepositKey{Reference: c.Reference, Gateway: c.Gateway, GatewayReference: c.GatewayReference})
 	if d != nil && d.Gateway != c.Gateway {
 		return s.unmatched(book, c, "the reference belongs to a deposit through another gateway", env), nil

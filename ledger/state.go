@@ -22,6 +22,8 @@ type State struct {
 	refunds      map[string]*Refund
 	holds        map[string]*Hold
 	transactions map[string]*TransactionRecord
+
+	withdrawals map[string]*Withdrawal // by id; see withdrawal.go
 }
 
 // NewState returns a state holding the given accounts.
@@ -137,6 +139,8 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideRecordRefundSubmission(c, env)
 	case FailRefund:
 		return s.decideFailRefund(c, env)
+	case RequestWithdrawal, RecordPayoutSubmission, FailWithdrawal, EraseDestination:
+		return s.decideWithdrawal(c, env)
 	}
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
@@ -177,6 +181,12 @@ func (s *State) Apply(e *Event) error {
 	case TransferRefunded, RefundRequested, RefundSubmitted, RefundSucceededEvent, RefundFailedEvent:
 		if err := s.applyRefund(e); err != nil {
 			return err
+		}
+	default:
+		if isWithdrawalEvent(e.Type) {
+			if err := s.applyWithdrawal(e); err != nil {
+				return err
+			}
 		}
 	}
 	for i := range e.Postings {

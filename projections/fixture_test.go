@@ -142,6 +142,7 @@ func (f *fixture) workload(seed uint64, steps int) {
 		f.t.Fatalf("close: %s", got)
 	}
 	f.gatewayWork("main", wallets[0].id, wallets[1].id, "NGN")
+	f.withdrawalWork("main", wallets[0].id, "NGN")
 	f.holdWork("main", wallets[0].id, wallets[1].id, wallets[2].id, "NGN")
 }
 

@@ -45,6 +45,8 @@ func commandUsage(command string) (string, bool) {
 		return versionUsage, true
 	case "keys":
 		return keysUsage, true
+	case "destinations":
+		return destinationsUsage, true
 	case "verify", "rebuild", "replay", "export":
 		return "Usage:" + fmt.Sprintf(auditUsage, strings.Join(projections.Default(nil).Names(), ", ")), true
 	}

@@ -21,7 +21,7 @@ const keysUsage = `Usage:
   tally keys revoke KEY_ID
 
 Scopes: accounts:read, accounts:write, transfers:write, deposits:write,
-refunds:write, events:read, admin. A key with --owner sees and spends only that
+refunds:write, withdrawals:write, events:read, admin. A key with --owner sees and spends only that
 owner's accounts and cannot hold admin or events:read. The secret is printed
 once, by create; only its SHA-256 is stored.
 

@@ -23,6 +23,7 @@ Usage:
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
   tally subscriptions   list webhook subscriptions, their deliveries, replay (tally subscriptions help)
+  tally destinations erase ID   erase a withdrawal destination's bank details
   tally verify | rebuild | replay | export   audit and replay (below)
   tally bench     measure throughput and latency against pgbench (tally bench -h)
   tally version   print the version
@@ -74,6 +75,11 @@ func main() {
 	case "subscriptions":
 		if err = subscriptionsCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, subscriptionsUsage)
+			os.Exit(2)
+		}
+	case "destinations":
+		if err = destinationsCommand(ctx, os.Args[2:], os.Stdout); errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tally: %v\n\n%s", err, destinationsUsage)
 			os.Exit(2)
 		}
 	case "verify", "rebuild", "replay", "export":

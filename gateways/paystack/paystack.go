@@ -90,13 +90,17 @@ type apiResponse[T any] struct {
 	Data    T      `json:"data"`
 }
 
-// explain pulls Paystack's message out of a failed answer.
+// explain pulls Paystack's error code (when it gives one, such as
+// duplicate_transfer_reference) and message out of a failed answer.
 func explain(body []byte) (code, message string) {
-	var r apiResponse[struct{}]
+	var r struct {
+		apiResponse[struct{}]
+		Code string `json:"code"`
+	}
 	if json.Unmarshal(body, &r) != nil {
 		return "", ""
 	}
-	return "", r.Message
+	return r.Code, r.Message
 }
 
 type initializeRequest struct {

@@ -20,6 +20,9 @@ var kinds = map[string]gateways.Kind{
 	"refund.pending":         gateways.RefundPending,
 	"refund.processing":      gateways.RefundPending,
 	"refund.needs-attention": gateways.RefundPending,
+	"transfer.success":       gateways.PayoutSucceeded,
+	"transfer.failed":        gateways.PayoutFailed,
+	"transfer.reversed":      gateways.PayoutReversed,
 }
 
 type event struct {
@@ -69,6 +72,10 @@ func parse(body []byte) (gateways.Notification, error) {
 		return n, nil
 	}
 	n.Kind = kind
+	switch kind {
+	case gateways.PayoutSucceeded, gateways.PayoutFailed, gateways.PayoutReversed:
+		return parseTransfer(n, ev.Data)
+	}
 
 	var amount numberText
 	var currency string

@@ -238,7 +238,7 @@ func TestParseWebhookRejects(t *testing.T) {
 
 func TestParseWebhookIgnoresEventsTallyDoesNotConsume(t *testing.T) {
 	g := newTestGateway(t)
-	for _, event := range []string{"transfer.success", "subscription.create", "charge.dispute.create", "charge.failed"} {
+	for _, event := range []string{"paymentrequest.success", "subscription.create", "charge.dispute.create", "charge.failed"} {
 		t.Run(event+" is ignored once verified", func(t *testing.T) {
 			body := []byte(`{"event":"` + event + `","data":{"id":1,"amount":"garbage"}}`)
 			n, err := g.ParseWebhook(signed(body), body)

@@ -15,6 +15,8 @@ const (
 	typePaymentDeclined  = "payment.declined"
 	typeRefundSucceeded  = "refund.succeeded"
 	typeRefundFailed     = "refund.failed"
+	typePayoutSucceeded  = "payout.succeeded"
+	typePayoutFailed     = "payout.failed"
 )
 
 var kinds = map[string]gateways.Kind{
@@ -22,6 +24,8 @@ var kinds = map[string]gateways.Kind{
 	typePaymentDeclined:  gateways.PaymentFailed,
 	typeRefundSucceeded:  gateways.RefundSucceeded,
 	typeRefundFailed:     gateways.RefundFailed,
+	typePayoutSucceeded:  gateways.PayoutSucceeded,
+	typePayoutFailed:     gateways.PayoutFailed,
 }
 
 // payload is the sandbox's webhook body. Amounts are decimal strings in major units, the same
@@ -87,6 +91,9 @@ func parse(body []byte) (gateways.Notification, error) {
 	n.Message = p.Data.Message
 	n.Amount = amount
 	n.Currency = cur
+	if kind == gateways.PayoutSucceeded || kind == gateways.PayoutFailed {
+		n.WithdrawalID, n.Reference = p.Data.Reference, ""
+	}
 	return n, nil
 }
 

@@ -89,6 +89,8 @@ func parse(body []byte) (gateways.Notification, error) {
 	}
 	n := gateways.Notification{Gateway: Name, Kind: gateways.Ignored, Raw: json.RawMessage(body)}
 	switch {
+	case cb.Event == "" && isDisbursement(body):
+		return parseDisbursement(n, body)
 	case cb.Event == "refund.succeeded" || cb.Event == "refund.failed":
 		return parseRefund(n, cb)
 	case cb.Event != "" || cb.ExternalID == "":

@@ -9,7 +9,7 @@ import (
 )
 
 // loader reads and locks everything a batch decides on. Every batch locks
-// in the same order — deposits, transfers, refunds, then balance rows in
+// in the same order — deposits, transfers, holds, transactions, withdrawals, refunds, then balance rows in
 // ascending account id — so concurrent batches (of other processes, or of
 // rebuilds) cannot deadlock with it. Its reads are queued into pipelines:
 // one round trip when the batch reads no deposits or transfers (transfers,
@@ -34,6 +34,9 @@ type loader struct {
 	holds      []ledger.Hold
 	txns       []ledger.TransactionRecord
 	accounts   []ledger.Account
+
+	withdrawalKeys []ledger.WithdrawalKey // named by the commands; see withdrawals.go
+	withdrawals    []ledger.Withdrawal    // as read and locked
 }
 
 func newLoader(j *Journal, book string, batch []*pending) *loader {
@@ -59,6 +62,9 @@ func newLoader(j *Journal, book string, batch []*pending) *loader {
 		if r, ok := cmd.(ledger.TransactionReader); ok {
 			l.transactionIDs = append(l.transactionIDs, r.Transactions()...)
 		}
+		if r, ok := cmd.(ledger.WithdrawalReader); ok {
+			l.withdrawalKeys = append(l.withdrawalKeys, r.Withdrawals()...)
+		}
 	}
 	return l
 }
@@ -78,7 +84,10 @@ func (l *loader) queueFirst(p *pipeline) bool {
 	if len(l.transactionIDs) > 0 {
 		l.queueTransactions(p)
 	}
-	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.holdIDs) > 0 || len(l.transactionIDs) > 0 {
+	if len(l.withdrawalKeys) > 0 {
+		l.queueWithdrawals(p)
+	}
+	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.holdIDs) > 0 || len(l.transactionIDs) > 0 || len(l.withdrawalKeys) > 0 {
 		return true
 	}
 	l.queueSecond(p)
@@ -111,6 +120,9 @@ func (l *loader) state() *ledger.State {
 	}
 	for _, t := range l.txns {
 		state.AddTransaction(t)
+	}
+	for _, w := range l.withdrawals {
+		state.AddWithdrawal(w)
 	}
 	return state
 }
@@ -354,6 +366,10 @@ func (l *loader) queueAccounts(p *pipeline) {
 	}
 	for _, t := range l.transfers {
 		refs = append(refs, t.From, t.To)
+	}
+	for _, w := range l.withdrawals {
+		refs = append(refs, w.Account)
+		system = append(system, ledger.SystemAccountsForWithdrawal(w)...)
 	}
 	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, true, func(a ledger.Account) {
 		l.accounts = append(l.accounts, a)

@@ -1,0 +1,76 @@
+package gateways
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cockroachdb/apd/v3"
+)
+
+// Payout notification kinds: what a gateway's webhook says about a payout Tally asked for.
+const (
+	PayoutSucceeded Kind = "payout.succeeded"
+	PayoutFailed    Kind = "payout.failed"
+	// PayoutReversed is a payout the bank sent back, usually after it had succeeded.
+	PayoutReversed Kind = "payout.reversed"
+)
+
+// Payouter is implemented by gateways that pay money out to bank accounts (withdrawals).
+type Payouter interface {
+	// PaysOut reports whether the gateway pays out in currency, so that a withdrawal it cannot
+	// pay is refused before anything is recorded.
+	PaysOut(currency string) bool
+
+	// Payout asks the gateway to pay req.Amount to the bank account. WithdrawalID is the
+	// gateway's idempotency reference: asking twice for one withdrawal pays once, and a gateway
+	// that answers "this reference exists" is answered with the existing payout, not an error.
+	// The outcome arrives later by webhook; PayoutResult.Status says what the gateway answered
+	// right away. Returns a *GatewayError when the gateway fails, refuses or times out.
+	Payout(ctx context.Context, req PayoutRequest) (PayoutResult, error)
+}
+
+// PayoutRequest asks for one withdrawal to be paid to a bank account. It carries the full
+// account number: never log it.
+type PayoutRequest struct {
+	WithdrawalID  string      // ours, "wd_…"
+	Amount        apd.Decimal // major units, exact
+	Currency      string      // ISO 4217, upper case
+	BankCode      string
+	AccountNumber string
+	AccountName   string
+	Reason        string
+	// RecipientCode is the gateway's id for this bank account from an earlier payout, if any
+	// (Paystack's transfer recipient); the gateway creates one when it is empty.
+	RecipientCode string
+}
+
+// PayoutStatus is a gateway's immediate answer to a payout request.
+type PayoutStatus string
+
+// Payout statuses. Gateways usually answer pending and settle the payout by webhook.
+const (
+	PayoutStatusPending   PayoutStatus = "pending"
+	PayoutStatusSucceeded PayoutStatus = "succeeded"
+	PayoutStatusFailed    PayoutStatus = "failed"
+)
+
+// PayoutResult is a gateway's answer to Payout.
+type PayoutResult struct {
+	GatewayReference string // the gateway's id for the payout
+	Status           PayoutStatus
+	// Message explains a failed status (Paystack's OTP requirement, say).
+	Message string
+	// RecipientCode is the gateway's id for the bank account, to reuse next time.
+	RecipientCode string
+}
+
+// PayoutOutcomeUnknown reports whether a failed payout call may still have been carried out:
+// the gateway did not answer (a timeout, a lost connection) or answered with a server error.
+// Only a definite refusal (an answer in the 4xx range) means the gateway said no.
+func PayoutOutcomeUnknown(err error) bool {
+	var ge *GatewayError
+	if !errors.As(err, &ge) {
+		return false
+	}
+	return ge.StatusCode == 0 || ge.StatusCode >= 500
+}

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS withdrawal_destinations;
+DROP TABLE IF EXISTS withdrawals;
