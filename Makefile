@@ -7,7 +7,7 @@ TALLY_ADMIN_KEY ?= dev-admin-key
 # tally version prints this (git describe); without git, the Go build info's.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-.PHONY: all build run test bench lint lint-openapi fmt postgres clean fuzz soak
+.PHONY: all build run test bench lint lint-openapi fmt postgres chromium clean fuzz soak
 
 all: build
 
@@ -16,10 +16,11 @@ build:
 
 ## run: start Tally in local mode on :8080 (its own PostgreSQL in ./.tally).
 run: postgres build
+	@echo "Tally on http://localhost:8080 — finance console: http://localhost:8080/console (sign in with the admin key, $(TALLY_ADMIN_KEY))"
 	TALLY_ADMIN_KEY=$(TALLY_ADMIN_KEY) ./$(BIN) serve
 
 ## test: the whole suite, race detector on, against real PostgreSQL.
-test: postgres
+test: postgres chromium
 	$(GO) test -race -count=1 ./...
 
 ## bench: tally bench against a durable local server with pgbench side by
@@ -83,6 +84,20 @@ postgres:
 	echo "Install them (Debian/Ubuntu: sudo apt-get install postgresql; macOS: brew install postgresql@15),"; \
 	echo "or point Tally at a running server with TALLY_DATABASE_URL (and tests with TALLY_TEST_DATABASE_URL)."; \
 	exit 1
+
+## chromium: the console's browser tests drive headless Chromium; install
+## Debian's package when run as root on Debian, else the tests skip saying why.
+chromium:
+	@if [ -n "$$TALLY_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	    command -v google-chrome >/dev/null 2>&1 || command -v google-chrome-stable >/dev/null 2>&1; then \
+	  exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Chromium not found: installing Debian's chromium package (for the console's browser tests)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null && exit 0; \
+	fi; \
+	echo "Chromium not found: the console's browser tests will be skipped (install chromium, or set TALLY_CHROMIUM)."
 
 ## clean: remove the binary and the local-mode data, including a cluster
 ## kept in /var/lib/tally because PostgreSQL's user cannot enter this

@@ -58,6 +58,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Projections serve verify and statements (see auditRoutes).
 	Projections *projections.Set
+	// AdjustmentApproval makes POST /v1/adjustments propose rather than
+	// post: a different admin key must approve (TALLY_ADJUSTMENT_APPROVAL=required).
+	AdjustmentApproval bool
+	// Sessions, with Projections, serves the finance console at /console
+	// (see consolemount.go); nil: no console.
+	Sessions *pgjournal.Sessions
 	// JWT, when set, accepts end-users' JWTs as owner-bound principals (jwt.go).
 	JWT *JWTVerifier
 	// Version is shown on the landing page (GET /); may be empty.
@@ -88,6 +94,8 @@ type Server struct {
 	metrics        *Metrics
 	limiter        *limiter // per owner-bound key
 	unauthLimiter  *limiter // failed authentications per client address
+	approval       bool     // adjustments need a second admin (see proposals.go)
+	console        bool     // the finance console is mounted
 	requestTimeout time.Duration
 	routeScopes    map[string]Scope // "METHOD /v1/path" → the scope it needs
 	routes         map[string]bool  // "METHOD /path" of every route, for metric labels
@@ -125,6 +133,7 @@ func New(cfg Config) *Server {
 		unauthLimiter:  newLimiter(cfg.UnauthRateLimit, cfg.UnauthRateBurst),
 		requestTimeout: cfg.RequestTimeout,
 		routeScopes:    map[string]Scope{},
+		approval:       cfg.AdjustmentApproval,
 		version:        cfg.Version,
 		subscriptions:  cfg.Subscriptions,
 	}
@@ -168,6 +177,10 @@ func New(cfg Config) *Server {
 	v1("GET", "/transfers", s.listTransfers, ScopeAccountsRead)
 	v1("GET", "/transfers/:id", s.getTransfer, ScopeAccountsRead)
 	v1("POST", "/adjustments", s.createAdjustment, ScopeAdmin)
+	v1("GET", "/adjustments/proposals", s.listProposals, ScopeAdmin)
+	v1("GET", "/adjustments/proposals/:id", s.getProposal, ScopeAdmin)
+	v1("POST", "/adjustments/proposals/:id/approve", s.decideProposal(false), ScopeAdmin)
+	v1("POST", "/adjustments/proposals/:id/reject", s.decideProposal(true), ScopeAdmin)
 	v1("GET", "/events", s.listEvents, ScopeEventsRead)
 	v1("POST", "/deposits", s.createDeposit, ScopeDepositsWrite)
 	v1("GET", "/deposits", s.listDeposits, ScopeAccountsRead)
@@ -196,6 +209,7 @@ func New(cfg Config) *Server {
 	}
 
 	s.auditRoutes(v1, cfg.Projections)
+	s.mountConsole(cfg)
 
 	s.routes = map[string]bool{}
 	for _, r := range e.Routes() {

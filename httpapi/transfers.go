@@ -121,7 +121,7 @@ func (s *Server) createAdjustment(c echo.Context) error {
 }
 
 // prepareAdjustment checks an adjustment's body and builds its request.
-func (s *Server) prepareAdjustment(_ echo.Context, body []byte) (pgjournal.Request, error) {
+func (s *Server) prepareAdjustment(c echo.Context, body []byte) (pgjournal.Request, error) {
 	var req adjustmentRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return pgjournal.Request{}, err
@@ -139,6 +139,9 @@ func (s *Server) prepareAdjustment(_ echo.Context, body []byte) (pgjournal.Reque
 	cmd := ledger.Adjust{
 		AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: req.Account,
 		Direction: ledger.Direction(req.Direction), Amount: amount, Reason: req.Reason,
+	}
+	if s.approval {
+		return s.proposeRequest(c, cmd), nil
 	}
 	return pgjournal.Request{Command: cmd, Render: func(o pgjournal.Outcome) pgjournal.Response {
 		if o.Err != nil {

@@ -37,6 +37,10 @@ type AdjustmentPostedData struct {
 	Amount       string    `json:"amount"`
 	Currency     Currency  `json:"currency"`
 	Reason       string    `json:"reason"`
+	// ProposedBy and ApprovedBy are the key lineages of the two admins when
+	// the adjustment posted by four eyes (see approval.go); absent otherwise.
+	ProposedBy string `json:"proposed_by,omitempty"`
+	ApprovedBy string `json:"approved_by,omitempty"`
 }
 
 func (s *State) decideAdjust(c Adjust, env Env) ([]Event, error) {

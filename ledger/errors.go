@@ -37,6 +37,8 @@ const (
 	ECaptureExceedsHold    Code = "capture_exceeds_hold"
 	EBatchFailed           Code = "batch_failed"
 	EKeyLimitReached       Code = "key_limit_reached"
+	EProposalNotPending    Code = "proposal_not_pending"
+	EApproverIsProposer    Code = "approver_is_proposer"
 	ERateLimited           Code = "rate_limited"
 	EGatewayError          Code = "gateway_error"
 	EUnavailable           Code = "unavailable"

@@ -24,6 +24,7 @@ type State struct {
 	transactions map[string]*TransactionRecord
 
 	withdrawals map[string]*Withdrawal // by id; see withdrawal.go
+	proposals   map[string]*AdjustmentProposal
 }
 
 // NewState returns a state holding the given accounts.
@@ -39,6 +40,7 @@ func NewState(accounts []Account) *State {
 		refunds:      make(map[string]*Refund),
 		holds:        make(map[string]*Hold),
 		transactions: make(map[string]*TransactionRecord),
+		proposals:    make(map[string]*AdjustmentProposal),
 	}
 	for i := range accounts {
 		s.add(accounts[i])
@@ -91,6 +93,7 @@ func (s *State) lookup(ref string) *Account {
 // its overdraft limit; a hold and each leg of a transaction return the same.
 // Adjust returns ENotFound, ESystemAccount, ECurrencyMismatch, EAccountClosed,
 // or EInsufficientFunds for a debit past the limit.
+// ProposeAdjustment, ApproveAdjustment and RejectAdjustment: see approval.go.
 // ChangeStatus returns ENotFound, ESystemAccount, EAccountClosed or EBalanceNotZero;
 // a change to the status the account already has yields no event.
 // The other commands' refusals are documented with them (hold.go,
@@ -141,6 +144,12 @@ func (s *State) Decide(cmd Command, env Env) ([]Event, error) {
 		return s.decideFailRefund(c, env)
 	case RequestWithdrawal, RecordPayoutSubmission, FailWithdrawal, EraseDestination:
 		return s.decideWithdrawal(c, env)
+	case ProposeAdjustment:
+		return s.decidePropose(c, env)
+	case ApproveAdjustment:
+		return s.decideApprove(c, env)
+	case RejectAdjustment:
+		return s.decideReject(c, env)
 	}
 	return nil, fmt.Errorf("ledger: unknown command %T", cmd)
 }
@@ -180,6 +189,10 @@ func (s *State) Apply(e *Event) error {
 		}
 	case TransferRefunded, RefundRequested, RefundSubmitted, RefundSucceededEvent, RefundFailedEvent:
 		if err := s.applyRefund(e); err != nil {
+			return err
+		}
+	case AdjustmentProposed, AdjustmentPosted, AdjustmentRejected:
+		if err := s.applyProposal(e); err != nil {
 			return err
 		}
 	default:

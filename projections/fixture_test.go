@@ -143,7 +143,29 @@ func (f *fixture) workload(seed uint64, steps int) {
 	}
 	f.gatewayWork("main", wallets[0].id, wallets[1].id, "NGN")
 	f.withdrawalWork("main", wallets[0].id, "NGN")
+	f.fourEyes("eu", wallets[7].id, "EUR")
 	f.holdWork("main", wallets[0].id, wallets[1].id, wallets[2].id, "NGN")
+}
+
+// fourEyes proposes three adjustments: one approved (it posts), one
+// rejected and one left pending.
+func (f *fixture) fourEyes(book, wallet, cur string) {
+	f.t.Helper()
+	var ids []string
+	for range 3 {
+		id := ledger.NewID(ledger.PrefixAdjustment)
+		ids = append(ids, id)
+		if got := f.submit(book, ledger.ProposeAdjustment{AdjustmentID: id, Account: wallet, Direction: ledger.Credit,
+			Amount: ledger.MustMoney("3.00", cur), Reason: "four eyes", ProposedBy: "key_alice"}); got != "ok" {
+			f.t.Fatalf("propose: %s", got)
+		}
+	}
+	if got := f.submit(book, ledger.ApproveAdjustment{AdjustmentID: ids[0], ApprovedBy: "key_bob"}); got != "ok" {
+		f.t.Fatalf("approve: %s", got)
+	}
+	if got := f.submit(book, ledger.RejectAdjustment{AdjustmentID: ids[1], RejectedBy: "key_bob", Reason: "no"}); got != "ok" {
+		f.t.Fatalf("reject: %s", got)
+	}
 }
 
 // holdWork runs the hold and transaction life cycles the workload leaves to

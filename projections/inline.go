@@ -14,7 +14,7 @@ import (
 // transaction, in the order they must run (accounts before the balances and
 // transfers that refer to them).
 func Inline() []Projection {
-	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}, Refunds{}, Holds{}, Transactions{}, Withdrawals{}}
+	return []Projection{Accounts{}, Balances{}, Transfers{}, Adjustments{}, Deposits{}, Refunds{}, Holds{}, Transactions{}, Withdrawals{}, AdjustmentProposals{}}
 }
 
 // Accounts keeps the accounts table: identity and status.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -457,7 +456,7 @@ func (o *ops) export(book, format, from, to, out string) (bool, error) {
 	var cw *csv.Writer
 	if format == "csv" {
 		cw = csv.NewWriter(w)
-		if err := cw.Write([]string{"book", "position", "event_id", "type", "occurred_at", "recorded_at", "posting", "account", "amount", "currency", "balance_after", "data", "prev_hash", "hash"}); err != nil {
+		if err := cw.Write(pgjournal.ExportCSVHeader); err != nil {
 			return false, err
 		}
 	}
@@ -478,9 +477,9 @@ func (o *ops) export(book, format, from, to, out string) (bool, error) {
 				first = e.Position
 			}
 			if cw != nil {
-				err = writeCSV(cw, e)
+				err = pgjournal.WriteCSV(cw, e)
 			} else {
-				err = writeJSONL(w, e)
+				err = pgjournal.WriteJSONL(w, e)
 			}
 			if err != nil {
 				return false, err
@@ -531,35 +530,6 @@ func (o *ops) bound(book, s string, from bool) (int64, error) {
 		return o.store.PositionAt(o.ctx, book, t.Add(-time.Microsecond))
 	}
 	return o.store.PositionAt(o.ctx, book, t)
-}
-
-func writeJSONL(w *bufio.Writer, e ledger.Event) error {
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	w.Write(line)
-	return w.WriteByte('\n')
-}
-
-func writeCSV(cw *csv.Writer, e ledger.Event) error {
-	base := []string{e.Book, strconv.FormatInt(e.Position, 10), e.ID, string(e.Type),
-		e.OccurredAt.UTC().Format(ledger.TimeFormat), e.RecordedAt.UTC().Format(ledger.TimeFormat)}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, e.Data); err != nil {
-		return err
-	}
-	data := compact.String()
-	if len(e.Postings) == 0 {
-		return cw.Write(append(base, "", "", "", "", "", data, e.PrevHash, e.Hash))
-	}
-	for i, p := range e.Postings {
-		row := append(append([]string{}, base...), strconv.Itoa(i), p.Account, p.Amount.String(), string(p.Amount.Currency()), p.BalanceAfter.String(), data, e.PrevHash, e.Hash)
-		if err := cw.Write(row); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // localServerOrOpen is openDatabase for commands that may share a running

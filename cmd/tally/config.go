@@ -33,6 +33,9 @@ type Config struct {
 	PublicURL string
 	// Sandbox enables the sandbox gateway; on by default in local mode.
 	Sandbox bool
+	// AdjustmentApproval makes POST /v1/adjustments propose, for a second
+	// admin to approve (TALLY_ADJUSTMENT_APPROVAL=required; default optional).
+	AdjustmentApproval bool
 
 	// Hardening; docs/operations.md gives the defaults and the reasons.
 	RateLimit       float64       // requests per second per owner-bound API key; 0 (the default): unlimited
@@ -96,6 +99,12 @@ func configFromEnv() (Config, error) {
 	}
 	if c.Citus, err = strconv.ParseBool(envOr("TALLY_CITUS", "false")); err != nil {
 		return c, fmt.Errorf("TALLY_CITUS must be true or false, not %q", os.Getenv("TALLY_CITUS"))
+	}
+	switch approval := envOr("TALLY_ADJUSTMENT_APPROVAL", "optional"); approval {
+	case "required", "optional":
+		c.AdjustmentApproval = approval == "required"
+	default:
+		return c, fmt.Errorf("TALLY_ADJUSTMENT_APPROVAL must be required or optional, not %q", approval)
 	}
 	c.NATSURL, c.KafkaBrokers = envOr("TALLY_NATS_URL", ""), envOr("TALLY_KAFKA_BROKERS", "")
 	allowPrivate := envOr("TALLY_WEBHOOK_ALLOW_PRIVATE", strconv.FormatBool(c.LocalMode()))

@@ -133,6 +133,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Gateways: gws, Sandbox: sandboxPages, JWT: m.jwt,
 		Keys: pgjournal.NewKeys(m.pool), Metrics: metrics, Subscriptions: m.outbox.subscriptions,
 		RateLimit: m.cfg.RateLimit, RateBurst: m.cfg.RateBurst, RequestTimeout: m.cfg.RequestTimeout,
+		AdjustmentApproval: m.cfg.AdjustmentApproval, Sessions: pgjournal.NewSessions(m.pool),
 		UnauthRateLimit: m.cfg.UnauthRateLimit, UnauthRateBurst: m.cfg.UnauthRateBurst, TrustedProxies: m.cfg.TrustedProxies,
 		Version:         Version(),
 		InProgressLease: m.cfg.IdempotencyLease,
@@ -167,7 +168,7 @@ func (m *Main) Run(ctx context.Context) error {
 			api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{})
 		}()
 	}
-	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "local_mode", m.cfg.LocalMode())
+	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "console_url", m.cfg.PublicURL+httpapi.ConsolePath, "local_mode", m.cfg.LocalMode())
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // loader reads and locks everything a batch decides on. Every batch locks
-// in the same order — deposits, transfers, holds, transactions, withdrawals, refunds, then balance rows in
+// in the same order — deposits, transfers, holds, transactions, withdrawals, adjustment proposals, refunds, then balance rows in
 // ascending account id — so concurrent batches (of other processes, or of
 // rebuilds) cannot deadlock with it. Its reads are queued into pipelines:
 // one round trip when the batch reads no deposits or transfers (transfers,
@@ -26,6 +26,7 @@ type loader struct {
 	pendingOf      []string // accounts whose pending refunds the batch reads
 	holdIDs        []string
 	transactionIDs []string
+	proposalIDs    []string
 
 	deposits   []ledger.Deposit // as read and locked
 	depositIDs []string
@@ -33,6 +34,7 @@ type loader struct {
 	refunds    []ledger.Refund
 	holds      []ledger.Hold
 	txns       []ledger.TransactionRecord
+	proposals  []ledger.AdjustmentProposal
 	accounts   []ledger.Account
 
 	withdrawalKeys []ledger.WithdrawalKey // named by the commands; see withdrawals.go
@@ -55,6 +57,9 @@ func newLoader(j *Journal, book string, batch []*pending) *loader {
 					l.pendingOf = append(l.pendingOf, k.PendingOfRef)
 				}
 			}
+		}
+		if r, ok := cmd.(ledger.ProposalReader); ok {
+			l.proposalIDs = append(l.proposalIDs, r.Proposals()...)
 		}
 		if r, ok := cmd.(ledger.HoldReader); ok {
 			l.holdIDs = append(l.holdIDs, r.Holds()...)
@@ -87,7 +92,10 @@ func (l *loader) queueFirst(p *pipeline) bool {
 	if len(l.withdrawalKeys) > 0 {
 		l.queueWithdrawals(p)
 	}
-	if len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.holdIDs) > 0 || len(l.transactionIDs) > 0 || len(l.withdrawalKeys) > 0 {
+	if len(l.proposalIDs) > 0 {
+		l.queueProposals(p)
+	}
+	if len(l.proposalIDs) > 0 || len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.holdIDs) > 0 || len(l.transactionIDs) > 0 || len(l.withdrawalKeys) > 0 {
 		return true
 	}
 	l.queueSecond(p)
@@ -123,6 +131,9 @@ func (l *loader) state() *ledger.State {
 	}
 	for _, w := range l.withdrawals {
 		state.AddWithdrawal(w)
+	}
+	for _, p := range l.proposals {
+		state.AddProposal(p)
 	}
 	return state
 }
@@ -370,6 +381,10 @@ func (l *loader) queueAccounts(p *pipeline) {
 	for _, w := range l.withdrawals {
 		refs = append(refs, w.Account)
 		system = append(system, ledger.SystemAccountsForWithdrawal(w)...)
+	}
+	for _, p := range l.proposals {
+		refs = append(refs, p.Account)
+		system = append(system, ledger.SystemAccountsForProposal(p)...)
 	}
 	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, true, func(a ledger.Account) {
 		l.accounts = append(l.accounts, a)

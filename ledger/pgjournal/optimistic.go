@@ -55,7 +55,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	}
 	for _, cmd := range commands(batch) {
 		switch cmd.(type) {
-		case ledger.DepositReader, ledger.RefundReader, ledger.HoldReader, ledger.TransactionReader, ledger.WithdrawalReader:
+		case ledger.DepositReader, ledger.RefundReader, ledger.HoldReader, ledger.TransactionReader, ledger.WithdrawalReader, ledger.ProposalReader:
 			return nil, false
 		}
 		refs = append(refs, cmd.AccountRefs()...)

@@ -50,9 +50,10 @@ CREATE INDEX refunds_by_id ON refunds (id);
 
 ALTER TABLE account_daily DROP CONSTRAINT account_daily_pkey, ADD PRIMARY KEY (book, account_id, day);
 
--- Holds and transactions (0009), the webhook deliveries (0010) and the
--- withdrawals and their destinations (0020) were made with book in every
--- key; holds and transactions are also found by id alone.
+-- Holds and transactions (0009), the webhook deliveries (0010), the
+-- adjustment proposals (0012) and the withdrawals and their destinations
+-- (0020) were made with book in every key; holds and transactions are also
+-- found by id alone.
 CREATE INDEX holds_by_id ON holds (id);
 CREATE INDEX transactions_by_id ON transactions (id);
 
