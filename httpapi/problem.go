@@ -122,6 +122,7 @@ func write(c echo.Context, r pgjournal.Response) error {
 	if r.Replayed {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
+	setPosition(c, r.Position)
 	return c.Blob(r.Status, r.ContentType, r.Body)
 }
 

@@ -149,7 +149,7 @@ func New(cfg Config) *Server {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(s.requestLog, s.harden)
+	e.Use(s.requestLog, s.harden, s.readRouting)
 
 	e.GET("/", s.landing)
 	e.GET("/healthz", s.healthz)

@@ -424,8 +424,13 @@ func TestWebhookRetriesWithBackoffInOrderThenSucceeds(t *testing.T) {
 func TestWebhookGivesUpAfterThreeDaysAndMovesOn(t *testing.T) {
 	h := newEventsHarness(t)
 	rcv := newReceiver(t)
+	// The first event delivered fails for good (the receiver decides under
+	// its lock, so no delivery can come before doomed is known).
 	var doomed string
 	rcv.setAnswer(func(r hookCall, _ int) int {
+		if doomed == "" {
+			doomed = r.header.Get(sinks.HeaderEventID)
+		}
 		if r.header.Get(sinks.HeaderEventID) == doomed {
 			return http.StatusServiceUnavailable
 		}
@@ -433,10 +438,6 @@ func TestWebhookGivesUpAfterThreeDaysAndMovesOn(t *testing.T) {
 	})
 	id, _ := h.subscribe(map[string]any{"url": rcv.srv.URL, "events": []string{"account.opened"}})
 	h.open("alice", "NGN")
-	ids, _, _ := h.journal("main")
-	rcv.mu.Lock()
-	doomed = ids[0]
-	rcv.mu.Unlock()
 	h.open("bob", "NGN")
 	// Retries every hour at most: step the clock an hour at a time, past 3 days.
 	for step := 0; len(rcv.delivered()) == 0; step++ {
@@ -446,7 +447,14 @@ func TestWebhookGivesUpAfterThreeDaysAndMovesOn(t *testing.T) {
 		time.Sleep(15 * time.Millisecond)
 		h.clock.Advance(time.Hour)
 	}
-	if got := rcv.waitDelivered(1); got[0] == doomed {
+	got := rcv.waitDelivered(1)
+	ids, _, _ := h.journal("main")
+	rcv.mu.Lock()
+	if doomed != ids[0] {
+		t.Errorf("the first delivery was of %s, not of the first event %s", doomed, ids[0])
+	}
+	rcv.mu.Unlock()
+	if got[0] == doomed {
 		t.Fatalf("the failing event was delivered")
 	}
 	var page struct {

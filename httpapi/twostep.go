@@ -63,8 +63,11 @@ func (s *Server) submitTwoStep(c echo.Context, key string, body []byte, r twoSte
 		return fmt.Errorf("in-progress idempotency record: %w", err)
 	}
 
+	// Idempotency records are kept per book: the record is in the book the
+	// first step went to.
+	book := first.Position.Book
 	holder := ledger.NewID("lease")
-	claimed, err := s.store.ClaimInProgress(c.Request().Context(), idem.Scope, idem.Key, holder, s.lease)
+	claimed, err := s.store.ClaimInProgress(c.Request().Context(), book, idem.Scope, idem.Key, holder, s.lease)
 	if err != nil {
 		return submitError(err)
 	}
@@ -74,14 +77,14 @@ func (s *Server) submitTwoStep(c echo.Context, key string, body []byte, r twoSte
 	// The gateway call and its recording outlive a client that hangs up.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), gatewayTimeout)
 	defer cancel()
-	defer s.keepLease(ctx, idem, holder)()
+	defer s.keepLease(ctx, book, idem, holder)()
 
 	next, render, err := r.then(ctx, progress.ID, first.Replayed)
 	if err != nil {
 		return err
 	}
 	idem.Finish = true
-	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Book: r.book, Idempotency: &idem, Render: render})
+	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Book: book, Idempotency: &idem, Render: render})
 	if err != nil {
 		return submitError(err)
 	}
@@ -91,7 +94,7 @@ func (s *Server) submitTwoStep(c echo.Context, key string, body []byte, r twoSte
 // keepLease renews holder's lease until the returned function is called,
 // which then releases it (a finished record no longer needs it; an
 // unfinished one can be resumed by a retry at once).
-func (s *Server) keepLease(ctx context.Context, idem pgjournal.Idempotency, holder string) func() {
+func (s *Server) keepLease(ctx context.Context, book string, idem pgjournal.Idempotency, holder string) func() {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -103,7 +106,7 @@ func (s *Server) keepLease(ctx context.Context, idem pgjournal.Idempotency, hold
 			case <-done:
 				return
 			case <-tick.C:
-				if ok, err := s.store.ClaimInProgress(ctx, idem.Scope, idem.Key, holder, s.lease); err != nil || !ok {
+				if ok, err := s.store.ClaimInProgress(ctx, book, idem.Scope, idem.Key, holder, s.lease); err != nil || !ok {
 					s.log.Warn("could not renew the lease of an in-progress request", "err", err, "renewed", ok)
 				}
 			}
@@ -114,7 +117,7 @@ func (s *Server) keepLease(ctx context.Context, idem pgjournal.Idempotency, hold
 		<-stopped
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := s.store.ReleaseInProgress(rctx, idem.Scope, idem.Key, holder); err != nil {
+		if err := s.store.ReleaseInProgress(rctx, book, idem.Scope, idem.Key, holder); err != nil {
 			s.log.Warn("could not release the lease of an in-progress request", "err", err)
 		}
 	}

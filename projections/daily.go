@@ -91,7 +91,7 @@ func (DailySummaries) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Even
 		SELECT acc, day, book, cur, opening::numeric, credits::numeric, debits::numeric, closing::numeric, n, firstp, lastp
 		FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::bigint[], $11::bigint[])
 		     AS t(acc, day, book, cur, opening, credits, debits, closing, n, firstp, lastp)
-		ON CONFLICT (account_id, day) DO UPDATE SET
+		ON CONFLICT (book, account_id, day) DO UPDATE SET
 			credits = d.credits + EXCLUDED.credits,
 			debits = d.debits + EXCLUDED.debits,
 			closing = EXCLUDED.closing,
@@ -159,7 +159,7 @@ func (s *Set) Statement(ctx context.Context, ref string, from, to time.Time) (St
 		return st, err
 	}
 	var opening *string
-	err = tx.QueryRow(ctx, `SELECT closing::text FROM account_daily WHERE account_id = $1 AND day < $2 ORDER BY day DESC LIMIT 1`, st.AccountID, from).Scan(&opening)
+	err = tx.QueryRow(ctx, `SELECT closing::text FROM account_daily WHERE book = $3 AND account_id = $1 AND day < $2 ORDER BY day DESC LIMIT 1`, st.AccountID, from, st.Book).Scan(&opening)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return st, err
 	}
@@ -172,7 +172,7 @@ func (s *Set) Statement(ctx context.Context, ref string, from, to time.Time) (St
 	st.Credits, st.Debits, st.Closing = ledger.Zero(st.Currency), ledger.Zero(st.Currency), st.Opening
 	rows, err := tx.Query(ctx, `
 		SELECT day, opening::text, credits::text, debits::text, closing::text, entries, first_position, last_position
-		FROM account_daily WHERE account_id = $1 AND day >= $2 AND day <= $3 ORDER BY day`, st.AccountID, from, to)
+		FROM account_daily WHERE book = $4 AND account_id = $1 AND day >= $2 AND day <= $3 ORDER BY day`, st.AccountID, from, to, st.Book)
 	if err != nil {
 		return st, err
 	}

@@ -335,7 +335,8 @@ func (f *fixture) forge(book string, typ ledger.EventType, data any, postings ..
 		f.t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgjournal.LockKey(book)); err != nil {
+	// The book's head row is its append lock (book_heads).
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM book_heads WHERE book = $1 FOR UPDATE`, book); err != nil {
 		f.t.Fatal(err)
 	}
 	head, err := pgjournal.BookHead(ctx, tx, book)
@@ -371,6 +372,10 @@ func (f *fixture) forge(book string, typ ledger.EventType, data any, postings ..
 		if err := p.Apply(ctx, tx, []ledger.Event{e}); err != nil {
 			f.t.Fatal(err)
 		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE book_heads SET position = $2, hash = $3, recorded_at = $4 WHERE book = $1`,
+		e.Book, e.Position, e.Hash, e.RecordedAt); err != nil {
+		f.t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		f.t.Fatal(err)

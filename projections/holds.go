@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tallyledger/tally/ledger"
@@ -73,7 +75,8 @@ var holdStatusAfter = map[ledger.EventType]string{
 // applyHeld moves each sender's held amount (balances.held) by the batch's
 // hold events: up when a hold is created, down when it ends.
 func applyHeld(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
-	var ids, deltas []string
+	type change struct{ ids, deltas []string }
+	byBook := map[string]*change{}
 	for _, e := range events {
 		sign := ""
 		switch e.Type {
@@ -87,19 +90,24 @@ func applyHeld(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return fmt.Errorf("balances: event %d: %w", e.Position, err)
 		}
-		ids = append(ids, d.From)
-		deltas = append(deltas, sign+d.Amount)
+		c := byBook[e.Book]
+		if c == nil {
+			c = &change{}
+			byBook[e.Book] = c
+		}
+		c.ids, c.deltas = append(c.ids, d.From), append(c.deltas, sign+d.Amount)
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	// Several changes of one account in a batch add up before the update.
-	_, err := tx.Exec(ctx, `
-		UPDATE balances b SET held = b.held + t.delta
-		FROM (SELECT id, sum(delta::numeric) AS delta FROM unnest($1::text[], $2::text[]) AS x(id, delta) GROUP BY id) t
-		WHERE b.account_id = t.id`, ids, deltas)
-	if err != nil {
-		return fmt.Errorf("balances: held: %w", err)
+	// One statement per book (an append's events are all of one book), which
+	// names it: on Citus, its shard.
+	for _, book := range slices.Sorted(maps.Keys(byBook)) {
+		c := byBook[book]
+		// Several changes of one account in a batch add up before the update.
+		if _, err := tx.Exec(ctx, `
+			UPDATE balances b SET held = b.held + t.delta
+			FROM (SELECT id, sum(delta::numeric) AS delta FROM unnest($1::text[], $2::text[]) AS x(id, delta) GROUP BY id) t
+			WHERE b.book = $3 AND b.account_id = t.id`, c.ids, c.deltas, book); err != nil {
+			return fmt.Errorf("balances: held: %w", err)
+		}
 	}
 	return nil
 }
@@ -192,11 +200,12 @@ func (Transactions) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event)
 		return fmt.Errorf("transactions: legs: %w", err)
 	}
 	if len(reversedIDs) > 0 {
-		if _, err := tx.Exec(ctx, `
-			UPDATE transactions t SET reversed_by = x.by
-			FROM unnest($1::text[], $2::text[], $3::text[]) AS x(book, id, by)
-			WHERE t.book = x.book AND t.id = x.id`, reversedBooks, reversedIDs, reversedBy); err != nil {
-			return fmt.Errorf("transactions: reversed: %w", err)
+		// One by one, each naming its book (on Citus, its shard).
+		for i := range reversedIDs {
+			if _, err := tx.Exec(ctx, `UPDATE transactions SET reversed_by = $3 WHERE book = $1 AND id = $2`,
+				reversedBooks[i], reversedIDs[i], reversedBy[i]); err != nil {
+				return fmt.Errorf("transactions: reversed: %w", err)
+			}
 		}
 	}
 	return nil

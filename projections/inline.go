@@ -24,7 +24,9 @@ type Accounts struct{}
 func (Accounts) Name() string { return "accounts" }
 
 // Tables implements Projection.
-func (Accounts) Tables() []Table { return []Table{{Name: "accounts", Book: "book = $1"}} }
+func (Accounts) Tables() []Table {
+	return []Table{{Name: "accounts", Book: "book = $1"}, {Name: "wallet_numbers", Book: "book = $1"}}
+}
 
 // Apply implements Projection.
 func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -32,8 +34,8 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 		ids, books, wallets, names, owners, currencies, kinds, metas, limits []string
 		created                                                              []time.Time
 		positions                                                            []int64
-		statusIDs, statuses                                                  []string
-		limitIDs, newLimits                                                  []string
+		statusIDs, statusBooks, statuses                                     []string
+		limitIDs, limitBooks, newLimits                                      []string
 	)
 	for _, e := range events {
 		switch e.Type {
@@ -66,7 +68,7 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			if err := json.Unmarshal(e.Data, &d); err != nil {
 				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
 			}
-			limitIDs = append(limitIDs, d.AccountID)
+			limitIDs, limitBooks = append(limitIDs, d.AccountID), append(limitBooks, e.Book)
 			newLimits = append(newLimits, d.OverdraftLimit)
 		case ledger.AccountFrozen, ledger.AccountUnfrozen, ledger.AccountClosed:
 			var d ledger.AccountStatusData
@@ -74,6 +76,7 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
 			}
 			statusIDs = append(statusIDs, d.AccountID)
+			statusBooks = append(statusBooks, e.Book)
 			statuses = append(statuses, string(statusAfter[e.Type]))
 		}
 	}
@@ -86,16 +89,24 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			ids, books, wallets, names, owners, currencies, kinds, metas, created, positions, limits); err != nil {
 			return fmt.Errorf("accounts: insert: %w", err)
 		}
+		// Wallet numbers are unique across books: the lookup table holds
+		// them, and fails the append of a number another book has.
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO wallet_numbers (wallet_number, book, account_id)
+			SELECT wallet, book, id FROM unnest($1::text[], $2::text[], $3::text[]) AS t(id, book, wallet)
+			WHERE wallet <> ''`, ids, books, wallets); err != nil {
+			return fmt.Errorf("accounts: wallet numbers: %w", err)
+		}
 	}
 	// Status changes apply in order; a later change of the same account in
 	// the batch must win, so they are applied one by one.
 	for i := range statusIDs {
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE id = $1`, statusIDs[i], statuses[i]); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET status = $2 WHERE book = $3 AND id = $1`, statusIDs[i], statuses[i], statusBooks[i]); err != nil {
 			return fmt.Errorf("accounts: status: %w", err)
 		}
 	}
 	for i := range limitIDs {
-		if _, err := tx.Exec(ctx, `UPDATE accounts SET overdraft_limit = $2::numeric WHERE id = $1`, limitIDs[i], newLimits[i]); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET overdraft_limit = $2::numeric WHERE book = $3 AND id = $1`, limitIDs[i], newLimits[i], limitBooks[i]); err != nil {
 			return fmt.Errorf("accounts: limit: %w", err)
 		}
 	}
@@ -117,12 +128,12 @@ func (Balances) Name() string { return "balances" }
 
 // Tables implements Projection.
 func (Balances) Tables() []Table {
-	return []Table{{Name: "balances", Book: "account_id IN (SELECT id FROM accounts WHERE book = $1)"}}
+	return []Table{{Name: "balances", Book: "book = $1"}}
 }
 
 // Apply implements Projection.
 func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
-	var openIDs, openCurrencies []string
+	var openIDs, openBooks, openCurrencies []string
 	var openPositions []int64
 	for _, e := range events {
 		if e.Type != ledger.AccountOpened {
@@ -133,14 +144,15 @@ func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			return fmt.Errorf("balances: event %d: %w", e.Position, err)
 		}
 		openIDs = append(openIDs, d.AccountID)
+		openBooks = append(openBooks, e.Book)
 		openCurrencies = append(openCurrencies, string(d.Currency))
 		openPositions = append(openPositions, e.Position)
 	}
 	if len(openIDs) > 0 {
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO balances (account_id, currency, balance, position)
-			SELECT id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, currency, pos)`,
-			openIDs, openCurrencies, openPositions); err != nil {
+			INSERT INTO balances (book, account_id, currency, balance, position)
+			SELECT book, id, currency, 0, pos FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(book, id, currency, pos)`,
+			openBooks, openIDs, openCurrencies, openPositions); err != nil {
 			return fmt.Errorf("balances: open: %w", err)
 		}
 	}
@@ -167,10 +179,11 @@ func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 	if len(ids) == 0 {
 		return nil
 	}
+	// The events of one Apply are of one book.
 	_, err := tx.Exec(ctx, `
 		UPDATE balances b SET balance = t.balance::numeric, position = t.pos
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, balance, pos)
-		WHERE b.account_id = t.id`, ids, amounts, positions)
+		WHERE b.book = $4 AND b.account_id = t.id`, ids, amounts, positions, events[0].Book)
 	if err != nil {
 		return fmt.Errorf("balances: %w", err)
 	}
@@ -241,7 +254,7 @@ func applyTransferRefunds(ctx context.Context, tx pgx.Tx, events []ledger.Event)
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE transfers SET refunded_amount = refunded_amount + $2::numeric WHERE id = $1`, d.TransferID, d.Amount); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE transfers SET refunded_amount = refunded_amount + $2::numeric WHERE book = $3 AND id = $1`, d.TransferID, d.Amount, e.Book); err != nil {
 			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
 		}
 	}
@@ -306,7 +319,9 @@ type Deposits struct{}
 func (Deposits) Name() string { return "deposits" }
 
 // Tables implements Projection.
-func (Deposits) Tables() []Table { return []Table{{Name: "deposits", Book: "book = $1"}} }
+func (Deposits) Tables() []Table {
+	return []Table{{Name: "deposits", Book: "book = $1"}, {Name: "deposit_references", Book: "book = $1"}}
+}
 
 // Apply implements Projection.
 func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
@@ -320,13 +335,16 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 					INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, created_position, position, created_at, updated_at)
 					VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, 'pending', $8, $8, $9, $9)`,
 					d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, e.Position, e.RecordedAt)
+				if err == nil {
+					err = insertReference(ctx, tx, e.Book, d.DepositID, d.Reference)
+				}
 			}
 		case ledger.DepositCheckoutOpened:
 			var d ledger.DepositCheckoutData
 			if err = json.Unmarshal(e.Data, &d); err == nil {
 				_, err = tx.Exec(ctx, `
 					UPDATE deposits SET checkout_url = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
-					WHERE id = $1`, d.DepositID, d.CheckoutURL, d.GatewayReference, e.Position, e.RecordedAt)
+					WHERE book = $6 AND id = $1`, d.DepositID, d.CheckoutURL, d.GatewayReference, e.Position, e.RecordedAt, e.Book)
 			}
 		case ledger.DepositSucceededEvent, ledger.DepositFailedEvent, ledger.DepositExpiredEvent, ledger.DepositFlaggedEvent:
 			var d ledger.DepositOutcomeData
@@ -336,14 +354,17 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 						INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, gateway_reference, unsolicited, created_position, position, created_at, updated_at)
 						VALUES ($1, $2, $3, nullif($4, ''), $5, $6::numeric, $7, 'succeeded', $8, true, $9, $9, $10, $10)`,
 						d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, d.GatewayReference, e.Position, e.RecordedAt)
+					if err == nil {
+						err = insertReference(ctx, tx, e.Book, d.DepositID, d.Reference)
+					}
 					break
 				}
 				_, err = tx.Exec(ctx, `
 					UPDATE deposits SET status = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference),
 					       received_amount = nullif($4, ''), received_currency = nullif($5, ''), reason = nullif($6, ''),
 					       position = $7, updated_at = $8
-					WHERE id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
-					d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt)
+					WHERE book = $9 AND id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
+					d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt, e.Book)
 			}
 		case ledger.DepositCaptureAnsweredEvent:
 			// The capture id replaces the order id: refunds name the capture.
@@ -380,8 +401,18 @@ func applyDepositRefund(ctx context.Context, tx pgx.Tx, e ledger.Event) error {
 	default:
 		return nil // a pending refund that succeeds was counted when requested
 	}
-	_, err := tx.Exec(ctx, `UPDATE deposits SET refunded_amount = refunded_amount `+sign+` $2::numeric, position = $3, updated_at = $4 WHERE id = $1`,
-		d.DepositID, d.Amount, e.Position, e.RecordedAt)
+	_, err := tx.Exec(ctx, `UPDATE deposits SET refunded_amount = refunded_amount `+sign+` $2::numeric, position = $3, updated_at = $4 WHERE book = $5 AND id = $1`,
+		d.DepositID, d.Amount, e.Position, e.RecordedAt, e.Book)
+	return err
+}
+
+// insertReference records a deposit's reference in the lookup table that
+// keeps references unique across books.
+func insertReference(ctx context.Context, tx pgx.Tx, book, deposit, reference string) error {
+	if reference == "" {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO deposit_references (reference, book, deposit_id) VALUES ($1, $2, $3)`, reference, book, deposit)
 	return err
 }
 
@@ -437,8 +468,8 @@ func applyRefund(ctx context.Context, tx pgx.Tx, e ledger.Event, d ledger.Refund
 		return err
 	}
 	update := func(status ledger.RefundStatus) error {
-		_, err := tx.Exec(ctx, `UPDATE refunds SET status = $2, gateway_refund_id = coalesce(nullif($3, ''), gateway_refund_id), position = $4, updated_at = $5 WHERE id = $1`,
-			d.RefundID, string(status), d.GatewayRefundID, e.Position, e.RecordedAt)
+		_, err := tx.Exec(ctx, `UPDATE refunds SET status = $2, gateway_refund_id = coalesce(nullif($3, ''), gateway_refund_id), position = $4, updated_at = $5 WHERE book = $6 AND id = $1`,
+			d.RefundID, string(status), d.GatewayRefundID, e.Position, e.RecordedAt, e.Book)
 		return err
 	}
 	switch e.Type {

@@ -107,14 +107,12 @@ func (s *Set) Rebuild(ctx context.Context, names []string, opt RebuildOptions) (
 
 // swap runs in Rebuild's final transaction.
 func (s *Set) swap(ctx context.Context, ss *session, tx pgx.Tx, heads []pgjournal.Head, replayed map[string]int64, rep *RebuildReport) error {
-	// Appends take their book's advisory lock first, before any row lock,
-	// so taking every book's (in name order, as heads are sorted) cannot
-	// deadlock with them; the table lock then holds off a book created
-	// meanwhile, whose lock is not among these.
-	for _, h := range heads {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgjournal.LockKey(h.Book)); err != nil {
-			return err
-		}
+	// Appends lock their book's head row first, before any other row, so
+	// locking every book's (in name order) cannot deadlock with them; the
+	// table lock then holds off a book created meanwhile, which has no head
+	// row to lock yet.
+	if _, err := tx.Exec(ctx, `SELECT book FROM book_heads ORDER BY book FOR UPDATE`); err != nil {
+		return err
 	}
 	if _, err := tx.Exec(ctx, `LOCK TABLE events IN SHARE MODE`); err != nil {
 		return err

@@ -303,24 +303,46 @@ type standing struct {
 	head, at         int64 // the book's last position; the projection's checkpoint
 }
 
-// standing reads, in one query, the head of each of books (nil: every
-// book) and the checkpoint of each projection there.
+// standing reads the head of each of books (nil: every book) and the
+// checkpoint of each projection there. (Plain reads joined here rather
+// than one join: on Citus, books is a reference table and the heads and
+// checkpoints are distributed by book.)
 func (r *Runner) standing(ctx context.Context, projections, books []string) ([]standing, error) {
-	rows, err := r.pool.Query(ctx, `
-		SELECT p.name, b.name, coalesce(h.position, 0), coalesce(c.position, 0)
-		FROM unnest($1::text[]) AS p(name) CROSS JOIN books b
-		LEFT JOIN LATERAL (SELECT position FROM events WHERE book = b.name ORDER BY position DESC LIMIT 1) h ON true
-		LEFT JOIN projection_checkpoints c ON c.projection = p.name AND c.book = b.name
-		WHERE $2::text[] IS NULL OR b.name = ANY($2)
-		ORDER BY b.name, p.name`, projections, books)
+	heads, err := pgjournal.Heads(ctx, r.pool)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (standing, error) {
-		var s standing
-		err := row.Scan(&s.projection, &s.book, &s.head, &s.at)
-		return s, err
-	})
+	rows, err := r.pool.Query(ctx, `SELECT projection, book, position FROM projection_checkpoints WHERE projection = ANY($1)`, projections)
+	if err != nil {
+		return nil, err
+	}
+	type at struct{ projection, book string }
+	checkpoints := map[at]int64{}
+	for rows.Next() {
+		var k at
+		var position int64
+		if err := rows.Scan(&k.projection, &k.book, &position); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		checkpoints[k] = position
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sorted := slices.Clone(projections)
+	slices.Sort(sorted)
+	var out []standing
+	for _, h := range heads { // in book order
+		if books != nil && !slices.Contains(books, h.Book) {
+			continue
+		}
+		for _, p := range sorted {
+			out = append(out, standing{projection: p, book: h.Book, head: h.Position, at: checkpoints[at{p, h.Book}]})
+		}
+	}
+	return out, nil
 }
 
 // CatchUp applies every event appended before the call to every async

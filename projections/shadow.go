@@ -33,6 +33,10 @@ type session struct {
 	// failed and carry on without it; others (rebuild) stop.
 	tolerant bool
 	failed   map[string]string
+	// citus: the live tables are distributed (or reference) tables, which
+	// Citus does not join reliably with a session's temporary tables, so
+	// compare copies the book's live rows into one first.
+	citus bool
 }
 
 // tableInfo is what rebuild and compare need to know of one table.
@@ -66,6 +70,9 @@ func (ss *session) init(ctx context.Context) error {
 		return err
 	}
 	ss.live = pgx.Identifier{schema}.Sanitize()
+	if err := ss.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&ss.citus); err != nil {
+		return err
+	}
 	// temp_buffers only takes effect before the session's first use of a
 	// temporary table; the default (8MB) makes large replays spill early.
 	for _, stmt := range []string{
@@ -87,6 +94,13 @@ func (ss *session) init(ctx context.Context) error {
 			}
 			if err := ss.dropReadIndexes(ctx, info); err != nil {
 				return err
+			}
+			if ss.citus {
+				// Where compare copies the live rows (see there); made
+				// here, as verify compares in a read-only transaction.
+				if _, err := ss.conn.Exec(ctx, `CREATE TEMP TABLE `+info.liveCopy()+` AS SELECT `+strings.Join(info.cols, ", ")+` FROM `+info.shadow+` WITH NO DATA`); err != nil {
+					return fmt.Errorf("projections: copy of live %s: %w", t.Name, err)
+				}
 			}
 			ss.tables = append(ss.tables, info)
 		}
@@ -337,13 +351,32 @@ type Mismatch struct {
 // that a Book condition naming other tables reads the live ones.
 func (ss *session) compare(ctx context.Context, tx pgx.Tx, t *tableInfo, book string, max int) ([]Mismatch, bool, error) {
 	cols := strings.Join(t.cols, ", ")
+	live := `(SELECT ` + cols + ` FROM ` + t.live + ` WHERE (` + t.book + `))`
+	limit, args := "$2", []any{book, max + 1}
+	if ss.citus {
+		// On Citus, a query that joins a distributed or reference table
+		// with a session's temporary table is not reliable (with a
+		// reference table, Citus's local execution read the reference
+		// table for the temporary copy of the same name too). So the
+		// book's live rows are copied into a temporary table of their own
+		// first, by a statement Citus routes to the book's shard, and the
+		// comparison then involves temporary tables only.
+		copied := t.liveCopy()
+		if _, err := tx.Exec(ctx, `DELETE FROM `+copied); err != nil {
+			return nil, false, fmt.Errorf("projections: compare %s: %w", t.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+copied+` `+live[1:len(live)-1], book); err != nil {
+			return nil, false, fmt.Errorf("projections: compare %s: copy the live rows: %w", t.name, err)
+		}
+		limit, args, live = "$1", []any{max + 1}, copied
+	}
 	rows, err := tx.Query(ctx, `
 		SELECT CASE WHEN `+t.keyNull("l")+` THEN NULL ELSE to_jsonb(l)::text END,
 		       CASE WHEN `+t.keyNull("s")+` THEN NULL ELSE to_jsonb(s)::text END
-		FROM (SELECT `+cols+` FROM `+t.live+` WHERE (`+t.book+`)) l
+		FROM `+live+` l
 		FULL JOIN (SELECT `+cols+` FROM `+t.shadow+`) s ON `+t.keyMatch("l", "s")+`
 		WHERE `+t.keyNull("l")+` OR `+t.keyNull("s")+` OR `+t.row("l")+` IS DISTINCT FROM `+t.row("s")+`
-		LIMIT $2`, book, max+1)
+		LIMIT `+limit, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("projections: compare %s: %w", t.name, err)
 	}
@@ -373,6 +406,10 @@ func (ss *session) compare(ctx context.Context, tx pgx.Tx, t *tableInfo, book st
 	}
 	return out, false, nil
 }
+
+// liveCopy is the temporary table compare copies the book's live rows
+// into on Citus.
+func (t *tableInfo) liveCopy() string { return pgx.Identifier{"pg_temp", "live_" + t.name}.Sanitize() }
 
 // keyMatch is the join condition of two aliases on the primary key.
 func (t *tableInfo) keyMatch(a, b string) string {

@@ -112,6 +112,11 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 // bench is `tally bench`: the project's performance goal, measured side by
 // side with pgbench on the same machine and the same PostgreSQL server.
 func bench(ctx context.Context, args []string) error {
+	for _, a := range args {
+		if a == "-citus" || a == "--citus" {
+			return benchCitus(ctx, args, os.Stdout)
+		}
+	}
 	cfg, err := parseBenchFlags(args, os.Stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

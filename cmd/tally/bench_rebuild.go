@@ -90,7 +90,7 @@ func timeRebuild(ctx context.Context, pool *pgxpool.Pool, book string, upto int6
 	if head <= upto {
 		var differ int64
 		if err := pool.QueryRow(ctx, `
-			SELECT count(*) FROM balances b JOIN accounts a ON a.id = b.account_id
+			SELECT count(*) FROM balances b JOIN accounts a ON a.book = b.book AND a.id = b.account_id
 			LEFT JOIN `+rebuildTable+` r ON r.account_id = b.account_id
 			WHERE a.book = $1 AND coalesce(r.balance, 0) <> b.balance`, book).Scan(&differ); err != nil {
 			return r, err
@@ -238,8 +238,8 @@ func replayBalances(ctx context.Context, pool *pgxpool.Pool, book string, upto i
 	// The currency is the account's: one lookup per account, not a column per posting.
 	_, err = pool.Exec(ctx, `INSERT INTO `+rebuildTable+` (account_id, currency, balance, position)
 		SELECT t.id, a.currency, t.amount::numeric, t.pos
-		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, amount, pos) JOIN accounts a ON a.id = t.id`,
-		ids, amounts, positions)
+		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, amount, pos) JOIN accounts a ON a.book = $4 AND a.id = t.id`,
+		ids, amounts, positions, book)
 	return len(balances), err
 }
 

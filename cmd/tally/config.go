@@ -49,6 +49,17 @@ type Config struct {
 	IdleTimeout     time.Duration // http.Server: keep-alive connections
 	ShutdownTimeout time.Duration // how long shutdown waits for requests in flight
 
+	// ReadDatabaseURL, if set, is a streaming replica of DatabaseURL that
+	// answers GET requests (docs/scale-out.md).
+	ReadDatabaseURL string
+	// Citus makes the migrations distribute the schema by book on a Citus
+	// coordinator (TALLY_CITUS).
+	Citus bool
+	// LocalCluster, in local mode, starts "replica" (a primary and a
+	// streaming standby) or "citus" (a coordinator and two workers) instead
+	// of one server: tally serve --local-cluster.
+	LocalCluster string
+
 	// HoldExpiryInterval is how often the expirer looks for holds past their time.
 	HoldExpiryInterval time.Duration
 	// Money safety; docs/reliability.md says what they do.
@@ -75,6 +86,8 @@ func configFromEnv() (Config, error) {
 		DataDir:     envOr("TALLY_DATA_DIR", ".tally"),
 		HTTPAddr:    envOr("TALLY_HTTP_ADDR", ":8080"),
 		AdminKey:    os.Getenv("TALLY_ADMIN_KEY"),
+
+		ReadDatabaseURL: os.Getenv("TALLY_DATABASE_READ_URL"),
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(envOr("TALLY_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("TALLY_LOG_LEVEL: %w (use debug, info, warn or error)", err)
@@ -83,6 +96,9 @@ func configFromEnv() (Config, error) {
 	var err error
 	if c.Sandbox, err = strconv.ParseBool(sandbox); err != nil {
 		return c, fmt.Errorf("TALLY_SANDBOX must be true or false, not %q", sandbox)
+	}
+	if c.Citus, err = strconv.ParseBool(envOr("TALLY_CITUS", "false")); err != nil {
+		return c, fmt.Errorf("TALLY_CITUS must be true or false, not %q", os.Getenv("TALLY_CITUS"))
 	}
 	switch approval := envOr("TALLY_ADJUSTMENT_APPROVAL", "optional"); approval {
 	case "required", "optional":
@@ -137,6 +153,9 @@ func configFromEnv() (Config, error) {
 
 // check refuses settings that contradict each other.
 func (c Config) check() error {
+	if c.ReadDatabaseURL != "" && c.LocalMode() {
+		return fmt.Errorf("TALLY_DATABASE_READ_URL is a replica of TALLY_DATABASE_URL: set both, or neither for local mode")
+	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("TALLY_RATE_LIMIT and TALLY_RATE_BURST must be ≥ 0 (a limit of 0: unlimited; a burst of 0: twice the limit)")
 	}

@@ -44,6 +44,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"a timeout must be a duration", "TALLY_REQUEST_TIMEOUT", "10", "TALLY_REQUEST_TIMEOUT"},
 		{"a timeout must be positive", "TALLY_SHUTDOWN_TIMEOUT", "-1s", "TALLY_SHUTDOWN_TIMEOUT"},
 		{"the write timeout must outlast the request timeout", "TALLY_REQUEST_TIMEOUT", "1m", "TALLY_HTTP_WRITE_TIMEOUT"},
+		{"a read replica needs a primary (no local mode)", "TALLY_DATABASE_READ_URL", "postgres://replica/tally", "TALLY_DATABASE_READ_URL"},
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {

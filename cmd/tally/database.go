@@ -40,6 +40,12 @@ func openDatabase(ctx context.Context, cfg Config) (*pgxpool.Pool, func(), error
 		stop()
 		return nil, nil, err
 	}
+	if cfg.Citus {
+		if err := schema.Distribute(ctx, url); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		stop()

@@ -7,12 +7,18 @@ import (
 	"github.com/tallyledger/tally/projections"
 )
 
-const serveUsage = `Usage: tally serve
+const serveUsage = `Usage: tally serve [--local-cluster=replica|citus]
 
 Runs the HTTP API. Without TALLY_DATABASE_URL it runs in local mode: it
 starts its own PostgreSQL on the cluster in TALLY_DATA_DIR (default ./.tally),
 creating the cluster on first use. Configuration is by environment; see
 docs/operations.md.
+
+  --local-cluster=replica   local mode with a primary and a streaming standby
+                            that answers reads
+  --local-cluster=citus     local mode with a Citus coordinator and two
+                            workers, the schema distributed by book
+See docs/scale-out.md.
 `
 
 const migrateUsage = `Usage: tally migrate

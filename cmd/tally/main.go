@@ -17,7 +17,9 @@ import (
 const usage = `tally — an event-sourced double-entry ledger
 
 Usage:
-  tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset)
+  tally serve     run the HTTP API (local mode when TALLY_DATABASE_URL is unset;
+                  --local-cluster=replica|citus: a local primary and standby, or a
+                  Citus coordinator and two workers, see docs/scale-out.md)
   tally migrate   apply database migrations and exit
   tally keys      create, list and revoke API keys (tally keys help)
   tally subscriptions   list webhook subscriptions, their deliveries, replay (tally subscriptions help)
@@ -45,18 +47,24 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
-	case "serve", "migrate", "version":
+	case "serve":
+		var cluster string
+		if cluster, err = parseServeFlags(os.Args[2:]); errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "tally serve: %v\n\n%s", err, serveUsage)
+			os.Exit(2)
+		}
+		if err == nil {
+			err = serve(ctx, cluster)
+		}
+	case "migrate", "version":
 		if len(os.Args) > 2 {
 			text, _ := commandUsage(os.Args[1])
 			fmt.Fprintf(os.Stderr, "tally %s: unexpected arguments %v\n\n%s", os.Args[1], os.Args[2:], text)
 			os.Exit(2)
 		}
-		switch os.Args[1] {
-		case "serve":
-			err = serve(ctx)
-		case "migrate":
+		if os.Args[1] == "migrate" {
 			err = migrateOnly(ctx)
-		default:
+		} else {
 			printVersion(os.Stdout)
 		}
 	case "keys":
@@ -96,10 +104,13 @@ func main() {
 	}
 }
 
-func serve(ctx context.Context) error {
+func serve(ctx context.Context, localCluster string) error {
 	cfg, err := configFromEnv()
 	if err != nil {
 		return err
+	}
+	if cfg.LocalCluster = localCluster; localCluster != "" && !cfg.LocalMode() {
+		return fmt.Errorf("serve: --local-cluster starts local servers: unset TALLY_DATABASE_URL")
 	}
 	m := NewMain(cfg)
 	defer m.Close()

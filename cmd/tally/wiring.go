@@ -24,7 +24,9 @@ type Main struct {
 	cfg      Config
 	log      *slog.Logger
 	pg       *pglocal.Server
+	cluster  localCluster // with --local-cluster
 	pool     *pgxpool.Pool
+	readPool *pgxpool.Pool // the read replica's, if any
 	journal  *pgjournal.Journal
 	runner   *projections.Runner
 	outbox   *outbox
@@ -63,6 +65,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := schema.Migrate(url); err != nil {
 		return err
 	}
+	if m.cfg.Citus {
+		if err := schema.Distribute(ctx, url); err != nil {
+			return err
+		}
+	}
 	if m.cfg.migrateOnly {
 		m.log.Info("migrations applied")
 		return nil
@@ -86,13 +93,16 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	store := pgjournal.NewStore(m.pool)
 	metrics := httpapi.NewMetrics(store.PoolStats)
+	if err := m.openReplica(ctx, store, metrics); err != nil {
+		return err
+	}
 	if m.outbox, err = openOutbox(m.cfg, m.pool, metrics.Registerer(), m.log); err != nil {
 		return err
 	}
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag, Sinks: m.outbox.sinks})
 	m.runner.Start(context.Background())
 	m.outbox.dispatcher.Start(context.Background())
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify})
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify, Citus: m.cfg.Citus})
 	m.startExpirer(store)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {
@@ -203,11 +213,15 @@ func (m *Main) Close() {
 	if m.pool != nil {
 		m.pool.Close()
 	}
+	if m.readPool != nil {
+		m.readPool.Close()
+	}
 	if m.pg != nil {
 		if err := m.pg.Stop(); err != nil {
 			m.log.Warn("stopping local PostgreSQL", "err", err)
 		}
 	}
+	m.stopLocalCluster()
 	m.log.Info("tally stopped")
 }
 
@@ -229,6 +243,9 @@ func (m *Main) startExpirer(store *pgjournal.Store) {
 func (m *Main) openDatabase(ctx context.Context) (string, error) {
 	if !m.cfg.LocalMode() {
 		return m.cfg.DatabaseURL, nil
+	}
+	if m.cfg.LocalCluster != "" {
+		return m.openLocalCluster(ctx)
 	}
 	dir, err := filepath.Abs(m.cfg.DataDir)
 	if err != nil {

@@ -46,6 +46,7 @@ func (c *bookCache) lookup(gen uint64, r accountRefs) (found []ledger.Account, m
 	if !c.valid || c.gen != gen {
 		return nil, missing, false
 	}
+	missing.book = r.book
 	for _, id := range r.ids {
 		if a, hit := c.accounts[id]; hit {
 			found = append(found, a)

@@ -74,6 +74,9 @@ func (e *params) encode(m *pgtype.Map, sd *pgconn.StatementDescription, args []a
 // sessionGenericPlans is genericPlans for the chain's whole session.
 const sessionGenericPlans = "SET plan_cache_mode = force_generic_plan"
 
+// sessionCustomPlans is customPlans for the chain's whole session.
+const sessionCustomPlans = "SET plan_cache_mode = force_custom_plan"
+
 // ready opens the connection if it is not open.
 func (c *chain) ready(ctx context.Context) error {
 	if c.conn != nil && !c.conn.IsClosed() {
@@ -85,7 +88,11 @@ func (c *chain) ready(ctx context.Context) error {
 		return err
 	}
 	conn := pc.Hijack()
-	if _, err := conn.Exec(ctx, sessionGenericPlans); err != nil {
+	plans := sessionGenericPlans
+	if c.j.opt.Citus {
+		plans = sessionCustomPlans
+	}
+	if _, err := conn.Exec(ctx, plans); err != nil {
 		conn.Close(ctx)
 		return err
 	}

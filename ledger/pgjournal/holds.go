@@ -64,7 +64,7 @@ func (r holdRow) Scan(dest ...any) error { return r.row.Scan(append(dest, r.extr
 
 // Hold finds a hold by id. Returns ENotFound if there is none.
 func (s *Store) Hold(ctx context.Context, id string) (Hold, error) {
-	h, err := scanHold(s.pool.QueryRow(ctx, `SELECT `+holdColumns+` FROM holds WHERE id = $1`, id))
+	h, err := scanHold(s.reader(ctx).QueryRow(ctx, `SELECT `+holdColumns+` FROM holds WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return h, ledger.Errorf(ledger.ENotFound, "hold %s not found", id)
 	}
@@ -85,7 +85,7 @@ type HoldFilter struct {
 func (s *Store) Holds(ctx context.Context, f HoldFilter) ([]Listed[Hold], error) {
 	return list(ctx, s, scanHold, `SELECT `+holdColumns+`, book, created_position FROM holds h
 		WHERE ($1 = '' OR from_account = $1 OR to_account = $1)
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.owner = $2 AND a.id IN (h.from_account, h.to_account)))
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = h.book AND a.owner = $2 AND a.id IN (h.from_account, h.to_account)))
 		  AND ($3 = '' OR status = $3)
 		  AND (book, created_position) > ($4, $5)
 		  AND ($7::timestamptz IS NULL OR created_at >= $7) AND ($8::timestamptz IS NULL OR created_at < $8)
@@ -148,7 +148,7 @@ func scanTransaction(row pgx.Row) (Transaction, error) {
 
 // Transaction finds a transaction by id. Returns ENotFound if there is none.
 func (s *Store) Transaction(ctx context.Context, id string) (Transaction, error) {
-	t, err := scanTransaction(s.pool.QueryRow(ctx, `SELECT `+transactionColumns+` FROM transactions t WHERE t.id = $1`, id))
+	t, err := scanTransaction(s.reader(ctx).QueryRow(ctx, `SELECT `+transactionColumns+` FROM transactions t WHERE t.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, ledger.Errorf(ledger.ENotFound, "transaction %s not found", id)
 	}
@@ -169,7 +169,7 @@ func (s *Store) Transactions(ctx context.Context, f TransactionFilter) ([]Listed
 	return list(ctx, s, scanTransaction, `SELECT `+transactionColumns+`, t.book, t.position FROM transactions t
 		WHERE ($1 = '' OR EXISTS (SELECT 1 FROM transaction_legs g WHERE g.book = t.book AND g.transaction_id = t.id
 		                          AND $1 IN (g.from_account, g.to_account)))
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM transaction_legs g JOIN accounts a ON a.id IN (g.from_account, g.to_account)
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM transaction_legs g JOIN accounts a ON a.book = g.book AND a.id IN (g.from_account, g.to_account)
 		                          WHERE g.book = t.book AND g.transaction_id = t.id AND a.owner = $2))
 		  AND (t.book, t.position) > ($3, $4)
 		  AND ($6::timestamptz IS NULL OR t.created_at >= $6) AND ($7::timestamptz IS NULL OR t.created_at < $7)

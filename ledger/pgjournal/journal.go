@@ -44,6 +44,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, if set, is told about every committed batch (metrics).
 	Observer Observer
+	// Citus says the database is a Citus coordinator with the schema
+	// distributed by book (TALLY_CITUS): statements are then planned with
+	// their parameters, so that Citus routes each to its book's shard.
+	Citus bool
 	// Appended, if set, is called with the book after every committed
 	// batch, from the sequencer goroutine, so it must return at once: it is
 	// how readers in this process (projections.Runner.Notify) learn of
@@ -228,6 +232,10 @@ type Response struct {
 	ContentType string
 	Body        []byte
 	Replayed    bool // answered from an earlier request's record
+	// Position is the book's position once the request was answered: a
+	// read that asks for it sees the request's effects (read-your-writes
+	// across a replica). Set by the sequencer, not by Render.
+	Position Position
 }
 
 // ErrClosed is returned by Submit once Close has begun.
@@ -323,7 +331,10 @@ func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 			return book.(string), nil
 		}
 		var book string
-		err := j.pool.QueryRow(ctx, `SELECT book FROM accounts WHERE id = $1 OR wallet_number = $1`, ref).Scan(&book)
+		// Wallet numbers through their lookup table; ids (which name no book)
+		// with a look at every book's accounts, once per process.
+		err := j.pool.QueryRow(ctx, `SELECT book FROM wallet_numbers WHERE wallet_number = $1
+			UNION ALL SELECT book FROM accounts WHERE id = $1 LIMIT 1`, ref).Scan(&book)
 		if err == nil {
 			j.books.Store(ref, book)
 			return book, nil
@@ -362,8 +373,9 @@ func systemKey(r ledger.SystemRef) string {
 	return "system\x00" + r.Book + "\x00" + string(r.Currency) + "\x00" + r.Name
 }
 
-// LockKey is the pg_advisory_xact_lock key of a book: every process
-// appending to the book takes it, so each book has one writer at a time.
+// LockKey is a pg_advisory_xact_lock key for name, for locks that are not
+// a book's (API keys' per-owner limit). Books are locked through their head
+// row in book_heads, which Citus keeps with the book's shard.
 func LockKey(book string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("tally/book/" + book))

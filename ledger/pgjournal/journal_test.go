@@ -29,13 +29,22 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	j := newJournal(pool)
+	t.Cleanup(func() { j.Close(); pool.Close() })
+	return &fixture{pool: pool, journal: j, store: pgjournal.NewStore(pool)}
+}
+
+// newJournal is a journal on pool with every inline projection.
+func newJournal(pool *pgxpool.Pool, options ...func(*pgjournal.Options)) *pgjournal.Journal {
 	var inline []pgjournal.Projection
 	for _, p := range projections.Inline() {
 		inline = append(inline, p)
 	}
-	j := pgjournal.New(pool, pgjournal.Options{Inline: inline})
-	t.Cleanup(func() { j.Close(); pool.Close() })
-	return &fixture{pool: pool, journal: j, store: pgjournal.NewStore(pool)}
+	opt := pgjournal.Options{Inline: inline}
+	for _, o := range options {
+		o(&opt)
+	}
+	return pgjournal.New(pool, opt)
 }
 
 // outcome renders just the error code (or "ok"), enough to check decisions.
@@ -73,7 +82,7 @@ func (f *fixture) credit(t *testing.T, acc, amount, cur string) {
 	}
 }
 
-// holdBook takes the book's advisory lock from another connection, so that
+// holdBook locks the book's head row from another connection, so that
 // commands queue up behind the sequencer's blocked transaction. The returned
 // function releases it.
 func holdBook(t *testing.T, pool *pgxpool.Pool, book string) func() {
@@ -83,8 +92,9 @@ func holdBook(t *testing.T, pool *pgxpool.Pool, book string) func() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgjournal.LockKey(book)); err != nil {
-		t.Fatal(err)
+	var locked int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM book_heads WHERE book = $1 FOR UPDATE) h`, book).Scan(&locked); err != nil || locked != 1 {
+		t.Fatalf("lock the head of book %s: %d rows, %v", book, locked, err)
 	}
 	return func() { _ = tx.Rollback(ctx) }
 }

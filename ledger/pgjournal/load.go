@@ -143,11 +143,11 @@ func (l *loader) state() *ledger.State {
 // indexes and scans the whole table in every batch.
 const lockDepositsSQL = `
 	SELECT ` + DepositColumns + ` FROM deposits d
-	WHERE d.id IN (
-		SELECT id FROM deposits WHERE id = ANY($1)
-		UNION SELECT id FROM deposits WHERE reference = ANY($2)
+	WHERE d.book = $5 AND d.id IN (
+		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
+		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
 		UNION SELECT x.id FROM deposits x JOIN unnest($3::text[], $4::text[]) AS k(gateway, ref)
-		      ON x.gateway = k.gateway AND x.gateway_reference = k.ref)
+		      ON x.book = $5 AND x.gateway = k.gateway AND x.gateway_reference = k.ref)
 	ORDER BY d.id
 	FOR UPDATE`
 
@@ -165,7 +165,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 			gatewayRefs = append(gatewayRefs, k.GatewayReference)
 		}
 	}
-	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs}, func(rows pgx.Rows) error {
+	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
 		d, err := scanDeposit(rows)
 		if err != nil {
 			return err
@@ -179,7 +179,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 func (l *loader) queueTransfers(p *pipeline) {
 	p.query("lock transfers", `
 		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
-		FROM transfers WHERE id = ANY($1) ORDER BY id FOR UPDATE`, []any{l.transferIDs}, func(rows pgx.Rows) error {
+		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id FOR UPDATE`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
 		var t ledger.TransferRecord
 		var cur, amount, refunded string
 		if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
@@ -244,10 +244,12 @@ func (l *loader) queueTransactions(p *pipeline) {
 // and the pending refunds of the accounts it closes.
 func (l *loader) queueRefunds(p *pipeline) {
 	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
-		WHERE r.id IN (SELECT id FROM refunds WHERE id = ANY($1) UNION SELECT id FROM refunds WHERE deposit_id = ANY($2)
-			UNION SELECT id FROM refunds WHERE book = $4 AND status = 'pending' AND account_id IN (
-				SELECT id FROM accounts WHERE book = $4 AND (id = ANY($3) OR wallet_number = ANY($3))))
-		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.pendingOf, l.book},
+		WHERE r.book = $3 AND r.id IN (
+			SELECT id FROM refunds WHERE book = $3 AND id = ANY($1)
+			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2)
+			UNION SELECT id FROM refunds WHERE book = $3 AND status = 'pending' AND account_id IN (
+				SELECT id FROM accounts WHERE book = $3 AND (id = ANY($4) OR wallet_number = ANY($4))))
+		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.book, l.pendingOf},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
 			if err != nil {
@@ -259,11 +261,12 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id.
+// id: a plain index lookup per id. Like every lookup of an append, it
+// names the book: an account of another book is not found from this one.
 const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.account_id = a.id
-	WHERE a.id = ANY($1)
+	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	WHERE a.book = $2 AND a.id = ANY($1)
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
@@ -271,12 +274,12 @@ const accountsByIDSQL = `
 // lookup, so it is used only for refs the journal has not seen yet.
 const accountsSQL = `
 	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.account_id = a.id
-	WHERE a.id IN (
-		SELECT id FROM accounts WHERE id = ANY($1)
-		UNION SELECT id FROM accounts WHERE wallet_number = ANY($1)
+	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	WHERE a.book = $5 AND a.id IN (
+		SELECT id FROM accounts WHERE book = $5 AND id = ANY($1)
+		UNION SELECT id FROM accounts WHERE book = $5 AND wallet_number = ANY($1)
 		UNION SELECT x.id FROM accounts x JOIN unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name)
-		      ON x.book = s.book AND x.currency = s.currency AND x.name = s.name)
+		      ON x.book = $5 AND x.book = s.book AND x.currency = s.currency AND x.name = s.name)
 	ORDER BY a.id`
 
 // accountRefs are the accounts a batch names, sorted into what the
@@ -284,6 +287,7 @@ const accountsSQL = `
 // accounts seen before), other refs (wallet numbers, or anything else to
 // be matched against both id and wallet number), and system accounts by name.
 type accountRefs struct {
+	book                     string // the batch's book, which every lookup names
 	ids, others              []string
 	books, currencies, names []string
 }
@@ -291,7 +295,7 @@ type accountRefs struct {
 // sortRefs sorts refs and system refs (whose empty Book means book) for
 // accountRefs, looking each up with known first.
 func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(string) (string, bool)) accountRefs {
-	var r accountRefs
+	r := accountRefs{book: book}
 	seen := map[string]bool{}
 	for _, ref := range refs {
 		if ref == "" || seen[ref] {
@@ -329,9 +333,9 @@ func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(
 // queue queues the read of the accounts r names; with lock, their
 // balance rows are locked, once each, in ascending id order.
 func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.Account)) {
-	sql, args := accountsByIDSQL, []any{r.ids}
+	sql, args := accountsByIDSQL, []any{r.ids, r.book}
 	if len(r.others) > 0 || len(r.names) > 0 {
-		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names}
+		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names, r.book}
 	}
 	label := "read accounts"
 	if lock {
@@ -394,18 +398,63 @@ type head struct {
 	lastRecorded time.Time
 }
 
-// queueHead queues the read of the book's head (position 0 and the genesis
-// hash for a book without events).
-func queueHead(p *pipeline, book string, h *head) {
+// lockHeadSQL locks the book's head row and reads it: the book's
+// single-writer lock (see the book_heads migration). Under READ COMMITTED a
+// row locked after waiting is read as its locker committed it, so the head
+// read is the latest.
+const lockHeadSQL = `SELECT position, hash, recorded_at FROM book_heads WHERE book = $1 FOR UPDATE`
+
+// queueHead queues the locking read of the book's head (position 0 and the
+// genesis hash for a book without a head row yet: one whose first event
+// this batch appends; *found reports the row).
+func queueHead(p *pipeline, book string, h *head, found *bool) {
 	h.hash = ledger.GenesisHash
-	p.query("read head", `SELECT position, hash, recorded_at FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1`,
-		[]any{book}, func(rows pgx.Rows) error {
-			return rows.Scan(&h.position, &h.hash, &h.lastRecorded)
-		})
+	p.query("lock book head", lockHeadSQL, []any{book}, func(rows pgx.Rows) error {
+		var recorded *time.Time
+		if err := rows.Scan(&h.position, &h.hash, &recorded); err != nil {
+			return err
+		}
+		if recorded != nil {
+			h.lastRecorded = *recorded
+		}
+		*found = true
+		return nil
+	})
 }
 
-// queueStoredResponses queues the lookup of the batch's idempotency records.
-func queueStoredResponses(p *pipeline, batch []*pending, stored map[scopedKey]record) {
+// queueMoveHead queues the upsert of the book's head after a careful batch.
+func queueMoveHead(p *pipeline, book string, h head) {
+	p.exec("move book head", `
+		INSERT INTO book_heads AS h (book, position, hash, recorded_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (book) DO UPDATE SET position = excluded.position, hash = excluded.hash, recorded_at = excluded.recorded_at`,
+		book, h.position, h.hash, h.recordedAt())
+}
+
+// recordedAt is the head's recorded time for book_heads: NULL while the
+// book has no events.
+func (h head) recordedAt() *time.Time {
+	if h.position == 0 {
+		return nil
+	}
+	return &h.lastRecorded
+}
+
+// moveHeadSQL moves the head of an optimistic batch's book from the head it
+// was decided on to the one it leaves: its row lock is the book's lock, and
+// a division by zero, PostgreSQL's cheapest assertion, aborts the
+// transaction unless the head was the one decided on. (Under READ
+// COMMITTED, an UPDATE that waited for the row re-checks its WHERE against
+// the row as committed, so a batch that lost the race matches nothing.)
+const moveHeadSQL = `
+	WITH moved AS (
+		UPDATE book_heads SET position = $4, hash = $5, recorded_at = $6
+		WHERE book = $1 AND position = $2 AND hash = $3
+		RETURNING 1)
+	SELECT 1 / count(*)::int FROM moved`
+
+// queueStoredResponses queues the lookup of the batch's idempotency records
+// (kept per book: a retry goes to the book the request went to).
+func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map[scopedKey]record) {
 	var scopes, keys []string
 	add := func(idem *Idempotency) {
 		if idem != nil {
@@ -424,7 +473,7 @@ func queueStoredResponses(p *pipeline, batch []*pending, stored map[scopedKey]re
 	}
 	p.query("read idempotency records", `
 		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
-		FROM idempotency_keys WHERE (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys},
+		FROM idempotency_keys WHERE book = $3 AND (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys, book},
 		func(rows pgx.Rows) error {
 			var r record
 			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {

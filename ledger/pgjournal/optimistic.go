@@ -22,8 +22,9 @@ type flight struct {
 // and the transaction it sends runs, right after the one in front of it on
 // the chain, as:
 //
-//	the book's advisory lock; assert the head is the one decided on;
-//	lock the batch's balance rows (once each, ascending id); events,
+//	move the book's head row from the head decided on to the new one (its
+//	row lock is the book's lock; the move fails unless the head was the one
+//	decided on); lock the batch's balance rows (once each, ascending id); events,
 //	postings, inline projections, idempotency records; commit
 //
 // So nothing is read while the book is locked, and no round trip and no Go
@@ -91,19 +92,25 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		return nil, false
 	}
 	var p pipeline
-	p.exec("lock book", `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book))
-	// A division by zero is PostgreSQL's cheapest assertion: it aborts the
-	// transaction unless the book's last event is the one decided on.
-	p.exec("assert head", `
-		SELECT 1 / count(*)::int
-		FROM (SELECT position, hash FROM events WHERE book = $1 ORDER BY position DESC LIMIT 1) last
-		WHERE last.position = $2 AND last.hash = $3`, s.book, h.position, h.hash)
+	if s.j.opt.Citus {
+		// Citus does not see an implicit transaction (statements up to a
+		// Sync) as one: without BEGIN each statement would commit on its
+		// own on the worker. A failed explicit transaction stays open at
+		// the Sync; land closes the chain then.
+		p.exec("begin", "BEGIN")
+	}
+	// Lock the book and assert its head is the one decided on, in one
+	// statement: see moveHeadSQL.
+	p.exec("move book head", moveHeadSQL, s.book, h.position, h.hash, d.head.position, d.head.hash, d.head.recordedAt())
 	// (A column, not SELECT FROM: pgconn's pipeline mode mistakes a result
 	// without columns for one without rows.)
-	p.exec("lock balances", `SELECT account_id FROM balances WHERE account_id = ANY($1) ORDER BY account_id FOR UPDATE`, existing)
+	p.exec("lock balances", `SELECT account_id FROM balances WHERE book = $2 AND account_id = ANY($1) ORDER BY account_id FOR UPDATE`, existing, s.book)
 	if err := s.queueWrites(ctx, nil, &p, d); err != nil {
 		s.cache.invalidate()
 		return nil, false
+	}
+	if s.j.opt.Citus {
+		p.exec("commit", "COMMIT")
 	}
 	if err := s.chain.ready(ctx); err != nil {
 		s.cache.invalidate()
@@ -111,6 +118,12 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	}
 	if !s.chain.prepared(&p) {
 		drain()
+		// Landing can close the chain (a lost connection, or a refused
+		// transaction on Citus): open it again if so.
+		if err := s.chain.ready(ctx); err != nil {
+			s.cache.invalidate()
+			return nil, false
+		}
 		if err := s.chain.prepare(ctx, &p); err != nil {
 			s.chain.shut()
 			s.cache.invalidate()
@@ -138,7 +151,7 @@ func (s *sequencer) readAccounts(ctx context.Context, r accountRefs) ([]ledger.A
 	defer t.end()
 	var out []ledger.Account
 	var p pipeline
-	p.begin(true)
+	p.begin(true, s.j.opt.Citus)
 	r.queue(&p, s.j, false, func(a ledger.Account) { out = append(out, a) })
 	p.exec("end read", "COMMIT")
 	return out, p.send(ctx, t.conn)

@@ -189,14 +189,24 @@ func (b errBatch) Tx() pgx.Tx                       { return nil }
 // of accounts. Generic plans, planned once per connection, use the indexes.
 const genericPlans = "SET LOCAL plan_cache_mode = force_generic_plan"
 
-// begin queues the start of a transaction with genericPlans.
-func (p *pipeline) begin(readOnly bool) {
+// customPlans replaces genericPlans on Citus, whose planner must see a
+// statement's parameters to route it to the shard of its book: a generic
+// plan of a query with joins or subqueries cannot be routed.
+const customPlans = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+// begin queues the start of a transaction with genericPlans (customPlans
+// on Citus, see Options.Citus).
+func (p *pipeline) begin(readOnly bool, citus bool) {
 	if readOnly {
 		p.exec("begin", "BEGIN READ ONLY")
 	} else {
 		p.exec("begin", "BEGIN")
 	}
-	p.exec("plan cache mode", genericPlans)
+	if citus {
+		p.exec("plan cache mode", customPlans)
+	} else {
+		p.exec("plan cache mode", genericPlans)
+	}
 }
 
 // commit queues COMMIT; done is set once PostgreSQL has acknowledged it.

@@ -115,39 +115,61 @@ type Head struct {
 	Hash     string // the last event's hash; GenesisHash for a book without events
 }
 
-// Heads returns the head of every book, in book name order.
+// Heads returns the head of every book, in book name order, from the
+// books' head rows (book_heads; see the sequencer), which move with every
+// append. (Two plain reads rather than a join: on Citus, books is a
+// reference table and book_heads is distributed by book.)
 func Heads(ctx context.Context, q Querier) ([]Head, error) {
-	rows, err := q.Query(ctx, `
-		SELECT b.name, coalesce(e.position, 0), coalesce(e.hash, $1)
-		FROM books b
-		LEFT JOIN LATERAL (SELECT position, hash FROM events WHERE book = b.name ORDER BY position DESC LIMIT 1) e ON true
-		ORDER BY b.name`, ledger.GenesisHash)
+	rows, err := q.Query(ctx, `SELECT name FROM books ORDER BY name`)
 	if err != nil {
 		return nil, classify(err)
 	}
-	defer rows.Close()
-	var out []Head
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify(err)
+	}
+	rows, err = q.Query(ctx, `SELECT book, position, hash FROM book_heads`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	heads := map[string]Head{}
 	for rows.Next() {
 		var h Head
 		if err := rows.Scan(&h.Book, &h.Position, &h.Hash); err != nil {
+			rows.Close()
 			return nil, err
+		}
+		heads[h.Book] = h
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	out := make([]Head, 0, len(names))
+	for _, name := range names {
+		h, ok := heads[name]
+		if !ok {
+			h = Head{Book: name, Hash: ledger.GenesisHash}
 		}
 		out = append(out, h)
 	}
-	return out, classify(rows.Err())
+	return out, nil
 }
 
 // BookHead returns the head of one book. Returns ENotFound for a book that
 // does not exist.
 func BookHead(ctx context.Context, q Querier, book string) (Head, error) {
-	h := Head{Book: book}
-	err := q.QueryRow(ctx, `
-		SELECT coalesce(e.position, 0), coalesce(e.hash, $2)
-		FROM books b
-		LEFT JOIN LATERAL (SELECT position, hash FROM events WHERE book = b.name ORDER BY position DESC LIMIT 1) e ON true
-		WHERE b.name = $1`, book, ledger.GenesisHash).Scan(&h.Position, &h.Hash)
-	if errors.Is(err, pgx.ErrNoRows) {
+	h := Head{Book: book, Hash: ledger.GenesisHash}
+	var exists bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM books WHERE name = $1)`, book).Scan(&exists); err != nil {
+		return h, classify(err)
+	}
+	if !exists {
 		return h, ledger.Errorf(ledger.ENotFound, "book %s not found", book)
+	}
+	err := q.QueryRow(ctx, `SELECT position, hash FROM book_heads WHERE book = $1`, book).Scan(&h.Position, &h.Hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, nil
 	}
 	return h, classify(err)
 }
@@ -179,7 +201,7 @@ func CheckRunningBalances(ctx context.Context, q Querier, book string, after, up
 			SELECT account_id, position, seq, currency, balance_after,
 			       coalesce(lag(balance_after) OVER w,
 			                (SELECT q.balance_after FROM postings q
-			                 WHERE q.account_id = p.account_id AND q.position <= $2
+			                 WHERE q.book = $1 AND q.account_id = p.account_id AND q.position <= $2
 			                 ORDER BY q.position DESC, q.seq DESC LIMIT 1),
 			                0) + amount AS expected,
 			       coalesce(lag(currency) OVER w, currency) AS previous_currency
@@ -219,7 +241,7 @@ func NegativeWallets(ctx context.Context, q Querier, book string, upto int64, fn
 		FROM accounts a
 		JOIN LATERAL (
 			SELECT balance_after FROM postings
-			WHERE account_id = a.id AND position <= $2
+			WHERE book = a.book AND account_id = a.id AND position <= $2
 			ORDER BY position DESC, seq DESC LIMIT 1) p ON true
 		WHERE a.book = $1 AND a.kind = 'wallet' AND p.balance_after < 0
 		ORDER BY a.id`, book, upto)

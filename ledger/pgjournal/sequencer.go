@@ -228,6 +228,10 @@ func (s *sequencer) land(flying []*flight) []*flight {
 			redo = append(redo, g.batch)
 		}
 	}
+	if s.j.opt.Citus {
+		// The failed explicit transaction is still open on the chain.
+		s.chain.shut()
+	}
 	for _, b := range redo {
 		s.process(live(b))
 	}
@@ -242,6 +246,16 @@ func (s *sequencer) process(batch []*pending) {
 		return
 	}
 	results, err := s.appendCareful(batch)
+	if headBehind(err) {
+		// The head row is behind the journal: a process of an older Tally
+		// appended without moving it. Repair it and try once more.
+		if rerr := s.repairHead(); rerr != nil {
+			s.j.opt.Logger.Error("repairing the book's head", "book", s.book, "err", rerr)
+		} else {
+			s.j.opt.Logger.Warn("the book's head was behind its journal; repaired it", "book", s.book)
+			results, err = s.appendCareful(batch)
+		}
+	}
 	if err != nil && len(batch) > 1 && !Unavailable(err) {
 		s.j.opt.Logger.Warn("batch append failed; retrying commands one by one", "book", s.book, "size", len(batch), "err", err)
 		for _, p := range batch {
@@ -275,13 +289,13 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 	defer t.end()
 
 	var h head
+	var headRow bool
 	stored := map[scopedKey]record{}
 	load := newLoader(s.j, s.book, batch)
 	var p pipeline
-	p.begin(false)
-	p.exec("lock book", `SELECT pg_advisory_xact_lock($1)`, LockKey(s.book))
-	queueHead(&p, s.book, &h)
-	queueStoredResponses(&p, batch, stored)
+	p.begin(false, s.j.opt.Citus)
+	queueHead(&p, s.book, &h, &headRow)
+	queueStoredResponses(&p, s.book, batch, stored)
 	second := load.queueFirst(&p)
 	if err := p.send(t.ctx, t.conn); err != nil {
 		s.cache.invalidate()
@@ -295,8 +309,11 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 		}
 	}
 	state := load.state()
-	if h.position == 0 {
-		// A book's first event: the book row must exist before its events.
+	if !headRow {
+		// A new book: the book row must exist before its events. Its head
+		// row is not there to lock yet; a process that opens the same book
+		// at the same moment fails on the events' primary key, and its batch
+		// is appended again, then under the head's lock.
 		p.exec("open book", `INSERT INTO books (name) VALUES ($1) ON CONFLICT DO NOTHING`, s.book)
 	}
 	d, err := s.decide(batch, state, h, stored)
@@ -306,7 +323,7 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 	}
 	// What this batch read it read under the lock: the cache can start from it.
 	s.cache.reset(h, d.head, state.Accounts())
-	if err := s.write(t, &p, d); err != nil {
+	if err := s.write(t, &p, d, !headRow || d.head != h); err != nil {
 		s.cache.invalidate()
 		return nil, err
 	}
@@ -375,6 +392,9 @@ func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored
 		if err != nil {
 			return d, err
 		}
+		// Read-your-writes: the book's position once this request is
+		// answered (a replayed answer's too).
+		d.results[i].resp.Position = Position{s.book, d.head.position}
 	}
 	return d, nil
 }
@@ -501,15 +521,18 @@ func (s *sequencer) queueWrites(ctx context.Context, conn *pgx.Conn, p *pipeline
 			return fmt.Errorf("projection %s: %w", pr.Name(), err)
 		}
 	}
-	queueRecords(p, d.records)
+	queueRecords(p, s.book, d.records)
 	return nil
 }
 
-// write queues the batch's writes and COMMIT after what p already holds and
-// sends it all in one round trip.
-func (s *sequencer) write(t *appendTx, p *pipeline, d decision) error {
+// write queues the batch's writes (and, if moved, the book's new head) and
+// COMMIT after what p already holds and sends it all in one round trip.
+func (s *sequencer) write(t *appendTx, p *pipeline, d decision, moved bool) error {
 	if err := s.queueWrites(t.ctx, t.conn, p, d); err != nil {
 		return err
+	}
+	if moved {
+		queueMoveHead(p, s.book, d.head)
 	}
 	p.commit(&t.committed)
 	if err := p.send(t.ctx, t.conn); err != nil && !t.committed {

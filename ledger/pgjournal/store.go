@@ -14,7 +14,8 @@ import (
 // Store answers reads from the journal and its inline projections. Reads
 // never take the sequencer's locks.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	replica *replica // nil: every read goes to pool (see UseReplica)
 }
 
 // NewStore returns a store reading through pool.
@@ -51,8 +52,8 @@ func scanAccount(row pgx.Row) (ledger.Account, error) {
 
 // Account finds an account by id or wallet number. Returns ENotFound if there is none.
 func (s *Store) Account(ctx context.Context, ref string) (ledger.Account, error) {
-	a, err := scanAccount(s.pool.QueryRow(ctx, `SELECT `+accountColumns+`
-		FROM accounts a JOIN balances b ON b.account_id = a.id
+	a, err := scanAccount(s.reader(ctx).QueryRow(ctx, `SELECT `+accountColumns+`
+		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
 		WHERE a.id = $1 OR a.wallet_number = $1`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, ledger.Errorf(ledger.ENotFound, "account %s not found", ref)
@@ -89,7 +90,7 @@ func (r listRow) Scan(dest ...any) error {
 // list runs a list query whose last two columns are the cursor and scans
 // each row with scan.
 func list[T any](ctx context.Context, s *Store, scan func(pgx.Row) (T, error), query string, args ...any) ([]Listed[T], error) {
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := s.reader(ctx).Query(ctx, query, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -122,7 +123,7 @@ type AccountFilter struct {
 // Accounts lists accounts in the order they were opened.
 func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]Listed[ledger.Account], error) {
 	return list(ctx, s, scanAccount, `SELECT `+accountColumns+`, a.book, a.opened_position
-		FROM accounts a JOIN balances b ON b.account_id = a.id
+		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
 		WHERE ($1 = '' OR a.owner = $1) AND ($2 = '' OR a.currency = $2) AND ($3 = '' OR a.kind = $3)
 		  AND (a.book, a.opened_position) > ($4, $5)
 		  AND ($7::timestamptz IS NULL OR a.created_at >= $7) AND ($8::timestamptz IS NULL OR a.created_at < $8)
@@ -143,12 +144,12 @@ type Balance struct {
 func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Balance, error) {
 	var b Balance
 	var cur, amount string
-	err := s.pool.QueryRow(ctx, `
+	err := s.reader(ctx).QueryRow(ctx, `
 		WITH acc AS (SELECT id, book, currency FROM accounts WHERE id = $1 OR wallet_number = $1),
 		     head AS (SELECT coalesce(max(position), 0) AS pos FROM events e, acc WHERE e.book = acc.book),
 		     upto AS (SELECT CASE WHEN $2::bigint > 0 THEN least($2::bigint, head.pos) ELSE head.pos END AS pos FROM head)
 		SELECT acc.id, acc.currency, upto.pos,
-		       coalesce((SELECT p.balance_after FROM postings p WHERE p.account_id = acc.id AND p.position <= upto.pos
+		       coalesce((SELECT p.balance_after FROM postings p WHERE p.book = acc.book AND p.account_id = acc.id AND p.position <= upto.pos
 		                 ORDER BY p.position DESC, p.seq DESC LIMIT 1), 0)::text
 		FROM acc, upto`, ref, position).Scan(&b.AccountID, &cur, &b.Position, &amount)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -164,7 +165,7 @@ func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Bala
 // PositionAt returns the last position of the book recorded at or before t (0 if none).
 func (s *Store) PositionAt(ctx context.Context, book string, t time.Time) (int64, error) {
 	var pos int64
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE book = $1 AND recorded_at <= $2`, book, t).Scan(&pos)
+	err := s.reader(ctx).QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events WHERE book = $1 AND recorded_at <= $2`, book, t).Scan(&pos)
 	return pos, classify(err)
 }
 
@@ -200,7 +201,7 @@ func (s *Store) Entries(ctx context.Context, accountID string, f EntryFilter) ([
 	if !f.To.IsZero() {
 		to = &f.To
 	}
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT p.position, p.seq, e.id, e.type, p.currency, p.amount::text, p.balance_after::text,
 		       coalesce((SELECT o.account_id FROM postings o
 		                 WHERE o.book = p.book AND o.position = p.position AND o.account_id <> p.account_id
@@ -274,7 +275,7 @@ func scanTransfer(row pgx.Row) (Transfer, error) {
 
 // Transfer finds a transfer by id. Returns ENotFound if there is none.
 func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
-	t, err := scanTransfer(s.pool.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1`, id))
+	t, err := scanTransfer(s.reader(ctx).QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, ledger.Errorf(ledger.ENotFound, "transfer %s not found", id)
 	}
@@ -294,7 +295,7 @@ type TransferFilter struct {
 func (s *Store) Transfers(ctx context.Context, f TransferFilter) ([]Listed[Transfer], error) {
 	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, book, position FROM transfers t
 		WHERE ($1 = '' OR from_account = $1 OR to_account = $1)
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = t.book AND a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
 		  AND (book, position) > ($3, $4)
 		  AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
 		ORDER BY book, position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
@@ -312,7 +313,7 @@ type EventFilter struct {
 
 // Events reads the journal of one book in position order.
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT e.book, e.position, e.id, e.type, e.occurred_at, e.recorded_at, e.data::text, e.prev_hash, e.hash
 		FROM events e
 		WHERE e.book = $1 AND e.position > $2 AND ($3 = '' OR e.type = $3)
@@ -351,7 +352,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]ledger.Event, erro
 
 // attachPostings loads the postings of events (sorted by position).
 func (s *Store) attachPostings(ctx context.Context, book string, positions []int64, events []ledger.Event) error {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT position, account_id, currency, amount::text, balance_after::text
 		FROM postings WHERE book = $1 AND position = ANY($2) ORDER BY position, seq`, book, positions)
 	if err != nil {
@@ -385,7 +386,7 @@ func (s *Store) attachPostings(ctx context.Context, book string, positions []int
 // and operators use it to check that a refused request appended nothing.
 func (s *Store) EventCount(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
+	err := s.reader(ctx).QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n)
 	return n, classify(err)
 }
 
@@ -442,7 +443,7 @@ func scanDepositView(row pgx.Row) (DepositView, error) {
 
 // Deposit finds a deposit by id or by our reference. Returns ENotFound if there is none.
 func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
-	v, err := scanDepositView(s.pool.QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d WHERE d.id = $1 OR d.reference = $1`, ref))
+	v, err := scanDepositView(s.reader(ctx).QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d WHERE d.id = $1 OR d.reference = $1`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, ledger.Errorf(ledger.ENotFound, "deposit %s not found", ref)
 	}
@@ -463,7 +464,7 @@ type DepositFilter struct {
 func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[DepositView], error) {
 	return list(ctx, s, scanDepositView, `SELECT `+depositViewColumns+`, d.book, d.created_position FROM deposits d
 		WHERE ($1 = '' OR d.account_id = $1)
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = d.account_id AND a.owner = $2))
+		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = d.book AND a.id = d.account_id AND a.owner = $2))
 		  AND (d.book, d.created_position) > ($3, $4)
 		  AND ($6 = '' OR d.status = $6)
 		  AND ($7::timestamptz IS NULL OR d.created_at >= $7) AND ($8::timestamptz IS NULL OR d.created_at < $8)
@@ -475,11 +476,12 @@ func (s *Store) Deposits(ctx context.Context, f DepositFilter) ([]Listed[Deposit
 // metadata names; empty if neither is known.
 func (s *Store) BookOfDeposit(ctx context.Context, reference, gateway, gatewayReference, account string) (string, error) {
 	var book string
-	err := s.pool.QueryRow(ctx, `
+	err := s.reader(ctx).QueryRow(ctx, `
 		SELECT book FROM (
-			SELECT book, 1 AS rank FROM deposits WHERE reference = $1 AND $1 <> ''
+			SELECT book, 1 AS rank FROM deposit_references WHERE reference = $1 AND $1 <> ''
 			UNION ALL SELECT book, 2 FROM deposits WHERE gateway = $2 AND gateway_reference = $3 AND $3 <> ''
-			UNION ALL SELECT book, 3 FROM accounts WHERE (id = $4 OR wallet_number = $4) AND $4 <> ''
+			UNION ALL SELECT book, 3 FROM wallet_numbers WHERE wallet_number = $4 AND $4 <> ''
+			UNION ALL SELECT book, 4 FROM accounts WHERE id = $4 AND $4 <> ''
 		) t ORDER BY rank LIMIT 1`, reference, gateway, gatewayReference, account).Scan(&book)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
@@ -505,7 +507,7 @@ func scanRefund(row pgx.Row) (ledger.Refund, error) {
 
 // Refund finds a refund by id. Returns ENotFound if there is none.
 func (s *Store) Refund(ctx context.Context, id string) (ledger.Refund, error) {
-	r, err := scanRefund(s.pool.QueryRow(ctx, `SELECT `+refundColumns+` FROM refunds r WHERE r.id = $1`, id))
+	r, err := scanRefund(s.reader(ctx).QueryRow(ctx, `SELECT `+refundColumns+` FROM refunds r WHERE r.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ledger.Errorf(ledger.ENotFound, "refund %s not found", id)
 	}
@@ -526,7 +528,7 @@ type RefundFilter struct {
 func (s *Store) Refunds(ctx context.Context, f RefundFilter) ([]Listed[ledger.Refund], error) {
 	return list(ctx, s, scanRefund, `SELECT `+refundColumns+`, r.book, r.created_position FROM refunds r
 		WHERE ($1 = '' OR r.deposit_id = $1) AND ($2 = '' OR r.transfer_id = $2)
-		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = r.account_id AND a.owner = $3))
+		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = r.book AND a.id = r.account_id AND a.owner = $3))
 		  AND (r.book, r.created_position) > ($4, $5)
 		  AND ($7 = '' OR r.status = $7)
 		  AND ($8::timestamptz IS NULL OR r.created_at >= $8) AND ($9::timestamptz IS NULL OR r.created_at < $9)

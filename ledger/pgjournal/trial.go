@@ -29,12 +29,12 @@ type Total struct {
 // currency, in currency order. Each balance is an index lookup and the lines
 // stream to fn, so memory stays constant in the number of accounts.
 func (s *Store) TrialBalance(ctx context.Context, book string, position int64, fn func(TrialLine) error) ([]Total, error) {
-	rows, err := s.pool.Query(ctx, `
+	rows, err := s.reader(ctx).Query(ctx, `
 		SELECT a.id, a.kind, coalesce(a.name, ''), coalesce(a.owner, ''), a.currency, coalesce(p.balance_after, 0)::text
 		FROM accounts a
 		LEFT JOIN LATERAL (
 			SELECT balance_after FROM postings
-			WHERE account_id = a.id AND position <= $2
+			WHERE book = a.book AND account_id = a.id AND position <= $2
 			ORDER BY position DESC, seq DESC LIMIT 1) p ON true
 		WHERE a.book = $1 AND a.opened_position <= $2
 		ORDER BY a.id`, book, position)
@@ -75,5 +75,5 @@ func (s *Store) TrialBalance(ctx context.Context, book string, position int64, f
 
 // Head returns the head of one book. Returns ENotFound for an unknown book.
 func (s *Store) Head(ctx context.Context, book string) (Head, error) {
-	return BookHead(ctx, s.pool, book)
+	return BookHead(ctx, s.reader(ctx), book)
 }

@@ -55,7 +55,7 @@ func (l *loader) queueWithdrawals(p *pipeline) {
 
 // Withdrawal finds a withdrawal by id. Returns ENotFound if there is none.
 func (s *Store) Withdrawal(ctx context.Context, id string) (ledger.Withdrawal, error) {
-	w, err := scanWithdrawal(s.pool.QueryRow(ctx, `SELECT `+WithdrawalColumns+` FROM withdrawals w WHERE w.id = $1`, id))
+	w, err := scanWithdrawal(s.reader(ctx).QueryRow(ctx, `SELECT `+WithdrawalColumns+` FROM withdrawals w WHERE w.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return w, ledger.Errorf(ledger.ENotFound, "withdrawal %s not found", id)
 	}
@@ -76,7 +76,7 @@ type WithdrawalFilter struct {
 func (s *Store) Withdrawals(ctx context.Context, f WithdrawalFilter) ([]Listed[ledger.Withdrawal], error) {
 	return list(ctx, s, scanWithdrawal, `SELECT `+WithdrawalColumns+`, w.book, w.created_position FROM withdrawals w
 		WHERE ($1 = '' OR w.account_id = $1) AND ($2 = '' OR w.status = $2)
-		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.id = w.account_id AND a.owner = $3))
+		  AND ($3 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = w.book AND a.id = w.account_id AND a.owner = $3))
 		  AND (w.book, w.created_position) > ($4, $5)
 		  AND ($7::timestamptz IS NULL OR w.created_at >= $7) AND ($8::timestamptz IS NULL OR w.created_at < $8)
 		ORDER BY w.book, w.created_position LIMIT $6`, f.Account, f.Status, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
@@ -181,8 +181,8 @@ func (s *Store) EraseDestination(ctx context.Context, book, id string) (bool, er
 	// which holds the answer as first sent: the holder's name goes from it too.
 	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys
 		SET body = convert_to(jsonb_set(convert_from(body, 'UTF8')::jsonb, '{destination,account_name}', '""')::text, 'UTF8')
-		WHERE content_type = 'application/json' AND position(convert_to($1, 'UTF8') in body) > 0
-		  AND convert_from(body, 'UTF8')::jsonb #>> '{destination,id}' = $1`, id); err != nil {
+		WHERE book = $2 AND content_type = 'application/json' AND position(convert_to($1, 'UTF8') in body) > 0
+		  AND convert_from(body, 'UTF8')::jsonb #>> '{destination,id}' = $1`, id, book); err != nil {
 		return false, classify(err)
 	}
 	if err := tx.Commit(ctx); err != nil {

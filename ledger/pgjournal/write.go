@@ -53,14 +53,12 @@ func queueEvents(p *pipeline, events []ledger.Event) {
 		pBooks, pPositions, pSeqs, pAccounts, pCurrencies, pAmounts, pAfter)
 }
 
-// queueRecords queues the insert of the batch's idempotency records. New
-// keys are plainly inserted: the book's lock and the lookup before deciding
-// mean none can exist, unless a request with the same key was appended to
-// another book at the same moment, and then the unique key fails this batch
-// and its commands are retried alone, the retry answering from the other
-// record. Only records that finish an in-progress one (a deposit's second
+// queueRecords queues the insert of the batch's idempotency records, which
+// are kept per book. New keys are plainly inserted: the book's lock and the
+// lookup before deciding mean none can exist (an optimistic batch, which
+// does not look, fails on the primary key and is appended carefully). Only records that finish an in-progress one (a deposit's second
 // step) replace it, and never a final answer.
-func queueRecords(p *pipeline, records []record) {
+func queueRecords(p *pipeline, book string, records []record) {
 	var fresh, finishing []record
 	for _, r := range records {
 		if r.finishes {
@@ -71,19 +69,19 @@ func queueRecords(p *pipeline, records []record) {
 	}
 	if len(fresh) > 0 {
 		p.exec("insert idempotency records", `
-			INSERT INTO idempotency_keys (scope, key, fingerprint, status, content_type, body, position)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])`,
-			recordColumns(fresh)...)
+			INSERT INTO idempotency_keys (book, scope, key, fingerprint, status, content_type, body, position)
+			SELECT $8, * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])`,
+			append(recordColumns(fresh), book)...)
 	}
 	if len(finishing) > 0 {
 		p.exec("finish idempotency records", `
-			INSERT INTO idempotency_keys AS k (scope, key, fingerprint, status, content_type, body, position)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])
-			ON CONFLICT (scope, key) DO UPDATE
+			INSERT INTO idempotency_keys AS k (book, scope, key, fingerprint, status, content_type, body, position)
+			SELECT $8, * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[], $7::bigint[])
+			ON CONFLICT (book, scope, key) DO UPDATE
 			SET status = excluded.status, content_type = excluded.content_type, body = excluded.body,
 			    position = coalesce(excluded.position, k.position)
 			WHERE k.status = 0 AND k.fingerprint = excluded.fingerprint`,
-			recordColumns(finishing)...)
+			append(recordColumns(finishing), book)...)
 	}
 }
 

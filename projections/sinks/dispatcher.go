@@ -273,10 +273,10 @@ func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.
 	}
 	rows, err := d.pool.Query(ctx, `
 		SELECT q.book, q.seq, q.position, q.id, q.event_id, q.attempts, q.first_attempt_at, q.next_attempt_at
-		FROM books b CROSS JOIN LATERAL (
-			SELECT * FROM webhook_deliveries w
-			WHERE w.subscription_id = $1 AND w.book = b.name AND w.status = 'pending'
-			ORDER BY w.seq LIMIT $2) q
+		FROM (SELECT w.*, row_number() OVER (PARTITION BY w.book ORDER BY w.seq) AS n
+		      FROM webhook_deliveries w
+		      WHERE w.subscription_id = $1 AND w.status = 'pending') q
+		WHERE q.n <= $2
 		ORDER BY q.book, q.seq`, id, pageSize)
 	if err != nil {
 		return false, due, err

@@ -10,6 +10,7 @@ package sinks
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -396,11 +397,15 @@ func ownersOf(ctx context.Context, q pgjournal.Querier, subs []Subscription, eve
 	if len(owners) == 0 {
 		return nil, nil
 	}
-	var accounts []string
+	var accounts, books []string
 	for _, e := range events {
 		accounts = append(accounts, accountsOf(e)...)
+		if !slices.Contains(books, e.Book) {
+			books = append(books, e.Book)
+		}
 	}
-	rows, err := q.Query(ctx, `SELECT id, owner FROM accounts WHERE id = ANY($1) AND owner = ANY($2)`, accounts, owners)
+	// A page is one book's: the lookup names it (on Citus, its shard).
+	rows, err := q.Query(ctx, `SELECT id, owner FROM accounts WHERE book = ANY($3) AND id = ANY($1) AND owner = ANY($2)`, accounts, owners, books)
 	if err != nil {
 		return nil, err
 	}

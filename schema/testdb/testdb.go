@@ -76,6 +76,9 @@ func Run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "testdb: clean-up: %v\n", err)
 		}
 	}
+	if err := closeCitus(); err != nil {
+		fmt.Fprintf(os.Stderr, "testdb: clean-up: %v\n", err)
+	}
 	return code
 }
 

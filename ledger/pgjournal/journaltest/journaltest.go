@@ -35,7 +35,8 @@ var moving = map[ledger.EventType]bool{
 //     amount is the sum of its pending holds;
 //   - the transfers projection holds exactly the journal's transfers;
 //   - no deposit was credited twice;
-//   - every idempotency record that names a position names an existing event.
+//   - every idempotency record that names a position names an existing event;
+//   - the book's head row (book_heads), its append lock, names its last event.
 //
 // It returns the book's events in position order.
 func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
@@ -97,11 +98,13 @@ func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
 		}
 		all = append(all, page...)
 	}
+	checkHead(ctx, tb, pool, book, prevPos, prevHash)
 	checkBalances(ctx, tb, pool, book, replayed)
 	checkTransfers(ctx, tb, pool, book, transfers)
 	var dangling int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys k
-		WHERE k.position IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events e WHERE e.position = k.position)`).Scan(&dangling); err != nil {
+		WHERE k.book = $1 AND k.position IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.book = k.book AND e.position = k.position)`, book).Scan(&dangling); err != nil {
 		tb.Fatal(err)
 	}
 	if dangling > 0 {
@@ -110,11 +113,26 @@ func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
 	return all
 }
 
+func checkHead(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book string, position int64, hash string) {
+	tb.Helper()
+	if position == 0 {
+		return // a book without events may have no head row yet
+	}
+	var pos int64
+	var h string
+	if err := pool.QueryRow(ctx, `SELECT position, hash FROM book_heads WHERE book = $1`, book).Scan(&pos, &h); err != nil {
+		tb.Fatalf("book_heads of %s: %v", book, err)
+	}
+	if pos != position || h != hash {
+		tb.Fatalf("book_heads of %s is at %d (%.8s…), its journal at %d (%.8s…)", book, pos, h, position, hash)
+	}
+}
+
 func checkBalances(ctx context.Context, tb testing.TB, pool *pgxpool.Pool, book string, replayed map[string]ledger.Money) {
 	tb.Helper()
 	rows, err := pool.Query(ctx, `SELECT a.id, a.kind, b.balance::text, a.currency, a.overdraft_limit::text, b.held::text,
 		       coalesce((SELECT sum(h.amount) FROM holds h WHERE h.book = a.book AND h.from_account = a.id AND h.status = 'pending'), 0)::text
-		FROM accounts a JOIN balances b ON b.account_id = a.id WHERE a.book = $1`, book)
+		FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id WHERE a.book = $1`, book)
 	if err != nil {
 		tb.Fatal(err)
 	}

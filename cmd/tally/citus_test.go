@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/ledger/pgjournal/journaltest"
+	"github.com/tallyledger/tally/schema/testdb"
+)
+
+// booksOverWorkers picks 8 book names, 4 on each of the cluster's two
+// workers (by the shard their name hashes to).
+func booksOverWorkers(t *testing.T, pool *pgxpool.Pool) (books []string, workerOf map[string]int) {
+	t.Helper()
+	workerOf = map[string]int{}
+	perWorker := map[int]int{}
+	for i := 0; len(books) < 8 && i < 1000; i++ {
+		name := fmt.Sprintf("book%d", i)
+		var port int
+		if err := pool.QueryRow(context.Background(), `SELECT nodeport FROM citus_shards
+			WHERE shardid = get_shard_id_for_distribution_column('events', $1::text)`, name).Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		if perWorker[port] < 4 {
+			perWorker[port]++
+			books = append(books, name)
+			workerOf[name] = port
+		}
+	}
+	if len(perWorker) != 2 || len(books) != 8 {
+		t.Fatalf("books over workers: %v", perWorker)
+	}
+	return books, workerOf
+}
+
+// Two Tally processes share one Citus coordinator; 8 books live on two
+// workers, 4 each. Clients send concurrent transfers in every book to both
+// processes, one process is SIGKILLed mid-load and started again, and every
+// request whose answer was lost is retried with its key. Then each book's
+// journal is gap-free with a valid chain, its projections equal its
+// replay, every answer a client got stands, and verify passes per book.
+func TestCitusBooksOnTwoWorkersTwoProcessesAndAKill(t *testing.T) {
+	db := testdb.NewCitus(t)
+	pool, err := pgxpool.New(context.Background(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	books, _ := booksOverWorkers(t, pool)
+	env := []string{"TALLY_DATABASE_URL=" + db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=false"}
+	a, b := newTallyProcess(t, env...), newTallyProcess(t, env...)
+	a.start()
+	b.start()
+	client := &http.Client{Timeout: 30 * time.Second}
+
+	wallets := map[string][]string{}
+	for _, book := range books {
+		for i := range 3 {
+			r := call(client, a.base, "POST", "/v1/accounts", []byte(fmt.Sprintf(`{"owner":"o%d","currency":"NGN","book":%q}`, i, book)))
+			if r.status != http.StatusCreated {
+				t.Fatalf("open a wallet in %s: %d %s", book, r.status, r.body)
+			}
+			var acc struct{ ID string }
+			json.Unmarshal(r.body, &acc)
+			wallets[book] = append(wallets[book], acc.ID)
+			r = call(client, b.base, "POST", "/v1/adjustments", []byte(fmt.Sprintf(`{"account":%q,"direction":"credit","amount":"1000.00","currency":"NGN","reason":"float"}`, acc.ID)),
+				"Idempotency-Key", fmt.Sprintf("fund-%s-%d", book, i))
+			if r.status != http.StatusCreated {
+				t.Fatalf("fund: %d %s", r.status, r.body)
+			}
+		}
+	}
+
+	var (
+		mu  sync.Mutex
+		all []*request
+		seq atomic.Int64
+	)
+	load := func(d time.Duration) {
+		var wg sync.WaitGroup
+		deadline := time.Now().Add(d)
+		for c := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(c), uint64(seq.Load())))
+				for time.Now().Before(deadline) {
+					book := books[rng.IntN(len(books))]
+					q := transferRequest(rng, wallets[book], fmt.Sprintf("citus-%d", seq.Add(1)))
+					base := a.base
+					if rng.IntN(2) == 0 {
+						base = b.base
+					}
+					r := call(client, base, "POST", q.path, q.body, q.headers...)
+					q.status, q.response = r.status, r.body
+					mu.Lock()
+					all = append(all, q)
+					mu.Unlock()
+					if r.status == 0 {
+						time.Sleep(20 * time.Millisecond) // the process is down
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	load(2 * time.Second)
+	done := make(chan struct{})
+	go func() { load(3 * time.Second); close(done) }()
+	time.Sleep(time.Second)
+	for _, p := range []*tallyProcess{a, b} {
+		select {
+		case <-p.exited:
+			t.Fatalf("a process exited under load:\n%s", p.logTail())
+		default:
+		}
+	}
+	b.kill(false)
+	b.start()
+	<-done
+
+	settle(t, client, a.base, all)
+	if t.Failed() {
+		t.Fatalf("process a:\n%s\nprocess b:\n%s", a.logTail(), b.logTail())
+	}
+	acknowledged := 0
+	for _, q := range all {
+		if q.status == http.StatusCreated {
+			acknowledged++
+		}
+	}
+	if acknowledged < 8 {
+		t.Fatalf("only %d transfers went through", acknowledged)
+	}
+	// Holds and multi-leg transactions are single-book appends too: a hold
+	// captured in part, a transaction reversed, in each book.
+	for _, book := range books {
+		w := wallets[book]
+		post := func(path, body string, want int) map[string]any {
+			t.Helper()
+			r := call(client, a.base, "POST", path, []byte(body), "Idempotency-Key", fmt.Sprintf("citus-hold-%d", seq.Add(1)))
+			var out map[string]any
+			if err := json.Unmarshal(r.body, &out); err != nil || r.status != want {
+				t.Fatalf("POST %s in %s: %d %s", path, book, r.status, r.body)
+			}
+			return out
+		}
+		hold := post("/v1/holds", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"2.00","currency":"NGN"}`, w[0], w[1]), http.StatusCreated)
+		if got := post("/v1/holds/"+hold["id"].(string)+"/capture", `{"amount":"1.00"}`, http.StatusOK); got["status"] != "captured" {
+			t.Fatalf("capture in %s: %v", book, got)
+		}
+		txn := post("/v1/transactions", fmt.Sprintf(`{"legs":[{"from":%q,"to":%q,"amount":"1.00","currency":"NGN"},{"from":%q,"to":%q,"amount":"0.50","currency":"NGN"}]}`, w[1], w[2], w[2], w[0]), http.StatusCreated)
+		post("/v1/transactions/"+txn["id"].(string)+"/reverse", `{}`, http.StatusCreated)
+	}
+	for _, book := range books {
+		t.Run("book "+book+" is gap-free, chained, balanced and verified", func(t *testing.T) {
+			events := journaltest.Check(t, pool, book)
+			if len(events) < 6 {
+				t.Fatalf("%d events", len(events))
+			}
+			r := call(client, b.base, "GET", "/v1/audit/verify?book="+book, nil)
+			var rep struct {
+				ChainOK           bool `json:"chain_ok"`
+				Contiguous        bool `json:"contiguous"`
+				Balanced          bool `json:"balanced"`
+				RunningBalancesOK bool `json:"running_balances_ok"`
+				Projections       []struct {
+					Name string `json:"name"`
+					OK   bool   `json:"ok"`
+				} `json:"projections"`
+			}
+			if err := json.Unmarshal(r.body, &rep); err != nil || r.status != 200 {
+				t.Fatalf("verify %s: %d %s\n%s", book, r.status, r.body, b.logTail())
+			}
+			if !rep.ChainOK || !rep.Contiguous || !rep.Balanced || !rep.RunningBalancesOK || len(rep.Projections) == 0 {
+				t.Fatalf("verify %s: the journal fails its checks: %s", book, r.body)
+			}
+			for _, p := range rep.Projections {
+				if !p.OK {
+					t.Fatalf("verify %s: projection %s: %s", book, p.Name, r.body)
+				}
+			}
+		})
+	}
+	// Verify is not blind on Citus: a balance changed behind the journal's
+	// back is found.
+	if _, err := pool.Exec(context.Background(), `UPDATE balances SET balance = balance + 1 WHERE book = $1 AND account_id = $2`, books[0], wallets[books[0]][0]); err != nil {
+		t.Fatal(err)
+	}
+	r := call(client, a.base, "GET", "/v1/audit/verify?book="+books[0], nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"name":"balances","mode":"inline","ok":false`) {
+		t.Fatalf("verify missed a tampered balance: %d %s", r.status, r.body)
+	}
+	if _, err := pool.Exec(context.Background(), `UPDATE balances SET balance = balance - 1 WHERE book = $1 AND account_id = $2`, books[0], wallets[books[0]][0]); err != nil {
+		t.Fatal(err)
+	}
+	// Each acknowledged transfer is in its book's journal exactly once.
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM transfers`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != acknowledged {
+		t.Fatalf("%d transfers in the projection, %d acknowledged", n, acknowledged)
+	}
+}
