@@ -65,6 +65,8 @@ var eventTypes = []ledger.EventType{
 	ledger.DepositExpiredEvent, ledger.DepositFlaggedEvent, ledger.GatewayUnmatched,
 	ledger.TransferRefunded, ledger.RefundRequested, ledger.RefundSubmitted, ledger.RefundSucceededEvent, ledger.RefundFailedEvent,
 	ledger.HoldCreated, ledger.HoldCaptured, ledger.HoldVoided, ledger.HoldExpired,
+	ledger.WithdrawalRequested, ledger.WithdrawalSubmitted, ledger.WithdrawalSucceededEvent, ledger.WithdrawalFailedEvent,
+	ledger.WithdrawalReversedEvent, ledger.DestinationErased,
 }
 
 // journal lists a book's events with their postings and hashes, filtered by
@@ -265,14 +267,15 @@ func (c *Console) trialBalance(w http.ResponseWriter, r *http.Request, u *user) 
 	})
 }
 
-// payments lists deposits, refunds and holds by status (Store.Deposits,
-// Store.Refunds and Store.Holds, as GET /v1/deposits, /v1/refunds and
-// /v1/holds).
+// payments lists deposits, refunds, holds and withdrawals by status
+// (Store.Deposits, Store.Refunds, Store.Holds and Store.Withdrawals, as GET
+// /v1/deposits, /v1/refunds, /v1/holds and /v1/withdrawals). Withdrawals
+// carry only the masked account number: the full one is never read here.
 func (c *Console) payments(w http.ResponseWriter, r *http.Request, u *user) {
 	q := r.URL.Query()
-	depStatus, refStatus, holdStatus := q.Get("deposits"), q.Get("refunds"), q.Get("holds")
+	depStatus, refStatus, holdStatus, wdStatus := q.Get("deposits"), q.Get("refunds"), q.Get("holds"), q.Get("withdrawals")
 	if !oneOf(depStatus, "", "pending", "succeeded", "failed", "expired", "flagged") || !oneOf(refStatus, "", "pending", "succeeded", "failed") ||
-		!oneOf(holdStatus, "", "pending", "captured", "voided", "expired") {
+		!oneOf(holdStatus, "", "pending", "captured", "voided", "expired") || !oneOf(wdStatus, "", "pending", "succeeded", "failed", "reversed") {
 		c.fail(w, r, u, ledger.Errorf(ledger.EInvalidRequest, "unknown status"))
 		return
 	}
@@ -291,12 +294,18 @@ func (c *Console) payments(w http.ResponseWriter, r *http.Request, u *user) {
 		c.fail(w, r, u, err)
 		return
 	}
+	withdrawals, err := c.cfg.Store.Withdrawals(r.Context(), pgjournal.WithdrawalFilter{Status: wdStatus, Limit: pageSize})
+	if err != nil {
+		c.fail(w, r, u, err)
+		return
+	}
 	c.render(w, r, http.StatusOK, "payments", u, map[string]any{
-		"Deposits": deposits, "Refunds": refunds, "Holds": holds,
-		"DepositStatus": depStatus, "RefundStatus": refStatus, "HoldStatus": holdStatus,
-		"DepositStatuses": []string{"pending", "succeeded", "failed", "expired", "flagged"},
-		"RefundStatuses":  []string{"pending", "succeeded", "failed"},
-		"HoldStatuses":    []string{"pending", "captured", "voided", "expired"},
+		"Deposits": deposits, "Refunds": refunds, "Holds": holds, "Withdrawals": withdrawals,
+		"DepositStatus": depStatus, "RefundStatus": refStatus, "HoldStatus": holdStatus, "WithdrawalStatus": wdStatus,
+		"DepositStatuses":    []string{"pending", "succeeded", "failed", "expired", "flagged"},
+		"RefundStatuses":     []string{"pending", "succeeded", "failed"},
+		"HoldStatuses":       []string{"pending", "captured", "voided", "expired"},
+		"WithdrawalStatuses": []string{"pending", "succeeded", "failed", "reversed"},
 	})
 }
 

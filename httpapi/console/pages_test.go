@@ -23,11 +23,22 @@ type book struct {
 	asOf      time.Time // between a's funding and the transfer
 	deposit   string    // paid through the sandbox, then partly refunded
 	flagged   string    // paid with the wrong amount
+	paidOut   string    // a withdrawal the sandbox paid out
+	rejected  string    // a withdrawal the sandbox's bank rejected
 }
 
+// The bank account numbers seed withdraws to: the sandbox pays out to the
+// first and rejects the second (it ends in 0000). Neither may appear in
+// full on a page.
+const (
+	payoutNumber   = "0123456789"
+	rejectedNumber = "0123450000"
+)
+
 // seed makes a small book through the API: adjustments, a transfer, a
-// sandbox deposit paid and refunded, a flagged deposit and an unmatched
-// gateway event.
+// sandbox deposit paid and refunded, a flagged deposit, a pending hold, an
+// unmatched gateway event and two sandbox withdrawals (one paid out, one
+// rejected).
 func seed(tl *tally) book {
 	tl.t.Helper()
 	var s book
@@ -54,11 +65,26 @@ func seed(tl *tally) book {
 	tl.webhook("payment.succeeded", flagged["reference"].(string), "45.00", "NGN")
 	tl.api("POST", "/v1/holds", map[string]any{"from": s.a, "to": s.b, "amount": "20.00", "currency": "NGN", "description": "order 7"}, "", 201)
 	tl.webhook("payment.succeeded", "DEP-NOT-OURS", "12.00", "NGN")
-	_ = tl.sandbox.Close() // waits for the refund's webhook
+	s.paidOut = tl.withdraw(s.a, "30.00", payoutNumber)
+	s.rejected = tl.withdraw(s.a, "15.00", rejectedNumber)
+	_ = tl.sandbox.Close() // waits for the refund's and the payouts' webhooks
 	if st := tl.api("GET", "/v1/deposits/"+s.flagged, nil, "", 200)["status"]; st != "flagged" {
 		tl.t.Fatalf("the mismatched deposit is %v, want flagged", st)
 	}
+	for id, want := range map[string]string{s.paidOut: "succeeded", s.rejected: "failed"} {
+		if st := tl.api("GET", "/v1/withdrawals/"+id, nil, "", 200)["status"]; st != want {
+			tl.t.Fatalf("withdrawal %s is %v, want %s", id, st, want)
+		}
+	}
 	return s
+}
+
+// withdraw asks the sandbox to pay amount NGN out of account to a bank
+// account, and returns the withdrawal's id.
+func (tl *tally) withdraw(account, amount, number string) string {
+	tl.t.Helper()
+	return tl.api("POST", "/v1/withdrawals", map[string]any{"account": account, "amount": amount, "currency": "NGN", "gateway": "sandbox",
+		"destination": map[string]any{"bank_code": "058", "account_number": number, "account_name": "Ada Obi"}}, "", 201)["id"].(string)
 }
 
 // apiEvents is the whole journal of main as GET /v1/events returns it.
@@ -213,7 +239,7 @@ func TestPagesAgreeWithTheAPI(t *testing.T) {
 			t.Fatalf("at position 5\npage %v\napi  %v", got, want)
 		}
 	})
-	t.Run("payments list deposits, refunds and holds by status", func(t *testing.T) {
+	t.Run("payments list deposits, refunds, holds and withdrawals by status", func(t *testing.T) {
 		p.open("/console/payments")
 		deposits := tl.api("GET", "/v1/deposits?limit=500", nil, "", 200)["data"].([]any)
 		if got := p.texts("#deposits tbody tr"); len(got) != len(deposits) {
@@ -224,6 +250,29 @@ func TestPagesAgreeWithTheAPI(t *testing.T) {
 		if got := p.texts("#holds tbody td:first-child code"); len(got) != 1 || len(holds) != 1 || got[0] != holds[0].(map[string]any)["id"] {
 			t.Fatalf("pending holds %v, API %v", got, holds)
 		}
+		withdrawals := tl.api("GET", "/v1/withdrawals?limit=500", nil, "", 200)["data"].([]any)
+		p.open("/console/payments")
+		if got := p.texts("#withdrawals tbody td:first-child code"); len(got) != 2 || len(withdrawals) != 2 {
+			t.Fatalf("withdrawals %v, API %v", got, withdrawals)
+		}
+		for _, id := range []string{s.paidOut, s.rejected} {
+			api := tl.api("GET", "/v1/withdrawals/"+id, nil, "", 200)
+			p.open("/console/payments?withdrawals=" + api["status"].(string))
+			cells := p.texts("#withdrawals tbody td")
+			if len(cells) != 8 {
+				t.Fatalf("withdrawal %s: row %v", id, cells)
+			}
+			got := []string{cells[0], p.text("#withdrawals tbody .status"), cells[2], cells[3], cells[4], cells[5], cells[6]}
+			want := []string{id, api["status"].(string), "sandbox", api["account"].(string), "058 " + api["destination"].(map[string]any)["account_number"].(string),
+				api["amount"].(string), api["currency"].(string)}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("withdrawal %s\npage %v\napi  %v", id, got, want)
+			}
+			if reason, _ := api["failure_reason"].(string); strings.Join(p.texts("#withdrawals tbody .reason"), "") != reason || (id == s.rejected) != (reason != "") {
+				t.Fatalf("withdrawal %s: reason %v, API %q", id, p.texts("#withdrawals tbody .reason"), reason)
+			}
+		}
+		p.open("/console/payments")
 		p.screenshot("payments")
 		p.fitsPhone("payments")
 		p.open("/console/payments?deposits=flagged&refunds=succeeded")
@@ -233,6 +282,20 @@ func TestPagesAgreeWithTheAPI(t *testing.T) {
 		refunds := tl.api("GET", "/v1/refunds?deposit="+s.deposit, nil, "", 200)["data"].([]any)
 		if got := p.texts("#refunds tbody td:first-child code"); len(got) != 1 || got[0] != refunds[0].(map[string]any)["id"] {
 			t.Fatalf("succeeded refunds %v, API %v", got, refunds)
+		}
+	})
+	t.Run("no page shows a withdrawal's full account number, only the masked one", func(t *testing.T) {
+		for _, path := range []string{"/console/payments", "/console/journal", "/console/accounts/" + s.a} {
+			p.open(path)
+			html := eval[string](p, `document.documentElement.outerHTML`)
+			for _, full := range []string{payoutNumber, rejectedNumber} {
+				if strings.Contains(html, full) {
+					t.Errorf("%s shows the full account number %s", path, full)
+				}
+			}
+			if path == "/console/payments" && (!strings.Contains(html, "******6789") || !strings.Contains(html, "******0000")) {
+				t.Errorf("%s does not show the masked account numbers", path)
+			}
 		}
 	})
 	t.Run("the queue lists the flagged deposit and the unmatched event with what to do", func(t *testing.T) {
