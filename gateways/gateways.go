@@ -94,15 +94,17 @@ type RefundFinder interface {
 	FindRefund(ctx context.Context, q RefundQuery) (result RefundResult, found bool, err error)
 }
 
-// OutcomeUnknown reports whether a failed gateway call may still have been carried out: the
-// gateway did not answer (a timeout, a lost connection) or answered with a server error. Only
-// a definite refusal (an answer in the 4xx range) means the gateway said no.
+// OutcomeUnknown reports whether a failed gateway call may still have been carried out. Only a
+// definite refusal means it was not: the gateway answered the call with a 4xx, or the call that
+// moves money was never sent (NothingSent). No answer (a timeout, a lost connection), a 5xx, and
+// a 2xx that Tally could not read or that carried an error (Paystack's "status": false) are
+// unknown: the gateway may have acted on the request.
 func OutcomeUnknown(err error) bool {
 	var ge *GatewayError
-	if !errors.As(err, &ge) {
+	if !errors.As(err, &ge) || ge.NothingSent {
 		return false
 	}
-	return ge.StatusCode == 0 || ge.StatusCode >= 500
+	return ge.StatusCode < 400 || ge.StatusCode >= 500
 }
 
 // RefundStatus is a gateway's immediate answer to a refund request.
@@ -200,6 +202,9 @@ type GatewayError struct {
 	Message    string // the gateway's message, if it gives one
 	Timeout    bool   // the call timed out
 	Err        error  // the transport or decoding error, if any
+	// NothingSent marks a failure before the call that moves money was made (a payout's
+	// recipient could not be set up): nothing can have been carried out, whatever the status.
+	NothingSent bool
 }
 
 // Error reports the gateway, the operation and what went wrong.

@@ -2,7 +2,6 @@ package gateways
 
 import (
 	"context"
-	"errors"
 
 	"github.com/cockroachdb/apd/v3"
 )
@@ -62,15 +61,4 @@ type PayoutResult struct {
 	Message string
 	// RecipientCode is the gateway's id for the bank account, to reuse next time.
 	RecipientCode string
-}
-
-// PayoutOutcomeUnknown reports whether a failed payout call may still have been carried out:
-// the gateway did not answer (a timeout, a lost connection) or answered with a server error.
-// Only a definite refusal (an answer in the 4xx range) means the gateway said no.
-func PayoutOutcomeUnknown(err error) bool {
-	var ge *GatewayError
-	if !errors.As(err, &ge) {
-		return false
-	}
-	return ge.StatusCode == 0 || ge.StatusCode >= 500
 }

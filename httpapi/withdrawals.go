@@ -125,7 +125,7 @@ func (s *Server) createWithdrawal(c echo.Context) error {
 		},
 		// A resumed request (resumed true) asks the gateway again: the
 		// withdrawal id is its idempotency reference, so it pays once.
-		then: func(ctx context.Context, id string, _ bool) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
+		then: func(ctx context.Context, id string, resumed bool) (ledger.Command, func(pgjournal.Outcome) pgjournal.Response, error) {
 			w, err := s.store.Withdrawal(ctx, id)
 			if err != nil {
 				return nil, nil, err
@@ -149,6 +149,12 @@ func (s *Server) createWithdrawal(c echo.Context) error {
 			if err != nil {
 				return nil, nil, err
 			}
+			if d.ErasedAt != nil && resumed {
+				// The attempt that crashed may have reached the gateway
+				// before the details were erased: only the gateway can say.
+				s.log.Warn("a resumed payout's bank details were erased: it stays pending until the gateway says", "gateway", gw.Name(), "withdrawal", w.ID)
+				return ledger.RecordPayoutSubmission{WithdrawalID: w.ID, OutcomeUnknown: true}, render(w.ID, http.StatusAccepted), nil
+			}
 			if d.ErasedAt != nil {
 				refusal := ledger.Errorf(ledger.EInvalidRequest, "the destination's bank details were erased before the payout was made")
 				return ledger.FailWithdrawal{WithdrawalID: w.ID, Reason: refusal.Message}, failedWith(refusal, render(w.ID, http.StatusCreated)), nil
@@ -165,7 +171,7 @@ func (s *Server) createWithdrawal(c echo.Context) error {
 			}
 			var refusal *ledger.Error
 			switch {
-			case gateways.PayoutOutcomeUnknown(gerr):
+			case gateways.OutcomeUnknown(gerr):
 				// The gateway may have taken it: the money stays in
 				// payouts:pending until its webhook says.
 				s.log.Warn("a payout's outcome is unknown: it stays pending until the gateway says", "gateway", gw.Name(), "withdrawal", w.ID, "err", gerr)

@@ -82,10 +82,10 @@ func (g *Gateway) Payout(ctx context.Context, req gateways.PayoutRequest) (gatew
 		var resp apiResponse[recipientData]
 		body := recipientRequest{Type: typ, Name: req.AccountName, AccountNumber: req.AccountNumber, BankCode: req.BankCode, Currency: req.Currency}
 		if err := g.api.Post(ctx, "create transfer recipient", "/transferrecipient", nil, body, &resp); err != nil {
-			return gateways.PayoutResult{}, err
+			return gateways.PayoutResult{}, beforeTransfer(err)
 		}
 		if !resp.Status || resp.Data.RecipientCode == "" {
-			return gateways.PayoutResult{}, &gateways.GatewayError{Gateway: Name, Op: "create transfer recipient", StatusCode: http.StatusOK, Message: resp.Message}
+			return gateways.PayoutResult{}, &gateways.GatewayError{Gateway: Name, Op: "create transfer recipient", StatusCode: http.StatusOK, Message: resp.Message, NothingSent: true}
 		}
 		recipient = resp.Data.RecipientCode
 	}
@@ -99,7 +99,9 @@ func (g *Gateway) Payout(ctx context.Context, req gateways.PayoutRequest) (gatew
 		// An earlier attempt (perhaps in a process that crashed) made it.
 		data, err := g.verifyTransfer(ctx, reference)
 		if err != nil {
-			return gateways.PayoutResult{RecipientCode: recipient}, err
+			// The transfer exists but cannot be read now (Paystack's reads
+			// may lag): its outcome is unknown, never a refusal.
+			return gateways.PayoutResult{RecipientCode: recipient}, &gateways.GatewayError{Gateway: Name, Op: "transfer", Code: ge.Code, Err: err}
 		}
 		return transferResult(data, recipient), nil
 	}
@@ -110,6 +112,15 @@ func (g *Gateway) Payout(ctx context.Context, req gateways.PayoutRequest) (gatew
 		return gateways.PayoutResult{RecipientCode: recipient}, &gateways.GatewayError{Gateway: Name, Op: "transfer", StatusCode: http.StatusOK, Message: resp.Message}
 	}
 	return transferResult(resp.Data, recipient), nil
+}
+
+// beforeTransfer marks the failure of a step before POST /transfer: no money can have moved.
+func beforeTransfer(err error) error {
+	var ge *gateways.GatewayError
+	if errors.As(err, &ge) {
+		ge.NothingSent = true
+	}
+	return err
 }
 
 // verifyTransfer reads our transfer by its reference (GET /transfer/verify/{reference}).

@@ -2,9 +2,11 @@ package paystack
 
 import (
 	"bytes"
+	"context"
 	"testing"
 
 	"github.com/tallyledger/tally/gateways"
+	"github.com/tallyledger/tally/gateways/internal/gatewaytest"
 )
 
 // Paystack's transfer.* webhooks become payout notifications naming our
@@ -47,6 +49,54 @@ func TestTransferStatusesMeanPayoutResults(t *testing.T) {
 		t.Run(status+" is "+string(want), func(t *testing.T) {
 			if got := transferResult(transferData{Status: status}, "RCP_x"); got.Status != want || got.RecipientCode != "RCP_x" {
 				t.Fatalf("got %+v", got)
+			}
+		})
+	}
+}
+
+// A payout whose outcome Tally cannot know stays pending (OutcomeUnknown); only an answer that
+// says no, or a failure before POST /transfer, fails it with the money back.
+func TestPayoutOutcomes(t *testing.T) {
+	recipient := gatewaytest.Answer{Status: 200, Body: string(gatewaytest.Fixture(t, "transferrecipient.created.json"))}
+	duplicate := gatewaytest.Answer{Status: 400, Body: string(gatewaytest.Fixture(t, "transfer.duplicate_reference.json"))}
+	for _, tc := range []struct {
+		name    string
+		answers map[string]gatewaytest.Answer
+		unknown bool
+	}{
+		{"a reused reference whose transfer cannot be read back is unknown", map[string]gatewaytest.Answer{
+			"POST /transferrecipient": recipient, "POST /transfer": duplicate,
+			"GET /transfer/verify/wd_01": {Status: 404, Body: `{"status":false,"message":"Transfer not found"}`},
+		}, true},
+		{"a transfer answered 200 but unreadable is unknown", map[string]gatewaytest.Answer{
+			"POST /transferrecipient": recipient, "POST /transfer": {Status: 200, Body: `{"status":true,"data":`},
+		}, true},
+		{"a transfer answered 200 with status false is unknown", map[string]gatewaytest.Answer{
+			"POST /transferrecipient": recipient, "POST /transfer": {Status: 200, Body: `{"status":false,"message":"try again"}`},
+		}, true},
+		{"a transfer refused with a 4xx is a refusal", map[string]gatewaytest.Answer{
+			"POST /transferrecipient": recipient, "POST /transfer": {Status: 400, Body: string(gatewaytest.Fixture(t, "transfer.insufficient_balance.json"))},
+		}, false},
+		{"a recipient that cannot be set up is a refusal: no transfer was sent", map[string]gatewaytest.Answer{
+			"POST /transferrecipient": {Status: 500, Body: `{"status":false,"message":"upstream"}`},
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := gatewaytest.NewServer(t, tc.answers)
+			g, err := New(Config{SecretKey: testSecret, BaseURL: f.URL, HTTPClient: gatewaytest.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = g.Payout(context.Background(), gateways.PayoutRequest{WithdrawalID: "wd_01", Amount: dec(t, "2000.00"), Currency: "NGN",
+				BankCode: "058", AccountNumber: "0123456789", AccountName: "Ada Obi"})
+			if err == nil {
+				t.Fatal("the payout succeeded")
+			}
+			if got := gateways.OutcomeUnknown(err); got != tc.unknown {
+				t.Fatalf("OutcomeUnknown(%v) = %v, want %v", err, got, tc.unknown)
+			}
+			if _, answers := tc.answers["POST /transfer"]; !answers && f.Calls("POST /transfer") > 0 {
+				t.Fatal("a transfer was sent after its recipient failed")
 			}
 		})
 	}
