@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -137,10 +138,10 @@ func (s *Server) postBatch(c echo.Context) error {
 		}
 		if err != nil {
 			if req.Atomic {
-				results[i] = resultOf(problemOf(err))
+				results[i] = resultOf(s.problemOf(err, i))
 				return write(c, renderBatchFailure(results, i))
 			}
-			results[i] = resultOf(problemOf(err))
+			results[i] = resultOf(s.problemOf(err, i))
 			continue
 		}
 		items = append(items, r)
@@ -153,7 +154,7 @@ func (s *Server) postBatch(c echo.Context) error {
 		for k, item := range o.Items {
 			r := item.Response
 			if item.Err != nil {
-				r = problemOf(item.Err)
+				r = s.problemOf(item.Err, index[k])
 			}
 			results[index[k]] = resultOf(r)
 		}
@@ -201,12 +202,12 @@ func resultOf(r pgjournal.Response) batchResult {
 	return batchResult{Status: r.Status, Body: r.Body}
 }
 
-// problemOf renders an error as its problem (internal ones bare).
-func problemOf(err error) pgjournal.Response {
+// problemOf renders a batch item's error as its problem; an internal one is
+// logged with the item's index and shown bare.
+func (s *Server) problemOf(err error, item int) pgjournal.Response {
 	var le *ledger.Error
-	if e, ok := err.(*ledger.Error); ok {
-		le = e
-	} else {
+	if !errors.As(err, &le) {
+		s.log.Error("batch item failed", "item", item, "err", err)
 		le = &ledger.Error{Code: ledger.EInternal, Message: "an internal error occurred"}
 	}
 	return problemResponse(le)

@@ -85,7 +85,19 @@ func TestReplicaReadYourWritesWithReplayPaused(t *testing.T) {
 
 	r.exec(`SELECT pg_wal_replay_pause()`)
 	t.Cleanup(func() { r.standby.Exec(context.Background(), `SELECT pg_wal_replay_resume()`) })
-	time.Sleep(100 * time.Millisecond) // a pause takes effect between records
+	// A pause takes effect between records: wait until the standby says so.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var state string
+		if err := r.standby.QueryRow(context.Background(), `SELECT pg_get_wal_replay_pause_state()`).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "paused" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay is still %q", state)
+		}
+	}
 	moved := r.must(r.do("POST", "/v1/transfers", map[string]any{"from": a, "to": b, "amount": "25.00", "currency": "NGN"},
 		"Idempotency-Key", ledger.NewID("t")), 201)
 	p := position(t, moved)
