@@ -16,6 +16,21 @@ import (
 	"github.com/tallyledger/tally/schema/pglocal"
 )
 
+// withDatabase runs one command against the configured database (in local
+// mode the existing cluster's; see openDatabase), closing it afterwards.
+func withDatabase(ctx context.Context, run func(*pgxpool.Pool) error) error {
+	cfg, err := configFromEnv()
+	if err != nil {
+		return err
+	}
+	pool, closeDB, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	return run(pool)
+}
+
 // openDatabase connects an operations command (tally keys, …) to Tally's
 // database, migrated: TALLY_DATABASE_URL if set; else, in local mode, the
 // PostgreSQL a running `tally serve` started in TALLY_DATA_DIR, or one this

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/httpapi"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
@@ -40,22 +41,15 @@ func destinationsCommand(ctx context.Context, args []string, stdout io.Writer) e
 	if err := parseFlags(fs, args[1:], 1); err != nil {
 		return err
 	}
-	cfg, err := configFromEnv()
-	if err != nil {
-		return err
-	}
-	pool, closeDB, err := openDatabase(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	var inline []pgjournal.Projection
-	for _, p := range projections.Inline() {
-		inline = append(inline, p)
-	}
-	journal := pgjournal.New(pool, pgjournal.Options{Inline: inline})
-	defer journal.Close()
-	return eraseDestination(ctx, journal, pgjournal.NewStore(pool), fs.Arg(0), *reason, stdout)
+	return withDatabase(ctx, func(pool *pgxpool.Pool) error {
+		var inline []pgjournal.Projection
+		for _, p := range projections.Inline() {
+			inline = append(inline, p)
+		}
+		journal := pgjournal.New(pool, pgjournal.Options{Inline: inline})
+		defer journal.Close()
+		return eraseDestination(ctx, journal, pgjournal.NewStore(pool), fs.Arg(0), *reason, stdout)
+	})
 }
 
 func eraseDestination(ctx context.Context, journal *pgjournal.Journal, store *pgjournal.Store, id, reason string, stdout io.Writer) error {

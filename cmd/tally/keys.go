@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/httpapi"
 	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
@@ -38,16 +39,9 @@ func keysCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, keysUsage)
 		return nil
 	}
-	cfg, err := configFromEnv()
-	if err != nil {
-		return err
-	}
-	pool, closeDB, err := openDatabase(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	return runKeys(ctx, pgjournal.NewKeys(pool), args, stdout)
+	return withDatabase(ctx, func(pool *pgxpool.Pool) error {
+		return runKeys(ctx, pgjournal.NewKeys(pool), args, stdout)
+	})
 }
 
 // runKeys runs one keys subcommand against keys.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections/sinks"
 )
@@ -32,16 +33,9 @@ func subscriptionsCommand(ctx context.Context, args []string, stdout io.Writer) 
 		fmt.Fprint(stdout, subscriptionsUsage)
 		return nil
 	}
-	cfg, err := configFromEnv()
-	if err != nil {
-		return err
-	}
-	pool, closeDB, err := openDatabase(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	return runSubscriptions(ctx, sinks.NewSubscriptions(pool, sinks.URLRules{}), args, stdout)
+	return withDatabase(ctx, func(pool *pgxpool.Pool) error {
+		return runSubscriptions(ctx, sinks.NewSubscriptions(pool, sinks.URLRules{}), args, stdout)
+	})
 }
 
 // runSubscriptions runs one subscriptions subcommand.
