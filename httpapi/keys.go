@@ -196,25 +196,16 @@ func (s *Server) createKey(c echo.Context) error {
 }
 
 func (s *Server) listKeys(c echo.Context) error {
-	if err := checkQuery(c, "owner"); err != nil {
-		return err
-	}
-	limit, err := parseLimit(c)
+	q, err := idListQuery(c, "owner")
 	if err != nil {
 		return err
 	}
-	f := pgjournal.KeyFilter{Owner: c.QueryParam("owner"), Limit: limit + 1}
-	if f.Period, err = period(c); err != nil {
-		return err
-	}
-	if f.After, err = idCursor(c); err != nil {
-		return err
-	}
+	f := pgjournal.KeyFilter{Owner: c.QueryParam("owner"), Limit: q.limit + 1, Period: q.period, After: q.after}
 	keys, err := s.auth.keys.List(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, page(keys, limit, viewKey, func(k ledger.APIKey) string { return k.ID }))
+	return c.JSON(http.StatusOK, page(keys, q.limit, viewKey, func(k ledger.APIKey) string { return k.ID }))
 }
 
 func keyID(c echo.Context) (string, error) {

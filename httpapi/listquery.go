@@ -68,3 +68,27 @@ func statusParam[S ~string](c echo.Context, allowed ...S) (string, error) {
 	}
 	return "", ledger.Errorf(ledger.EInvalidRequest, "status must be one of %s", strings.Join(names, ", ")).WithField("status")
 }
+
+// idList is what a list in id order (keys, subscriptions, deliveries) was
+// asked for.
+type idList struct {
+	limit  int
+	after  string // the id cursor
+	period pgjournal.Period
+}
+
+// idListQuery reads a list in id order: its own filters (any other
+// parameter is 400, see checkQuery), ?limit=, ?from=&to= and ?cursor=.
+func idListQuery(c echo.Context, filters ...string) (q idList, err error) {
+	if err = checkQuery(c, filters...); err != nil {
+		return q, err
+	}
+	if q.limit, err = parseLimit(c); err != nil {
+		return q, err
+	}
+	if q.period, err = period(c); err != nil {
+		return q, err
+	}
+	q.after, err = idCursor(c)
+	return q, err
+}

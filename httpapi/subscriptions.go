@@ -104,26 +104,15 @@ func (s *Server) createSubscription(c echo.Context) error {
 }
 
 func (s *Server) listSubscriptions(c echo.Context) error {
-	if err := checkQuery(c); err != nil {
-		return err
-	}
-	period, err := period(c)
+	q, err := idListQuery(c)
 	if err != nil {
 		return err
 	}
-	limit, err := parseLimit(c)
+	subs, err := s.subscriptions.List(c.Request().Context(), q.after, q.period, q.limit+1)
 	if err != nil {
 		return err
 	}
-	after, err := idCursor(c)
-	if err != nil {
-		return err
-	}
-	subs, err := s.subscriptions.List(c.Request().Context(), after, period, limit+1)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, page(subs, limit, viewSubscription, func(s sinks.Subscription) string { return s.ID }))
+	return c.JSON(http.StatusOK, page(subs, q.limit, viewSubscription, func(s sinks.Subscription) string { return s.ID }))
 }
 
 func (s *Server) getSubscription(c echo.Context) error {
@@ -143,26 +132,15 @@ func (s *Server) deleteSubscription(c echo.Context) error {
 }
 
 func (s *Server) listDeliveries(c echo.Context) error {
-	if err := checkQuery(c, "status"); err != nil {
-		return err
-	}
-	period, err := period(c)
+	q, err := idListQuery(c, "status")
 	if err != nil {
 		return err
 	}
-	limit, err := parseLimit(c)
+	ds, err := s.subscriptions.Deliveries(c.Request().Context(), c.Param("id"), c.QueryParam("status"), q.after, q.period, q.limit+1)
 	if err != nil {
 		return err
 	}
-	after, err := idCursor(c)
-	if err != nil {
-		return err
-	}
-	ds, err := s.subscriptions.Deliveries(c.Request().Context(), c.Param("id"), c.QueryParam("status"), after, period, limit+1)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, page(ds, limit, viewDelivery, func(d sinks.Delivery) string { return d.ID }))
+	return c.JSON(http.StatusOK, page(ds, q.limit, viewDelivery, func(d sinks.Delivery) string { return d.ID }))
 }
 
 type replayRequest struct {
