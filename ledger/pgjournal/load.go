@@ -261,12 +261,14 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id. Like every lookup of an append, it
+// id: a plain index lookup per id (the ids joined as a table, see
+// lockBalancesSQL, rather than tested with = ANY). Like every lookup of an append, it
 // names the book: an account of another book is not found from this one.
 const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
-	WHERE a.book = $2 AND a.id = ANY($1)
+	FROM (SELECT DISTINCT unnest($1::text[])) AS k(id)
+	JOIN accounts a ON a.book = $2 AND a.id = k.id
+	JOIN balances b ON b.book = a.book AND b.account_id = a.id
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
