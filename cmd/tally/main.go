@@ -105,6 +105,7 @@ func main() {
 }
 
 func serve(ctx context.Context, localCluster string) error {
+	tuneGC()
 	cfg, err := configFromEnv()
 	if err != nil {
 		return err
