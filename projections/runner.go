@@ -33,7 +33,7 @@ type RunnerOptions struct {
 	// events, and a summary row written once for all of them. An idle
 	// runner's first pass starts at once. Negative: no spacing.
 	Spacing time.Duration
-	Logger     *slog.Logger
+	Logger  *slog.Logger
 	// Lag, if set, is told after each pass how many events each async
 	// projection was behind the journal (all books together) when the pass
 	// began; the server exports it as tally_projection_lag_events.
