@@ -143,14 +143,17 @@ func (l *loader) state() *ledger.State {
 
 // Each branch of the deposit and account lookups is its own indexed
 // subquery: a single WHERE with OR across a row-value IN defeats the
-// indexes and scans the whole table in every batch.
+// indexes and scans the whole table in every batch. A lookup by two columns
+// probes the index once per pair, through a LATERAL subquery that OFFSET 0
+// keeps from being flattened into a join (which a generic plan may make a
+// scan of the book's whole index, see keyedLookups).
 const lockDepositsSQL = `
 	SELECT ` + DepositColumns + ` FROM deposits d
 	WHERE d.book = $5 AND d.id IN (
 		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
 		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
-		UNION SELECT x.id FROM deposits x JOIN unnest($3::text[], $4::text[]) AS k(gateway, ref)
-		      ON x.book = $5 AND x.gateway = k.gateway AND x.gateway_reference = k.ref)
+		UNION SELECT x.id FROM unnest($3::text[], $4::text[]) AS k(gateway, ref), LATERAL (
+		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x)
 	ORDER BY d.id`
 
 func (l *loader) queueDeposits(p *pipeline) {
@@ -262,14 +265,12 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id (the ids joined as a table, see
-// lockBalancesSQL, rather than tested with = ANY). Like every lookup of an append, it
+// id: a plain index lookup per id. Like every lookup of an append, it
 // names the book: an account of another book is not found from this one.
 const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
-	FROM (SELECT DISTINCT unnest($1::text[])) AS k(id)
-	JOIN accounts a ON a.book = $2 AND a.id = k.id
-	JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	WHERE a.book = $2 AND a.id = ANY($1)
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
@@ -281,8 +282,8 @@ const accountsSQL = `
 	WHERE a.book = $5 AND a.id IN (
 		SELECT id FROM accounts WHERE book = $5 AND id = ANY($1)
 		UNION SELECT id FROM accounts WHERE book = $5 AND wallet_number = ANY($1)
-		UNION SELECT x.id FROM accounts x JOIN unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name)
-		      ON x.book = $5 AND x.book = s.book AND x.currency = s.currency AND x.name = s.name)
+		UNION SELECT x.id FROM unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name), LATERAL (
+		      SELECT id FROM accounts WHERE book = $5 AND book = s.book AND currency = s.currency AND name = s.name OFFSET 0) x)
 	ORDER BY a.id`
 
 // accountRefs are the accounts a batch names, sorted into what the
@@ -469,8 +470,9 @@ func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map
 		return
 	}
 	p.query("read idempotency records", `
-		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
-		FROM idempotency_keys WHERE book = $3 AND (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys, book},
+		SELECT r.scope, r.key, r.fingerprint, r.status, r.content_type, r.body, coalesce(r.position, 0)
+		FROM unnest($1::text[], $2::text[]) AS k(scope, key), LATERAL (
+			SELECT * FROM idempotency_keys WHERE book = $3 AND scope = k.scope AND key = k.key OFFSET 0) r`, []any{scopes, keys, book},
 		func(rows pgx.Rows) error {
 			var r record
 			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {
