@@ -38,7 +38,7 @@ func TestRefundsHonourOverdraftLimits(t *testing.T) {
 
 	hold := h.hold(payer, shop, "40.00")["id"].(string)
 	h.must(h.do("POST", "/v1/holds/"+hold+"/capture", nil, key()...), 200) // shop: 20.00
-	transfer(shop, other, "60.00", 201)                                     // shop: -40.00
+	transfer(shop, other, "60.00", 201)                                    // shop: -40.00
 	t.Run("a hold refund one minor unit past the limit is refused as a transfer is", func(t *testing.T) {
 		before := h.eventCount()
 		refused(t, h.must(h.refund(map[string]any{"hold": hold, "amount": "10.01"}, key()[1]), 422))
