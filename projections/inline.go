@@ -396,16 +396,16 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 // newDeposit is a deposits row to insert.
 type newDeposit struct {
 	id, account, reference, gateway, amount, currency, status, gatewayReference string
-	unsolicited                                                                bool
+	unsolicited                                                                 bool
 }
 
 // newDeposits gathers new deposits, as columns, to insert in one statement
 // (and their references in another).
 type newDeposits struct {
 	ids, books, accounts, references, gateways, amounts, currencies, statuses, gatewayRefs []string
-	unsolicited                                                                           []bool
-	positions                                                                             []int64
-	times                                                                                 []time.Time
+	unsolicited                                                                            []bool
+	positions                                                                              []int64
+	times                                                                                  []time.Time
 }
 
 func (n *newDeposits) add(e ledger.Event, d newDeposit) {

@@ -147,7 +147,7 @@ func (l *loader) state() *ledger.State {
 // probes the index once per pair, through a LATERAL subquery that OFFSET 0
 // keeps from being flattened into a join (which a generic plan may make a
 // scan of the book's whole index, see keyedLookups).
-const lockDepositsSQL = `
+const depositsSQL = `
 	SELECT ` + DepositColumns + ` FROM deposits d
 	WHERE d.book = $5 AND d.id IN (
 		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
@@ -170,7 +170,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 			gatewayRefs = append(gatewayRefs, k.GatewayReference)
 		}
 	}
-	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
+	p.query("read deposits", depositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
 		d, err := scanDeposit(rows)
 		if err != nil {
 			return err
@@ -182,7 +182,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 }
 
 func (l *loader) queueTransfers(p *pipeline) {
-	p.query("lock transfers", `
+	p.query("read transfers", `
 		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
 		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
 		var t ledger.TransferRecord
@@ -202,9 +202,9 @@ func (l *loader) queueTransfers(p *pipeline) {
 	})
 }
 
-// queueHolds locks the holds the batch names (in its book).
+// queueHolds reads the holds the batch names (in its book).
 func (l *loader) queueHolds(p *pipeline) {
-	p.query("lock holds", `
+	p.query("read holds", `
 		SELECT `+holdLockColumns+` FROM holds
 		WHERE book = $1 AND id = ANY($2) ORDER BY id`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
 		h, err := scanHoldLock(rows)
@@ -216,10 +216,10 @@ func (l *loader) queueHolds(p *pipeline) {
 	})
 }
 
-// queueTransactions locks the transactions the batch names (in its book),
+// queueTransactions reads the transactions the batch names (in its book),
 // with their legs.
 func (l *loader) queueTransactions(p *pipeline) {
-	p.query("lock transactions", `
+	p.query("read transactions", `
 		SELECT t.id, coalesce(t.reversed_by, ''),
 		       array_agg(g.from_account ORDER BY g.seq), array_agg(g.to_account ORDER BY g.seq),
 		       array_agg(g.amount::text ORDER BY g.seq), array_agg(g.currency ORDER BY g.seq)
@@ -243,11 +243,11 @@ func (l *loader) queueTransactions(p *pipeline) {
 	})
 }
 
-// queueRefunds locks the refunds the batch names, every refund of the
+// queueRefunds reads the refunds the batch names, every refund of the
 // deposits it read (a gateway's refund notification is matched among them)
 // and the pending refunds of the accounts it closes.
 func (l *loader) queueRefunds(p *pipeline) {
-	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
+	p.query("read refunds", `SELECT `+refundColumns+` FROM refunds r
 		WHERE r.book = $3 AND r.id IN (
 			SELECT id FROM refunds WHERE book = $3 AND id = ANY($1)
 			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2)

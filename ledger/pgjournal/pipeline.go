@@ -201,7 +201,7 @@ const customPlans = "SET LOCAL plan_cache_mode = force_custom_plan"
 // moment: planned while a table was small (a new deployment's first
 // minutes), a lookup kept scanning it as it grew, 11 ms per batch for the
 // deposits of 6,000 webhooks, with the book locked. Lookups by several
-// columns at once go through a LATERAL subquery (see lockDepositsSQL), so
+// columns at once go through a LATERAL subquery (see depositsSQL), so
 // that their index condition carries every column.
 const keyedLookups = "SET LOCAL enable_seqscan = off"
 
