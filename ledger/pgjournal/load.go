@@ -143,17 +143,19 @@ func (l *loader) state() *ledger.State {
 
 // Each branch of the deposit and account lookups is its own indexed
 // subquery: a single WHERE with OR across a row-value IN defeats the
-// indexes and scans the whole table in every batch. A lookup by two columns
+// indexes and scans the whole table in every batch. Their ids are gathered
+// into an array (= ANY(ARRAY(…)), not IN (…)), which a generic plan looks
+// up by key rather than joining against the book's every row. A lookup by two columns
 // probes the index once per pair, through a LATERAL subquery that OFFSET 0
-// keeps from being flattened into a join (which a generic plan may make a
-// scan of the book's whole index, see keyedLookups).
+// keeps from being flattened into a join, which may be planned as a scan of
+// the book's whole index.
 const depositsSQL = `
 	SELECT ` + DepositColumns + ` FROM deposits d
-	WHERE d.book = $5 AND d.id IN (
+	WHERE d.book = $5 AND d.id = ANY(ARRAY(
 		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
 		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
 		UNION SELECT x.id FROM unnest($3::text[], $4::text[]) AS k(gateway, ref), LATERAL (
-		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x)
+		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x))
 	ORDER BY d.id`
 
 func (l *loader) queueDeposits(p *pipeline) {
@@ -248,11 +250,12 @@ func (l *loader) queueTransactions(p *pipeline) {
 // and the pending refunds of the accounts it closes.
 func (l *loader) queueRefunds(p *pipeline) {
 	p.query("read refunds", `SELECT `+refundColumns+` FROM refunds r
-		WHERE r.book = $3 AND r.id IN (
+		WHERE r.book = $3 AND r.id = ANY(ARRAY(
 			SELECT id FROM refunds WHERE book = $3 AND id = ANY($1)
 			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2)
 			UNION SELECT id FROM refunds WHERE book = $3 AND status = 'pending' AND account_id IN (
-				SELECT id FROM accounts WHERE book = $3 AND (id = ANY($4) OR wallet_number = ANY($4))))
+				SELECT id FROM accounts WHERE book = $3 AND id = ANY($4)
+				UNION SELECT id FROM accounts WHERE book = $3 AND wallet_number = ANY($4))))
 		ORDER BY r.id`, []any{l.refundIDs, l.depositIDs, l.book, l.pendingOf},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
@@ -279,11 +282,11 @@ const accountsByIDSQL = `
 const accountsSQL = `
 	SELECT ` + accountColumns + `
 	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
-	WHERE a.book = $5 AND a.id IN (
+	WHERE a.book = $5 AND a.id = ANY(ARRAY(
 		SELECT id FROM accounts WHERE book = $5 AND id = ANY($1)
 		UNION SELECT id FROM accounts WHERE book = $5 AND wallet_number = ANY($1)
 		UNION SELECT x.id FROM unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name), LATERAL (
-		      SELECT id FROM accounts WHERE book = $5 AND book = s.book AND currency = s.currency AND name = s.name OFFSET 0) x)
+		      SELECT id FROM accounts WHERE book = $5 AND book = s.book AND currency = s.currency AND name = s.name OFFSET 0) x))
 	ORDER BY a.id`
 
 // accountRefs are the accounts a batch names, sorted into what the
