@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -92,7 +93,7 @@ func (c *chain) ready(ctx context.Context) error {
 	if c.j.opt.Citus {
 		plans = sessionCustomPlans
 	}
-	if _, err := conn.Exec(ctx, plans+"; SET enable_seqscan = off"); err != nil { // see keyedLookups
+	if _, err := conn.Exec(ctx, plans+"; "+strings.ReplaceAll(keyedLookups, "true)", "false)")); err != nil { // for the session
 		conn.Close(ctx)
 		return err
 	}
