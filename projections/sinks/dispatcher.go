@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -255,14 +256,21 @@ type queued struct {
 	nextAttemptAt  time.Time
 }
 
-// pageSize bounds the deliveries each book sends between two looks at the
-// subscription (a deletion stops delivery within one page).
-const pageSize = 50
+// pageSize bounds the deliveries read in one query, and so the run of
+// successful sends recorded in one statement: a crash between a send and
+// its record sends at most this many events again (at least once).
+const pageSize = 100
+
+// recordEvery bounds the time between the records of a run of successful
+// sends, so that a slow receiver does not widen what a crash sends again.
+const recordEvery = time.Second
 
 // drain sends what is due of each book's queue, in order: it stops a book
 // at the first delivery that fails (to retry it later) or is not due yet.
-// sent reports whether anything was attempted; due is the earliest retry
-// time it saw.
+// It visits the books with pending deliveries one after the other, reading
+// at most a page of each from the pending index (a loose index scan, so a
+// long backlog costs no more per page than a short one). sent reports
+// whether anything was attempted; due is the earliest retry time it saw.
 func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.Time, err error) {
 	sub, err := scanSubscription(d.pool.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM webhook_subscriptions WHERE id = $1 AND deleted_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -271,30 +279,19 @@ func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.
 	if err != nil {
 		return false, due, err
 	}
-	rows, err := d.pool.Query(ctx, `
-		SELECT q.book, q.seq, q.position, q.id, q.event_id, q.attempts, q.first_attempt_at, q.next_attempt_at
-		FROM (SELECT w.*, row_number() OVER (PARTITION BY w.book ORDER BY w.seq) AS n
-		      FROM webhook_deliveries w
-		      WHERE w.subscription_id = $1 AND w.status = 'pending') q
-		WHERE q.n <= $2
-		ORDER BY q.book, q.seq`, id, pageSize)
-	if err != nil {
-		return false, due, err
-	}
-	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queued, error) {
-		var q queued
-		err := r.Scan(&q.book, &q.seq, &q.position, &q.id, &q.eventID, &q.attempts, &q.firstAttemptAt, &q.nextAttemptAt)
-		return q, err
-	})
-	if err != nil {
-		return false, due, err
-	}
-	for start := 0; start < len(pending); {
-		end := start
-		for end < len(pending) && pending[end].book == pending[start].book {
+	for after := ""; ; {
+		pending, err := d.page(ctx, id, after)
+		if err != nil || len(pending) == 0 {
+			return sent, due, err
+		}
+		// The page is the first book after after (and maybe the start of
+		// the next one, left for the next query).
+		book := pending[0].book
+		end := 0
+		for end < len(pending) && pending[end].book == book {
 			end++
 		}
-		s, next, err := d.sendBook(ctx, sub, pending[start:end])
+		s, next, err := d.sendBook(ctx, sub, pending[:end])
 		sent = sent || s
 		if err != nil {
 			return sent, due, err
@@ -302,9 +299,26 @@ func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.
 		if !next.IsZero() && (due.IsZero() || next.Before(due)) {
 			due = next
 		}
-		start = end
+		after = book
 	}
-	return sent, due, nil
+}
+
+// page reads up to pageSize pending deliveries of the subscription, of the
+// books after after (by name), in (book, seq) order.
+func (d *Dispatcher) page(ctx context.Context, id, after string) ([]queued, error) {
+	rows, err := d.pool.Query(ctx, `
+		SELECT book, seq, position, id, event_id, attempts, first_attempt_at, next_attempt_at
+		FROM webhook_deliveries
+		WHERE subscription_id = $1 AND status = 'pending' AND book > $2
+		ORDER BY book, seq LIMIT $3`, id, after, pageSize)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (queued, error) {
+		var q queued
+		err := r.Scan(&q.book, &q.seq, &q.position, &q.id, &q.eventID, &q.attempts, &q.firstAttemptAt, &q.nextAttemptAt)
+		return q, err
+	})
 }
 
 // sendBook sends one book's pending deliveries in order.
@@ -325,8 +339,9 @@ func (d *Dispatcher) sendBook(ctx context.Context, sub Subscription, page []queu
 	for _, e := range events {
 		byPos[e.Position] = e
 	}
-	var ok []queued
+	var ok []queued // sent, not recorded yet: since is when the first was
 	var codes []int
+	var since time.Time
 	defer func() {
 		if len(ok) > 0 {
 			err = errors.Join(err, d.succeeded(book, sub.ID, ok, codes))
@@ -346,8 +361,17 @@ func (d *Dispatcher) sendBook(ctx context.Context, sub Subscription, page []queu
 			return sent, due, ctx.Err()
 		}
 		if sendErr == nil {
+			if len(ok) == 0 {
+				since = time.Now()
+			}
 			ok, codes = append(ok, q), append(codes, code)
 			d.opt.Metrics.delivered(WebhookSinkName, OutcomeSucceeded, 1)
+			if time.Since(since) >= recordEvery {
+				if err := d.succeeded(book, sub.ID, ok, codes); err != nil {
+					return sent, due, err
+				}
+				ok, codes = nil, nil
+			}
 			continue
 		}
 		// Record the successes first: the failure's row comes after them.
@@ -411,7 +435,8 @@ func (d *Dispatcher) succeeded(book, sub string, rows []queued, codes []int) err
 		UPDATE webhook_deliveries w SET status = 'succeeded', attempts = w.attempts + 1, last_status_code = t.code,
 			last_error = NULL, first_attempt_at = coalesce(w.first_attempt_at, $5), delivered_at = $5
 		FROM unnest($3::bigint[], $4::int[]) AS t(seq, code)
-		WHERE w.book = $1 AND w.subscription_id = $2 AND w.seq = t.seq`, book, sub, seqs, codes, now)
+		WHERE w.book = $1 AND w.subscription_id = $2 AND w.seq BETWEEN $6 AND $7 AND w.seq = t.seq`,
+		book, sub, seqs, codes, now, slices.Min(seqs), slices.Max(seqs))
 	return err
 }
 

@@ -1,0 +1,237 @@
+package sinks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/ledger"
+	"github.com/tallyledger/tally/ledger/pgjournal"
+	"github.com/tallyledger/tally/projections"
+	"github.com/tallyledger/tally/schema/testdb"
+)
+
+func TestMain(m *testing.M) { testdb.Main(m) }
+
+// journalFixture is a fresh database with the standard projections and a
+// journal to append to.
+type journalFixture struct {
+	t       testing.TB
+	pool    *pgxpool.Pool
+	journal *pgjournal.Journal
+	set     *projections.Set
+}
+
+func newJournalFixture(t testing.TB) *journalFixture {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := projections.Default(pool)
+	var inline []pgjournal.Projection
+	for _, p := range set.Inline() {
+		inline = append(inline, p)
+	}
+	j := pgjournal.New(pool, pgjournal.Options{Inline: inline, MaxBatch: 256})
+	t.Cleanup(func() { j.Close(); pool.Close() })
+	return &journalFixture{t: t, pool: pool, journal: j, set: set}
+}
+
+// fill appends about n events to book (two wallets, then adjustments
+// between them) from 16 clients at once, and returns nothing: the test
+// reads the journal back for what it needs.
+func (f *journalFixture) fill(book string, n int) {
+	f.t.Helper()
+	ctx := context.Background()
+	render := func(o pgjournal.Outcome) pgjournal.Response {
+		if o.Err != nil {
+			return pgjournal.Response{Body: []byte(o.Err.Code)}
+		}
+		return pgjournal.Response{Body: []byte("ok")}
+	}
+	submit := func(cmd ledger.Command) {
+		r, err := f.journal.Submit(ctx, pgjournal.Request{Book: book, Command: cmd, Render: render})
+		if err != nil || string(r.Body) != "ok" {
+			f.t.Errorf("append to %s: %v %s", book, err, r.Body)
+		}
+	}
+	account := ledger.NewID(ledger.PrefixAccount)
+	submit(ledger.OpenAccount{AccountID: account, Book: book, Owner: "owner-" + book, Currency: "NGN", Kind: ledger.KindWallet, WalletNumber: ledger.NewWalletNumber()})
+	var wg sync.WaitGroup
+	const clients = 16
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < n-1; i += clients {
+				submit(ledger.Adjust{AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: account, Direction: ledger.Credit,
+					Amount: ledger.MustMoney(fmt.Sprintf("%d.00", 1+i%100), "NGN"), Reason: "fill"})
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// eventIDs returns book's event ids in position order.
+func (f *journalFixture) eventIDs(book string) []string {
+	f.t.Helper()
+	rows, err := f.pool.Query(context.Background(), `SELECT id FROM events WHERE book = $1 ORDER BY position`, book)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			f.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// fanOut queues the deliveries of everything appended so far.
+func (f *journalFixture) fanOut() {
+	f.t.Helper()
+	r := f.set.Runner(projections.RunnerOptions{Sinks: []projections.Sink{WebhookSink{}}, NoListen: true})
+	if err := r.CatchUp(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// hookLog is a webhook endpoint that records the event ids it answered 2xx,
+// by book, in arrival order.
+type hookLog struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	byBook map[string][]string
+	total  int
+	conns  map[string]bool // remote addresses seen: one per connection
+	fail   func(eventID string) bool
+}
+
+func newHookLog(t testing.TB, books func(eventID string) string) *hookLog {
+	h := &hookLog{byBook: map[string][]string{}, conns: map[string]bool{}}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		id := r.Header.Get(HeaderEventID)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.conns[r.RemoteAddr] = true
+		if h.fail != nil && h.fail(id) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		b := books(id)
+		h.byBook[b] = append(h.byBook[b], id)
+		h.total++
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookLog) count() int { h.mu.Lock(); defer h.mu.Unlock(); return h.total }
+
+func (h *hookLog) waitFor(t testing.TB, n int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for h.count() < n {
+		if time.Since(start) > within {
+			t.Fatalf("the receiver got %d deliveries in %s, want %d", h.count(), within, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func subscribeAll(t testing.TB, pool *pgxpool.Pool, url string) Subscription {
+	t.Helper()
+	s := NewSubscriptions(pool, URLRules{AllowHTTP: true, AllowPrivate: true})
+	s.now = func() time.Time { return time.Now().Add(-time.Hour) } // receives what the test appends
+	sub, err := s.Create(context.Background(), NewSubscription{URL: url, Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// TestDispatcherDrainsABacklogInJournalOrderWithoutGaps queues a backlog in
+// two books and checks that every event arrives once, in position order per
+// book, over a few reused connections; it logs the drain rate
+// (TALLY_DRAIN_EVENTS sets the backlog, for profiling).
+func TestDispatcherDrainsABacklogInJournalOrderWithoutGaps(t *testing.T) {
+	n := 1500
+	if v, _ := strconv.Atoi(os.Getenv("TALLY_DRAIN_EVENTS")); v > 0 {
+		n = v
+	}
+	f := newJournalFixture(t)
+	f.fill("main", n)
+	f.fill("eu", n/5)
+	want := map[string][]string{"main": f.eventIDs("main"), "eu": f.eventIDs("eu")}
+	bookOf := map[string]string{}
+	for b, ids := range want {
+		for _, id := range ids {
+			bookOf[id] = b
+		}
+	}
+	recv := newHookLog(t, func(id string) string { return bookOf[id] })
+	subscribeAll(t, f.pool, recv.srv.URL+"/hook")
+	start := time.Now()
+	f.fanOut()
+	queued := time.Since(start)
+
+	d := NewDispatcher(f.pool, DispatcherOptions{Rules: URLRules{AllowHTTP: true, AllowPrivate: true}, Rescan: 20 * time.Millisecond})
+	d.Start(context.Background())
+	defer d.Stop()
+	total := len(want["main"]) + len(want["eu"])
+	took := recv.waitFor(t, total, 2*time.Minute)
+	t.Logf("queued %d deliveries in %s (%.0f/s); sent them in %s (%.0f/s) over %d connection(s)", total, queued.Round(time.Millisecond),
+		float64(total)/queued.Seconds(), took.Round(time.Millisecond), float64(total)/took.Seconds(), len(recv.conns))
+
+	waitPending(t, f.pool, 0)
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	for b, ids := range want {
+		got := recv.byBook[b]
+		if len(got) != len(ids) {
+			t.Fatalf("book %s: %d deliveries, want %d", b, len(got), len(ids))
+		}
+		for i := range ids {
+			if got[i] != ids[i] {
+				t.Fatalf("book %s: delivery %d is %s, want %s (journal order)", b, i, got[i], ids[i])
+			}
+		}
+	}
+	if len(recv.conns) > 2 {
+		t.Errorf("%d connections for one subscription sending one at a time, want the first reused", len(recv.conns))
+	}
+}
+
+// waitPending waits until exactly n deliveries are pending.
+func waitPending(t testing.TB, pool *pgxpool.Pool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries pending, want %d", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
