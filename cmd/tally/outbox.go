@@ -30,10 +30,12 @@ func openOutbox(cfg Config, pool *pgxpool.Pool, reg prometheus.Registerer, log *
 		names = append(names, "kafka")
 	}
 	metrics := sinks.NewMetrics(reg, pool, names)
+	dispatch := sinks.DispatcherOptions{Rules: rules, Metrics: metrics, Logger: log,
+		Retention: cfg.WebhookRetention, FailedRetention: cfg.WebhookFailedRetention}
 	o := &outbox{
 		sinks:         []projections.Sink{sinks.WebhookSink{}},
 		subscriptions: sinks.NewSubscriptions(pool, rules),
-		dispatcher:    sinks.NewDispatcher(pool, sinks.DispatcherOptions{Rules: rules, Metrics: metrics, Logger: log}),
+		dispatcher:    sinks.NewDispatcher(pool, dispatch),
 	}
 	var err error
 	if cfg.NATSURL != "" {

@@ -38,8 +38,16 @@ type DispatcherOptions struct {
 	// deliveries (default 100 ms); Rescan how often the dispatcher looks
 	// for subscriptions to take over (default 1 s).
 	Poll, Rescan time.Duration
-	Metrics      *Metrics
-	Logger       *slog.Logger
+	// Retention is how long a succeeded delivery is kept after it was
+	// queued and delivered (default 30 days), FailedRetention a failed one
+	// after it was queued (default 90 days); pending ones are never
+	// deleted. Every PruneEvery (default 10 min) the dispatcher deletes
+	// what is older, PruneBatch rows (default 500) per statement.
+	Retention, FailedRetention time.Duration
+	PruneEvery                 time.Duration
+	PruneBatch                 int
+	Metrics                    *Metrics
+	Logger                     *slog.Logger
 }
 
 // DefaultBackoff waits 10 s after the first failure, doubling up to 1 h.
@@ -97,6 +105,18 @@ func NewDispatcher(pool *pgxpool.Pool, opt DispatcherOptions) *Dispatcher {
 	if opt.Rescan <= 0 {
 		opt.Rescan = time.Second
 	}
+	if opt.Retention <= 0 {
+		opt.Retention = 30 * 24 * time.Hour
+	}
+	if opt.FailedRetention <= 0 {
+		opt.FailedRetention = 90 * 24 * time.Hour
+	}
+	if opt.PruneEvery <= 0 {
+		opt.PruneEvery = 10 * time.Minute
+	}
+	if opt.PruneBatch <= 0 {
+		opt.PruneBatch = 500
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -125,10 +145,21 @@ func (d *Dispatcher) Stop() {
 
 func (d *Dispatcher) run(ctx context.Context) {
 	defer d.releaseAll()
+	var pruned time.Time // the last prune that finished its work
 	for {
 		if err := d.rescan(ctx); err != nil && ctx.Err() == nil {
 			d.opt.Logger.Error("webhook dispatcher: rescan failed; retrying", "err", err)
 			d.releaseAll()
+		}
+		if time.Since(pruned) >= d.opt.PruneEvery {
+			done, err := d.prune(ctx, pruneRounds)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				d.opt.Logger.Error("webhook dispatcher: deleting old deliveries failed; retrying later", "err", err)
+				pruned = time.Now()
+			case done:
+				pruned = time.Now()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -472,4 +503,54 @@ func (d *Dispatcher) failed(ctx context.Context, sub string, q queued, code int,
 	}
 	d.opt.Metrics.delivered(WebhookSinkName, OutcomeRetried, 1)
 	return next, nil
+}
+
+// pruneRounds bounds the statements one prune runs, so that a first prune
+// of a large table does not hold up the rescans: the rest waits for the
+// next rescan.
+const pruneRounds = 20
+
+// prune deletes up to rounds batches of finished deliveries older than
+// their retention, book by book, and reports whether it deleted all there
+// was. Concurrent prunes (one per process) skip each other's rows.
+func (d *Dispatcher) prune(ctx context.Context, rounds int) (done bool, err error) {
+	heads, err := pgjournal.Heads(ctx, d.pool)
+	if err != nil {
+		return false, err
+	}
+	now := d.opt.Now()
+	succeeded, failed := now.Add(-d.opt.Retention), now.Add(-d.opt.FailedRetention)
+	deleted := 0
+	defer func() {
+		if deleted > 0 {
+			d.opt.Logger.Info("deleted old webhook deliveries", "deleted", deleted)
+		}
+	}()
+	for _, h := range heads {
+		for {
+			if rounds == 0 {
+				return false, nil
+			}
+			rounds--
+			// Each statement names its book (one shard on Citus).
+			tag, err := d.pool.Exec(ctx, `
+				DELETE FROM webhook_deliveries w
+				WHERE w.book = $1 AND (w.subscription_id, w.seq) IN (
+					SELECT subscription_id, seq FROM webhook_deliveries
+					WHERE book = $1 AND status <> 'pending'
+					  AND created_at < greatest($2::timestamptz, $3::timestamptz)
+					  AND ((status = 'succeeded' AND created_at < $2 AND delivered_at < $2)
+					    OR (status = 'failed' AND created_at < $3))
+					ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)`,
+				h.Book, succeeded, failed, d.opt.PruneBatch)
+			if err != nil {
+				return false, err
+			}
+			deleted += int(tag.RowsAffected())
+			if tag.RowsAffected() < int64(d.opt.PruneBatch) {
+				break
+			}
+		}
+	}
+	return true, nil
 }

@@ -235,3 +235,92 @@ func waitPending(t testing.TB, pool *pgxpool.Pool, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRetentionDeletesOnlyFinishedDeliveriesPastTheirPeriod ages queued
+// deliveries to every status and age, and checks that a prune deletes
+// succeeded ones past Retention and failed ones past FailedRetention,
+// batch by batch, and keeps everything else (pending ones whatever their age).
+func TestRetentionDeletesOnlyFinishedDeliveriesPastTheirPeriod(t *testing.T) {
+	f := newJournalFixture(t)
+	f.fill("main", 90)
+	f.fill("eu", 30)
+	recv := newHookLog(t, func(string) string { return "" })
+	subscribeAll(t, f.pool, recv.srv.URL+"/hook")
+	f.fanOut()
+	ctx := context.Background()
+	now := time.Now()
+	day := 24 * time.Hour
+	// Each row gets a status and an age by its position (mod 6); the
+	// deliveries of both books get every kind.
+	kinds := []struct {
+		name        string
+		status      string
+		age         time.Duration // since it was queued
+		deliveredAt time.Duration // since it was delivered (succeeded only)
+		deleted     bool
+	}{
+		{"succeeded 31 days ago: deleted", StatusSucceeded, 31 * day, 31 * day, true},
+		{"succeeded 29 days ago: kept", StatusSucceeded, 29 * day, 29 * day, false},
+		{"queued 40 days ago, delivered 10 days ago: kept", StatusSucceeded, 40 * day, 10 * day, false},
+		{"failed, queued 60 days ago: kept", StatusFailed, 60 * day, 0, false},
+		{"failed, queued 91 days ago: deleted", StatusFailed, 91 * day, 0, true},
+		{"pending, queued 200 days ago: kept", StatusPending, 200 * day, 0, false},
+	}
+	for i, k := range kinds {
+		var delivered *time.Time
+		if k.status == StatusSucceeded {
+			at := now.Add(-k.deliveredAt)
+			delivered = &at
+		}
+		if _, err := f.pool.Exec(ctx, `UPDATE webhook_deliveries SET status = $2, created_at = $3, delivered_at = $4 WHERE position % 6 = $1`,
+			i, k.status, now.Add(-k.age), delivered); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() map[int]int {
+		rows, err := f.pool.Query(ctx, `SELECT (position % 6)::int, count(*)::int FROM webhook_deliveries GROUP BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[int]int{}
+		for rows.Next() {
+			var k, n int
+			if err := rows.Scan(&k, &n); err != nil {
+				t.Fatal(err)
+			}
+			out[k] = n
+		}
+		return out
+	}
+	before := count()
+
+	d := NewDispatcher(f.pool, DispatcherOptions{Now: func() time.Time { return now }, PruneBatch: 4})
+	done, err := d.prune(ctx, 3)
+	if err != nil || done {
+		t.Fatalf("a prune of 3 batches of 4 with %d rows to delete: done %v, %v; want not done", before[0]+before[4], done, err)
+	}
+	if got := before[0] + before[4] - count()[0] - count()[4]; got < 1 || got > 12 {
+		t.Errorf("3 batches of 4 deleted %d rows, want 1 to 12", got)
+	}
+	for !done {
+		if done, err = d.prune(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := count()
+	for i, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			if before[i] == 0 {
+				t.Fatal("no rows of this kind to test with")
+			}
+			want := before[i]
+			if k.deleted {
+				want = 0
+			}
+			if after[i] != want {
+				t.Errorf("%d rows left of %d, want %d", after[i], before[i], want)
+			}
+		})
+	}
+}
