@@ -118,6 +118,7 @@ type hookLog struct {
 	total  int
 	conns  map[string]bool // remote addresses seen: one per connection
 	fail   func(eventID string) bool
+	delay  time.Duration // before each answer
 }
 
 func newHookLog(t testing.TB, books func(eventID string) string) *hookLog {
@@ -125,6 +126,7 @@ func newHookLog(t testing.TB, books func(eventID string) string) *hookLog {
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		id := r.Header.Get(HeaderEventID)
+		time.Sleep(h.delay)
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.conns[r.RemoteAddr] = true
@@ -322,5 +324,44 @@ func TestRetentionDeletesOnlyFinishedDeliveriesPastTheirPeriod(t *testing.T) {
 				t.Errorf("%d rows left of %d, want %d", after[i], before[i], want)
 			}
 		})
+	}
+}
+
+// TestSlowSendsAreRecordedAtLeastEverySecond: a page of sends to a slow
+// receiver (40 ms each, 2.4 s for the page) is recorded as it goes, at
+// least every second, so a crash would send at most about a second of
+// deliveries again, not the whole page.
+func TestSlowSendsAreRecordedAtLeastEverySecond(t *testing.T) {
+	f := newJournalFixture(t)
+	f.fill("main", 60)
+	recv := newHookLog(t, func(string) string { return "main" })
+	recv.delay = 40 * time.Millisecond
+	sub := subscribeAll(t, f.pool, recv.srv.URL+"/hook")
+	f.fanOut()
+	total := len(f.eventIDs("main"))
+	d := NewDispatcher(f.pool, DispatcherOptions{Rules: URLRules{AllowHTTP: true, AllowPrivate: true}, Rescan: 20 * time.Millisecond})
+	d.Start(context.Background())
+	defer d.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var recorded int
+		if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries WHERE subscription_id = $1 AND status = 'succeeded'`,
+			sub.ID).Scan(&recorded); err != nil {
+			t.Fatal(err)
+		}
+		received := recv.count() // read after: the page was still being sent when recorded was
+		if recorded > 0 {
+			if received >= total {
+				t.Fatalf("nothing was recorded before the whole page of %d was sent", total)
+			}
+			if recorded > received {
+				t.Fatalf("%d recorded, %d received", recorded, received)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing recorded; %d received", received)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
