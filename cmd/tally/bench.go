@@ -206,7 +206,7 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\toptimistic\tcpu µs/op\tpg cpu µs/op\tpgbench tps\ttally/pgbench\t")
+	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\toptimistic\tgo µs/op\tpg µs/op\tload µs/op\tpgbench tps\ttally/pgbench\t")
 	tw.Flush()
 	runID := strconv.FormatInt(time.Now().Unix()%100000, 10)
 	for run := 1; run <= cfg.runs; run++ {
@@ -218,7 +218,6 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 					warmup: cfg.warmup, duration: cfg.duration, wallets: wallets,
 					currency: cfg.currency, secret: cfg.paystackSecret,
 					run: fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients),
-					cpu: &cpuMeter{databaseURL: t.databaseURL},
 				}
 				before := t.stats()
 				var watched chan deliveryLag
@@ -233,7 +232,7 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 						watched <- d
 					}()
 				}
-				res, err := runLoad(ctx, spec)
+				res, err := runLoadApart(ctx, spec, &cpuMeter{databaseURL: t.databaseURL}, t.main != nil)
 				close(stop)
 				if err != nil {
 					return err
@@ -328,8 +327,8 @@ func printRow(w io.Writer, r benchRow) {
 	if r.CommandsPerBatch > 0 {
 		share = strconv.FormatFloat(100*r.OptimisticShare, 'f', 0, 64) + "%"
 	}
-	fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", run, r.Mode, r.Clients, r.PerSecond,
-		ms(r.P50), ms(r.P99), ms(r.P999), r.Errors, opt(r.CommandsPerBatch, 1), share, us(r.CPUSelfPerOp), us(r.CPUPostgresPerOp),
+	fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", run, r.Mode, r.Clients, r.PerSecond,
+		ms(r.P50), ms(r.P99), ms(r.P999), r.Errors, opt(r.CommandsPerBatch, 1), share, us(r.CPUServerPerOp), us(r.CPUPostgresPerOp), us(r.CPULoadPerOp),
 		opt(r.PGBenchTPS, 0), opt(r.Ratio, 2))
 }
 
@@ -372,7 +371,8 @@ func medians(rows []benchRow) []benchRow {
 		m.Errors = int(med(func(r benchRow) float64 { return float64(r.Errors) }))
 		m.CommandsPerBatch = med(func(r benchRow) float64 { return r.CommandsPerBatch })
 		m.OptimisticShare = med(func(r benchRow) float64 { return r.OptimisticShare })
-		m.CPUSelfPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUSelfPerOp) }))
+		m.CPUServerPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUServerPerOp) }))
+		m.CPULoadPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPULoadPerOp) }))
 		m.CPUPostgresPerOp = time.Duration(med(func(r benchRow) float64 { return float64(r.CPUPostgresPerOp) }))
 		m.PGBenchTPS = med(func(r benchRow) float64 { return r.PGBenchTPS })
 		m.Ratio = med(func(r benchRow) float64 { return r.Ratio })

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,11 +46,7 @@ func (m *cpuMeter) start(ctx context.Context) cpuSample {
 }
 
 func (m *cpuMeter) sample() cpuSample {
-	var s cpuSample
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	s := cpuSample{self: processCPU()}
 	for _, pid := range m.pids {
 		s.postgres += procCPU(pid)
 	}

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -55,7 +54,9 @@ type loadSpec struct {
 	currency string
 	secret   string // Paystack secret key the webhooks are signed with
 	run      string // digits that make idempotency keys and webhook ids unique across runs
-	cpu      *cpuMeter
+	// mark, if set, is called as the measured window opens (true) and
+	// once every client has stopped after it closes (false).
+	mark func(open bool)
 }
 
 // loadResult is what a run measured.
@@ -70,11 +71,13 @@ type loadResult struct {
 	P99       time.Duration `json:"p99_ns"`
 	P999      time.Duration `json:"p999_ns"`
 	FirstErr  string        `json:"first_error,omitempty"`
-	// CPU time per operation over the measured window: this process (with
-	// an in-process server, that includes the load generator) and the
-	// PostgreSQL server's processes.
-	CPUSelfPerOp     time.Duration `json:"cpu_self_per_op_ns,omitempty"`
+	// CPU time per operation over the measured window: the in-process Tally
+	// server (the load generator runs in a process of its own, see
+	// bench_apart.go), the PostgreSQL server's processes, and the load
+	// generator.
+	CPUServerPerOp   time.Duration `json:"cpu_server_per_op_ns,omitempty"`
 	CPUPostgresPerOp time.Duration `json:"cpu_postgres_per_op_ns,omitempty"`
+	CPULoadPerOp     time.Duration `json:"cpu_load_generator_per_op_ns,omitempty"`
 }
 
 // runLoad drives spec.clients concurrent keep-alive connections, each sending
@@ -107,9 +110,7 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	var wg sync.WaitGroup
 	for i := range spec.clients {
 		wg.Add(1)
-		// The label lets a CPU profile of an in-process run tell the load
-		// generator from the server (go tool pprof -tagignore role=client).
-		go pprof.Do(ctx, pprof.Labels("role", "client"), func(context.Context) {
+		go func() {
 			defer wg.Done()
 			defer conns[i].Close()
 			cl := newLoadClient(spec, i, conns[i])
@@ -141,15 +142,14 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 				}
 				lat[i] = append(lat[i], d)
 			}
-		})
+		}()
 	}
 	select {
 	case <-time.After(spec.warmup):
 	case <-ctx.Done():
 	}
-	var cpu0 cpuSample
-	if spec.cpu != nil {
-		cpu0 = spec.cpu.start(ctx)
+	if spec.mark != nil {
+		spec.mark(true)
 	}
 	measuring.Store(true)
 	begin := time.Now()
@@ -162,9 +162,8 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	close(stop)
 	wg.Wait()
 	res.Elapsed = time.Since(begin)
-	var cpu1 cpuSample
-	if spec.cpu != nil {
-		cpu1 = spec.cpu.sample()
+	if spec.mark != nil {
+		spec.mark(false)
 	}
 
 	var all []time.Duration
@@ -179,10 +178,6 @@ func runLoad(ctx context.Context, spec loadSpec) (loadResult, error) {
 	res.Ops = len(all) * opsPerRequest(spec.mode)
 	res.PerSecond = float64(res.Ops) / res.Elapsed.Seconds()
 	res.P50, res.P99, res.P999 = percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999)
-	if res.Ops > 0 && spec.cpu != nil {
-		res.CPUSelfPerOp = (cpu1.self - cpu0.self) / time.Duration(res.Ops)
-		res.CPUPostgresPerOp = (cpu1.postgres - cpu0.postgres) / time.Duration(res.Ops)
-	}
 	if res.Ops == 0 {
 		return res, fmt.Errorf("bench: no request succeeded (%d errors; first: %s)", res.Errors, res.FirstErr)
 	}

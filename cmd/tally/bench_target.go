@@ -50,6 +50,7 @@ func startBenchTarget(ctx context.Context, cfg *benchConfig) (*benchTarget, erro
 	if err != nil {
 		return nil, err
 	}
+	tuneGC() // as tally serve does
 	m := NewMain(Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", AdminKey: cfg.adminKey, PublicURL: "http://127.0.0.1", WebhookAllowPrivate: true})
 	// Request logs go to a file, at the production default level (info), so
 	// the server pays for them as a deployed one does.

@@ -33,6 +33,10 @@ docs/operations.md.
 `
 
 func main() {
+	if os.Getenv(loadChildEnv) != "" {
+		// tally bench's load generator (bench_apart.go).
+		os.Exit(loadChild(context.Background(), os.Stdin, os.Stdout))
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -105,6 +109,7 @@ func main() {
 }
 
 func serve(ctx context.Context, localCluster string) error {
+	tuneGC()
 	cfg, err := configFromEnv()
 	if err != nil {
 		return err

@@ -27,8 +27,13 @@ import (
 // from this package, started as `tally serve` in local mode, killed and
 // started again on the same data directory.
 
-// TestMain removes the binary the end-to-end tests built.
+// TestMain removes the binary the end-to-end tests built. Started again by
+// tally bench, the test binary is its load generator instead.
 func TestMain(m *testing.M) {
+	if os.Getenv(loadChildEnv) != "" {
+		// tally bench's load generator, when a test runs the bench.
+		os.Exit(loadChild(context.Background(), os.Stdin, os.Stdout))
+	}
 	code := testdb.Run(m)
 	if binDir != "" {
 		os.RemoveAll(binDir)

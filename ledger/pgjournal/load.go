@@ -8,10 +8,13 @@ import (
 	"github.com/tallyledger/tally/ledger"
 )
 
-// loader reads and locks everything a batch decides on. Every batch locks
-// in the same order — deposits, transfers, holds, transactions, withdrawals, adjustment proposals, refunds, then balance rows in
-// ascending account id — so concurrent batches (of other processes, or of
-// rebuilds) cannot deadlock with it. Its reads are queued into pipelines:
+// loader reads everything a batch decides on, after the book's head row is
+// locked (queueHead). That lock makes the append the only writer of its
+// book's rows — every projection row of a book is written by an append of
+// that book, and a rebuild takes every head lock first — so what the loader
+// reads cannot change before the batch commits, and it locks no row itself
+// (locking a row writes to it: two writes per balance, with the update).
+// Its reads are queued into pipelines:
 // one round trip when the batch reads no deposits or transfers (transfers,
 // adjustments, account changes), two when the accounts to lock depend on
 // the deposits and transfers read first.
@@ -148,8 +151,7 @@ const lockDepositsSQL = `
 		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
 		UNION SELECT x.id FROM deposits x JOIN unnest($3::text[], $4::text[]) AS k(gateway, ref)
 		      ON x.book = $5 AND x.gateway = k.gateway AND x.gateway_reference = k.ref)
-	ORDER BY d.id
-	FOR UPDATE`
+	ORDER BY d.id`
 
 func (l *loader) queueDeposits(p *pipeline) {
 	var ids, refs, gateways, gatewayRefs []string
@@ -179,7 +181,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 func (l *loader) queueTransfers(p *pipeline) {
 	p.query("lock transfers", `
 		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
-		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id FOR UPDATE`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
+		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
 		var t ledger.TransferRecord
 		var cur, amount, refunded string
 		if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
@@ -201,7 +203,7 @@ func (l *loader) queueTransfers(p *pipeline) {
 func (l *loader) queueHolds(p *pipeline) {
 	p.query("lock holds", `
 		SELECT `+holdLockColumns+` FROM holds
-		WHERE book = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
+		WHERE book = $1 AND id = ANY($2) ORDER BY id`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
 		h, err := scanHoldLock(rows)
 		if err != nil {
 			return err
@@ -220,7 +222,6 @@ func (l *loader) queueTransactions(p *pipeline) {
 		       array_agg(g.amount::text ORDER BY g.seq), array_agg(g.currency ORDER BY g.seq)
 		FROM transactions t JOIN transaction_legs g ON g.book = t.book AND g.transaction_id = t.id
 		WHERE t.book = $1 AND t.id = ANY($2)
-		  AND t.id IN (SELECT id FROM transactions WHERE book = $1 AND id = ANY($2) ORDER BY id FOR UPDATE)
 		GROUP BY t.id, t.reversed_by`, []any{l.book, l.transactionIDs}, func(rows pgx.Rows) error {
 		t := ledger.TransactionRecord{Book: l.book}
 		var froms, tos, amounts, currencies []string
@@ -249,7 +250,7 @@ func (l *loader) queueRefunds(p *pipeline) {
 			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2)
 			UNION SELECT id FROM refunds WHERE book = $3 AND status = 'pending' AND account_id IN (
 				SELECT id FROM accounts WHERE book = $3 AND (id = ANY($4) OR wallet_number = ANY($4))))
-		ORDER BY r.id FOR UPDATE`, []any{l.refundIDs, l.depositIDs, l.book, l.pendingOf},
+		ORDER BY r.id`, []any{l.refundIDs, l.depositIDs, l.book, l.pendingOf},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
 			if err != nil {
@@ -261,12 +262,14 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id. Like every lookup of an append, it
+// id: a plain index lookup per id (the ids joined as a table, see
+// lockBalancesSQL, rather than tested with = ANY). Like every lookup of an append, it
 // names the book: an account of another book is not found from this one.
 const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
-	WHERE a.book = $2 AND a.id = ANY($1)
+	FROM (SELECT DISTINCT unnest($1::text[])) AS k(id)
+	JOIN accounts a ON a.book = $2 AND a.id = k.id
+	JOIN balances b ON b.book = a.book AND b.account_id = a.id
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
@@ -330,19 +333,13 @@ func sortRefs(book string, refs []string, system []ledger.SystemRef, known func(
 	return r
 }
 
-// queue queues the read of the accounts r names; with lock, their
-// balance rows are locked, once each, in ascending id order.
-func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.Account)) {
+// queue queues the read of the accounts r names, in ascending id order.
+func (r accountRefs) queue(p *pipeline, j *Journal, scan func(ledger.Account)) {
 	sql, args := accountsByIDSQL, []any{r.ids, r.book}
 	if len(r.others) > 0 || len(r.names) > 0 {
 		sql, args = accountsSQL, []any{append(r.ids, r.others...), r.books, r.currencies, r.names, r.book}
 	}
-	label := "read accounts"
-	if lock {
-		sql += "\n\tFOR UPDATE OF b"
-		label = "lock accounts"
-	}
-	p.query(label, sql, args, func(rows pgx.Rows) error {
+	p.query("read accounts", sql, args, func(rows pgx.Rows) error {
 		a, err := scanAccount(rows)
 		if err != nil {
 			return err
@@ -354,7 +351,7 @@ func (r accountRefs) queue(p *pipeline, j *Journal, lock bool, scan func(ledger.
 }
 
 // queueAccounts loads the accounts the batch names (ids or wallet numbers,
-// and system accounts), locking each balance row once, in ascending id order.
+// and system accounts).
 func (l *loader) queueAccounts(p *pipeline) {
 	var refs []string
 	var system []ledger.SystemRef
@@ -386,7 +383,7 @@ func (l *loader) queueAccounts(p *pipeline) {
 		refs = append(refs, p.Account)
 		system = append(system, ledger.SystemAccountsForProposal(p)...)
 	}
-	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, true, func(a ledger.Account) {
+	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, func(a ledger.Account) {
 		l.accounts = append(l.accounts, a)
 	})
 }

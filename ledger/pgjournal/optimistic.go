@@ -2,7 +2,6 @@ package pgjournal
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/tallyledger/tally/ledger"
@@ -24,8 +23,8 @@ type flight struct {
 //
 //	move the book's head row from the head decided on to the new one (its
 //	row lock is the book's lock; the move fails unless the head was the one
-//	decided on); lock the batch's balance rows (once each, ascending id); events,
-//	postings, inline projections, idempotency records; commit
+//	decided on); events, postings, inline projections, idempotency
+//	records; commit
 //
 // So nothing is read while the book is locked, and no round trip and no Go
 // code sit between one batch's commit and the next one's writes: the
@@ -78,13 +77,6 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		}
 		accounts = append(accounts, read...)
 	}
-	existing := make([]string, 0, len(accounts))
-	for _, a := range accounts {
-		existing = append(existing, a.ID)
-	}
-	slices.Sort(existing)
-	existing = slices.Compact(existing)
-
 	state := ledger.NewState(accounts)
 	d, err := s.decide(batch, state, h, map[scopedKey]record{})
 	if err != nil {
@@ -102,9 +94,6 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	// Lock the book and assert its head is the one decided on, in one
 	// statement: see moveHeadSQL.
 	p.exec("move book head", moveHeadSQL, s.book, h.position, h.hash, d.head.position, d.head.hash, d.head.recordedAt())
-	// (A column, not SELECT FROM: pgconn's pipeline mode mistakes a result
-	// without columns for one without rows.)
-	p.exec("lock balances", `SELECT account_id FROM balances WHERE book = $2 AND account_id = ANY($1) ORDER BY account_id FOR UPDATE`, existing, s.book)
 	if err := s.queueWrites(ctx, nil, &p, d); err != nil {
 		s.cache.invalidate()
 		return nil, false
@@ -152,7 +141,7 @@ func (s *sequencer) readAccounts(ctx context.Context, r accountRefs) ([]ledger.A
 	var out []ledger.Account
 	var p pipeline
 	p.begin(true, s.j.opt.Citus)
-	r.queue(&p, s.j, false, func(a ledger.Account) { out = append(out, a) })
+	r.queue(&p, s.j, func(a ledger.Account) { out = append(out, a) })
 	p.exec("end read", "COMMIT")
 	return out, p.send(ctx, t.conn)
 }

@@ -277,7 +277,7 @@ func (s *sequencer) process(batch []*pending) {
 
 // appendCareful runs the batch the safe way. Its statements go in
 // pipelines: one round trip opens the transaction, takes the book's lock
-// and reads and locks what the batch decides on (two when it reads
+// and reads what the batch decides on (two when it reads
 // deposits or transfers first), the batch is decided in memory, and one
 // more round trip writes everything and commits.
 func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {

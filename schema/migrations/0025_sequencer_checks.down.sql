@@ -1,0 +1,5 @@
+ALTER TABLE transfers
+    ADD CONSTRAINT transfers_book_from_account_fkey FOREIGN KEY (book, from_account) REFERENCES accounts (book, id),
+    ADD CONSTRAINT transfers_book_to_account_fkey FOREIGN KEY (book, to_account) REFERENCES accounts (book, id);
+ALTER TABLE events ADD CONSTRAINT events_book_fkey FOREIGN KEY (book) REFERENCES books (name);
+ALTER TABLE postings ADD CONSTRAINT postings_book_position_fkey FOREIGN KEY (book, position) REFERENCES events (book, position);
