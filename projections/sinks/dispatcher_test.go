@@ -32,7 +32,14 @@ type journalFixture struct {
 
 func newJournalFixture(t testing.TB) *journalFixture {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), testdb.New(t))
+	return newJournalFixtureAt(t, testdb.New(t), false)
+}
+
+// newJournalFixtureAt is newJournalFixture on the database at url (a Citus
+// coordinator's when citus).
+func newJournalFixtureAt(t testing.TB, url string, citus bool) *journalFixture {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +48,7 @@ func newJournalFixture(t testing.TB) *journalFixture {
 	for _, p := range set.Inline() {
 		inline = append(inline, p)
 	}
-	j := pgjournal.New(pool, pgjournal.Options{Inline: inline, MaxBatch: 256})
+	j := pgjournal.New(pool, pgjournal.Options{Inline: inline, MaxBatch: 256, Citus: citus})
 	t.Cleanup(func() { j.Close(); pool.Close() })
 	return &journalFixture{t: t, pool: pool, journal: j, set: set}
 }
@@ -176,13 +183,55 @@ func TestDispatcherDrainsABacklogInJournalOrderWithoutGaps(t *testing.T) {
 	if v, _ := strconv.Atoi(os.Getenv("TALLY_DRAIN_EVENTS")); v > 0 {
 		n = v
 	}
-	f := newJournalFixture(t)
-	f.fill("main", n)
-	f.fill("eu", n/5)
-	want := map[string][]string{"main": f.eventIDs("main"), "eu": f.eventIDs("eu")}
+	drainInOrder(t, newJournalFixture(t), []string{"main", "eu"}, n)
+}
+
+// TestDeliveryAndRetentionOnCitus runs the delivery loop's and the
+// prune's statements on a Citus cluster (three books, spread over its two
+// workers by hash): every event arrives in order, and old deliveries are
+// deleted.
+func TestDeliveryAndRetentionOnCitus(t *testing.T) {
+	db := testdb.NewCitus(t)
+	f := newJournalFixtureAt(t, db.URL, true)
+	drainInOrder(t, f, []string{"main", "eu", "asia"}, 120)
+	ctx := context.Background()
+	if _, err := f.pool.Exec(ctx, `UPDATE webhook_deliveries SET created_at = $1, delivered_at = $1 WHERE position % 2 = 0`,
+		time.Now().Add(-40*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var old, all int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE position % 2 = 0), count(*) FROM webhook_deliveries`).Scan(&old, &all); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(f.pool, DispatcherOptions{PruneBatch: 10})
+	if done, err := d.prune(ctx, 1000); err != nil || !done {
+		t.Fatalf("prune: done %v, %v", done, err)
+	}
+	var left int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if old == 0 || left != all-old {
+		t.Fatalf("%d deliveries left of %d, want the %d younger than 30 days", left, all, all-old)
+	}
+}
+
+// drainInOrder appends about n events to the first book and n/5 to the
+// others, queues their deliveries to one subscription, runs a dispatcher,
+// and checks that each book's events arrive once each, in position order,
+// over one or two connections.
+func drainInOrder(t *testing.T, f *journalFixture, books []string, n int) {
+	t.Helper()
+	want := map[string][]string{}
 	bookOf := map[string]string{}
-	for b, ids := range want {
-		for _, id := range ids {
+	for i, b := range books {
+		if i == 0 {
+			f.fill(b, n)
+		} else {
+			f.fill(b, n/5)
+		}
+		want[b] = f.eventIDs(b)
+		for _, id := range want[b] {
 			bookOf[id] = b
 		}
 	}
@@ -195,7 +244,7 @@ func TestDispatcherDrainsABacklogInJournalOrderWithoutGaps(t *testing.T) {
 	d := NewDispatcher(f.pool, DispatcherOptions{Rules: URLRules{AllowHTTP: true, AllowPrivate: true}, Rescan: 20 * time.Millisecond})
 	d.Start(context.Background())
 	defer d.Stop()
-	total := len(want["main"]) + len(want["eu"])
+	total := len(bookOf)
 	took := recv.waitFor(t, total, 2*time.Minute)
 	t.Logf("queued %d deliveries in %s (%.0f/s); sent them in %s (%.0f/s) over %d connection(s)", total, queued.Round(time.Millisecond),
 		float64(total)/queued.Seconds(), took.Round(time.Millisecond), float64(total)/took.Seconds(), len(recv.conns))
