@@ -62,3 +62,35 @@ type PayoutResult struct {
 	// RecipientCode is the gateway's id for the bank account, to reuse next time.
 	RecipientCode string
 }
+
+// PayoutStatusReversed is a payout the gateway made and the bank sent back; only FindPayout
+// reports it.
+const PayoutStatusReversed PayoutStatus = "reversed"
+
+// PayoutQuery names a payout Tally asked for, to look it up at the gateway.
+type PayoutQuery struct {
+	WithdrawalID     string // ours, "wd_…": the payout's idempotency reference at the gateway
+	GatewayReference string // the gateway's id, when its payout API answered
+	Currency         string
+}
+
+// PayoutFound is where a payout stands at its gateway.
+type PayoutFound struct {
+	GatewayReference string
+	// Status is final only when succeeded, failed or reversed; anything still moving is pending.
+	Status  PayoutStatus
+	Message string // why it failed or was reversed
+	// Amount and Currency are what the gateway says it pays, so a mismatch is never settled.
+	Amount   apd.Decimal
+	Currency string
+}
+
+// PayoutFinder is implemented by gateways that can say where a payout stands, so that Tally can
+// settle a withdrawal whose gateway call had no answer and whose webhook never came.
+type PayoutFinder interface {
+	// FindPayout looks the payout up by our withdrawal id (its reference at the gateway). found
+	// false means the gateway answered that it has no payout with that reference. Returns a
+	// *GatewayError when the gateway cannot be asked, and an error wrapping ErrUnsupported when
+	// it cannot look this payout up (then nothing is known).
+	FindPayout(ctx context.Context, q PayoutQuery) (payout PayoutFound, found bool, err error)
+}

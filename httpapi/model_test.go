@@ -556,7 +556,7 @@ func (m *ledgerModel) refundTransfer(rt *rapid.T) {
 		m.refuse(rt, "refund transfer", what, r, usable(t.to))
 	case usable(t.from) != "":
 		m.refuse(rt, "refund transfer", what, r, usable(t.from))
-	case t.to.balance < amt:
+	case t.to.balance+t.to.limit < amt: // the funds rule of a transfer
 		m.refuse(rt, "refund transfer", what, r, ledger.EInsufficientFunds)
 	default:
 		m.expect(rt, "refund transfer", what, r, http.StatusCreated, "")
@@ -597,7 +597,7 @@ func (m *ledgerModel) refundDeposit(rt *rapid.T) {
 		m.refuse(rt, "refund deposit", what, r, ledger.ERefundExceedsOriginal)
 	case usable(w) != "":
 		m.refuse(rt, "refund deposit", what, r, usable(w))
-	case w.balance < amt:
+	case w.balance+w.limit < amt: // the funds rule of a transfer
 		m.refuse(rt, "refund deposit", what, r, ledger.EInsufficientFunds)
 	default:
 		m.expect(rt, "refund deposit", what, r, http.StatusCreated, "")

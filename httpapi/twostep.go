@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -74,12 +75,19 @@ func (s *Server) submitTwoStep(c echo.Context, key string, body []byte, r twoSte
 	if !claimed {
 		return ledger.Errorf(ledger.EIdempotencyKeyInUse, "a request with this Idempotency-Key is still in progress; retry when it has finished")
 	}
-	// The gateway call and its recording outlive a client that hangs up.
+	// The gateway call and its recording outlive a client that hangs up, but
+	// not the lease: once it cannot be renewed, another attempt may take the
+	// request over and call the gateway too, so this one abandons its call
+	// and records nothing (see leaseLost).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), gatewayTimeout)
 	defer cancel()
-	defer s.keepLease(ctx, book, idem, holder)()
+	lease := s.keepLease(ctx, cancel, book, idem, holder)
+	defer lease.stop()
 
 	next, render, err := r.then(ctx, progress.ID, first.Replayed)
+	if lease.lost.Load() {
+		return leaseLost()
+	}
 	if err != nil {
 		return err
 	}
@@ -91,10 +99,31 @@ func (s *Server) submitTwoStep(c echo.Context, key string, body []byte, r twoSte
 	return write(c, resp)
 }
 
-// keepLease renews holder's lease until the returned function is called,
-// which then releases it (a finished record no longer needs it; an
-// unfinished one can be resumed by a retry at once).
-func (s *Server) keepLease(ctx context.Context, book string, idem pgjournal.Idempotency, holder string) func() {
+// leaseLost answers a request that stopped because it lost its lease. What
+// its gateway call did is unknown, so nothing is recorded for it: the
+// operation stays pending, its money held, and the lease's new holder (a
+// retry with the same Idempotency-Key) or the gateway's webhook or the
+// reconciler settles it.
+func leaseLost() error {
+	return ledger.Errorf(ledger.EUnavailable, "this request could not keep its hold on the Idempotency-Key while it called the gateway, so it stopped; "+
+		"the operation stays pending until its outcome is known; retry with the same Idempotency-Key")
+}
+
+// heldLease is a lease renewed in the background; lost is set (and the
+// request's context cancelled) once a renewal fails or finds the lease gone.
+type heldLease struct {
+	lost atomic.Bool
+	stop func()
+}
+
+// keepLease renews holder's lease until stop is called, which then releases
+// it (a finished record no longer needs it; an unfinished one can be resumed
+// by a retry at once). A renewal that fails, or finds another holder, stops
+// the request at once through cancel: it can no longer prove that it alone
+// runs the request, and a gateway call in flight is abandoned (its outcome
+// unknown) rather than raced with another attempt's.
+func (s *Server) keepLease(ctx context.Context, cancel context.CancelFunc, book string, idem pgjournal.Idempotency, holder string) *heldLease {
+	lease := &heldLease{}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -106,13 +135,27 @@ func (s *Server) keepLease(ctx context.Context, book string, idem pgjournal.Idem
 			case <-done:
 				return
 			case <-tick.C:
-				if ok, err := s.store.ClaimInProgress(ctx, book, idem.Scope, idem.Key, holder, s.lease); err != nil || !ok {
-					s.log.Warn("could not renew the lease of an in-progress request", "err", err, "renewed", ok)
+				ok, err := s.store.ClaimInProgress(ctx, book, idem.Scope, idem.Key, holder, s.lease)
+				if ok && err == nil {
+					continue
 				}
+				select {
+				case <-done: // the request finished while the renewal ran
+					return
+				default:
+				}
+				if ctx.Err() != nil {
+					return // the request ran out of time and is ending anyway
+				}
+				s.log.Error("lost the lease of an in-progress request: it stops, its outcome left to the lease's next holder",
+					"book", book, "err", err, "taken_over", err == nil)
+				lease.lost.Store(true)
+				cancel()
+				return
 			}
 		}
 	}()
-	return func() {
+	lease.stop = func() {
 		close(done)
 		<-stopped
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -121,4 +164,5 @@ func (s *Server) keepLease(ctx context.Context, book string, idem pgjournal.Idem
 			s.log.Warn("could not release the lease of an in-progress request", "err", err)
 		}
 	}
+	return lease
 }

@@ -30,8 +30,12 @@ type fakePayouts struct {
 	t   *testing.T
 	srv *httptest.Server
 	// mode: "" accepts; "otp" answers transfers with status otp; "refuse"
-	// refuses them (insufficient balance); "stall" never answers.
+	// refuses them (insufficient balance); "stall" never answers; "lost"
+	// makes the payout but answers 502; "unreached" answers 502 and makes none.
 	mode atomic.Value
+	// settled is the status the gateway reports a payout in when looked up
+	// (Paystack's by reference, Xendit's by external_id); default pending.
+	settled map[string]string
 
 	mu         sync.Mutex
 	recipients int               // transfer recipients created
@@ -41,7 +45,7 @@ type fakePayouts struct {
 }
 
 func newFakePayouts(t *testing.T) *fakePayouts {
-	f := &fakePayouts{t: t, transfers: map[string]int{}, disbursed: map[string]int{}, requests: map[string][]byte{}}
+	f := &fakePayouts{t: t, transfers: map[string]int{}, disbursed: map[string]int{}, requests: map[string][]byte{}, settled: map[string]string{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -105,8 +109,15 @@ func (f *fakePayouts) serve(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write(fixture(f.t, "transfer.insufficient_balance.json", nil))
 			return
+		case mode == "unreached":
+			http.Error(w, `{"status":false,"message":"upstream unavailable"}`, http.StatusBadGateway)
+			return
 		}
 		f.transfers[ref]++
+		if mode == "lost" {
+			http.Error(w, `{"status":false,"message":"upstream unavailable"}`, http.StatusBadGateway)
+			return
+		}
 		status := "pending"
 		if mode == "otp" {
 			status = "otp"
@@ -120,7 +131,24 @@ func (f *fakePayouts) serve(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte(`{"status":false,"message":"Transfer not found"}`))
 			return
 		}
-		_, _ = w.Write(fixture(f.t, "transfer.verify.response.json", map[string]any{"data.reference": ref, "data.transfer_code": "TRF_" + ref}))
+		status := f.settled[ref]
+		if status == "" {
+			status = "pending"
+		}
+		_, _ = w.Write(fixture(f.t, "transfer.verify.response.json", map[string]any{"data.reference": ref, "data.transfer_code": "TRF_" + ref, "data.status": status}))
+	case r.Method == http.MethodGet && r.URL.Path == "/disbursements":
+		id := r.URL.Query().Get("external_id")
+		if f.disbursed[id] == 0 {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error_code":"DIRECT_DISBURSEMENT_NOT_FOUND_ERROR","message":"Direct disbursement not found"}`))
+			return
+		}
+		status := f.settled[id]
+		if status == "" {
+			status = "PENDING"
+		}
+		one := fixture(f.t, "xendit.disbursement.created.json", map[string]any{"external_id": id, "id": "disb_" + strings.ToLower(id), "status": status})
+		_, _ = w.Write([]byte("[" + string(one) + "]"))
 	case r.URL.Path == "/disbursements":
 		key := r.Header.Get(xendit.IdempotencyHeader)
 		if key == "" || f.disbursed[key] > 0 {
@@ -128,7 +156,15 @@ func (f *fakePayouts) serve(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write(fixture(f.t, "xendit.disbursement.duplicate_idempotency.json", nil))
 			return
 		}
+		if mode == "unreached" {
+			http.Error(w, `{"error_code":"SERVER_ERROR","message":"upstream unavailable"}`, http.StatusBadGateway)
+			return
+		}
 		f.disbursed[key]++
+		if mode == "lost" {
+			http.Error(w, `{"error_code":"SERVER_ERROR","message":"upstream unavailable"}`, http.StatusBadGateway)
+			return
+		}
 		_, _ = w.Write(fixture(f.t, "xendit.disbursement.created.json", map[string]any{"external_id": req["external_id"], "amount": req["amount"],
 			"id": "disb_" + strings.ToLower(key)}))
 	default:

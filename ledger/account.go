@@ -91,6 +91,19 @@ func (a *Account) covers(amount Money) bool {
 	return a.Balance.Sub(amount).Add(a.Limit()).Sign() >= 0
 }
 
+// mayPay is the one funds rule of every debit a request makes of a wallet
+// (transfers, holds, withdrawals, adjustments and every kind of refund): the
+// wallet's balance, which already excludes its held money, less the amount
+// must stay at or above minus its overdraft limit. A refusal is
+// insufficient_funds on the request's amount. System accounts stand for the
+// outside world and are never checked (no request debits them directly).
+func (a *Account) mayPay(amount Money) error {
+	if a.Kind == KindSystem || a.covers(amount) {
+		return nil
+	}
+	return a.insufficient(amount).WithField("amount")
+}
+
 // insufficient is the refusal of a payment the account does not cover.
 func (a *Account) insufficient(amount Money) *Error {
 	if a.Limit().IsZero() {

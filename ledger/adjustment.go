@@ -59,8 +59,10 @@ func (s *State) decideAdjust(c Adjust, env Env) ([]Event, error) {
 	if a.Status == StatusClosed {
 		return nil, Errorf(EAccountClosed, "account %s is closed", a.ID)
 	}
-	if c.Direction == Debit && !a.covers(c.Amount) {
-		return nil, a.insufficient(c.Amount).WithField("amount")
+	if c.Direction == Debit {
+		if err := a.mayPay(c.Amount); err != nil {
+			return nil, err
+		}
 	}
 	events, sysID := s.systemAccount(a.Book, cur, SystemAdjustments, env)
 	e := newEvent(a.Book, AdjustmentPosted, AdjustmentPostedData{

@@ -194,8 +194,8 @@ func (s *State) decideCreateHold(c CreateHold, env Env) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !from.covers(c.Amount) {
-		return nil, from.insufficient(c.Amount).WithField("amount")
+	if err := from.mayPay(c.Amount); err != nil {
+		return nil, err
 	}
 	events, pending := s.systemAccount(from.Book, c.Amount.Currency(), SystemHoldsPending, env)
 	e := newEvent(from.Book, HoldCreated, HoldData{
@@ -311,8 +311,8 @@ func (s *State) decideRefundHold(c RefundHold, env Env) ([]Event, error) {
 	if err := usable(sender); err != nil {
 		return nil, err
 	}
-	if !recipient.covers(amount) {
-		return nil, recipient.insufficient(amount).WithField("amount")
+	if err := recipient.mayPay(amount); err != nil {
+		return nil, err
 	}
 	e := newEvent(h.Book, HoldRefunded, HoldRefundedData{
 		RefundID: c.RefundID, HoldID: h.ID, Account: recipient.ID, Counterparty: sender.ID,

@@ -234,8 +234,8 @@ func (s *State) decideRefundTransfer(c RefundTransfer, env Env) ([]Event, error)
 	if err := usable(sender); err != nil {
 		return nil, err
 	}
-	if recipient.Balance.Cmp(amount) < 0 {
-		return nil, Errorf(EInsufficientFunds, "the recipient %s holds %s %s, less than the %s to refund", recipient.ID, recipient.Balance, recipient.Currency, amount).WithField("amount")
+	if err := recipient.mayPay(amount); err != nil {
+		return nil, err
 	}
 	e := newEvent(t.Book, TransferRefunded, RefundData{
 		RefundID: c.RefundID, TransferID: t.ID, Account: recipient.ID, Counterparty: sender.ID,
@@ -264,8 +264,8 @@ func (s *State) decideRequestDepositRefund(c RequestDepositRefund, env Env) ([]E
 	if err := usable(wallet); err != nil {
 		return nil, err
 	}
-	if wallet.Balance.Cmp(amount) < 0 {
-		return nil, Errorf(EInsufficientFunds, "the wallet %s holds %s %s, less than the %s to refund", wallet.ID, wallet.Balance, wallet.Currency, amount).WithField("amount")
+	if err := wallet.mayPay(amount); err != nil {
+		return nil, err
 	}
 	events, pending := s.systemAccount(d.Book, amount.Currency(), SystemRefundsPending, env)
 	e := newEvent(d.Book, RefundRequested, RefundData{

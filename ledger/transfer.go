@@ -46,8 +46,8 @@ func (s *State) decideTransfer(c Transfer, env Env) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !from.covers(c.Amount) {
-		return nil, from.insufficient(c.Amount).WithField("amount")
+	if err := from.mayPay(c.Amount); err != nil {
+		return nil, err
 	}
 	e := newEvent(from.Book, TransferCompleted, TransferCompletedData{
 		TransferID: c.TransferID, From: from.ID, To: to.ID, Amount: c.Amount.String(), Currency: c.Amount.Currency(),

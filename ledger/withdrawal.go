@@ -303,8 +303,8 @@ func (s *State) decideRequestWithdrawal(c RequestWithdrawal, env Env) ([]Event, 
 	if err := usable(a); err != nil {
 		return nil, err
 	}
-	if !a.covers(c.Amount) { // the same funds rule as a transfer's, overdraft limit included
-		return nil, a.insufficient(c.Amount).WithField("amount")
+	if err := a.mayPay(c.Amount); err != nil { // the same funds rule as a transfer's, overdraft limit included
+		return nil, err
 	}
 	events, pending := s.systemAccount(a.Book, cur, SystemPayoutsPending, env)
 	e := newEvent(a.Book, WithdrawalRequested, WithdrawalData{

@@ -312,7 +312,9 @@ func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) 
 // amount from refund events. The refunded amount counts pending refunds too,
 // so that the sum of refunds can never pass the deposit; a failed refund
 // gives its amount back, and a reinstated one takes it again. Deposit events
-// are few per deposit, so they are applied one by one, in order.
+// are few per deposit, so they are applied one by one, in order, except the
+// new deposits (a deposit initiated, or a payment no deposit knew): they
+// are inserted together, before the first change that may concern them.
 type Deposits struct{}
 
 // Name implements Projection.
@@ -325,63 +327,118 @@ func (Deposits) Tables() []Table {
 
 // Apply implements Projection.
 func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
+	var fresh newDeposits
 	for _, e := range events {
+		// change is a statement about a deposit that may be new in this
+		// batch: the new ones are inserted first.
+		change := func(sql string, args ...any) error {
+			if err := fresh.insert(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sql, args...)
+			return err
+		}
 		var err error
 		switch e.Type {
 		case ledger.DepositInitiated:
 			var d ledger.DepositInitiatedData
 			if err = json.Unmarshal(e.Data, &d); err == nil {
-				_, err = tx.Exec(ctx, `
-					INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, created_position, position, created_at, updated_at)
-					VALUES ($1, $2, $3, $4, $5, $6::numeric, $7, 'pending', $8, $8, $9, $9)`,
-					d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, e.Position, e.RecordedAt)
-				if err == nil {
-					err = insertReference(ctx, tx, e.Book, d.DepositID, d.Reference)
-				}
+				fresh.add(e, newDeposit{id: d.DepositID, account: d.Account, reference: d.Reference, gateway: d.Gateway,
+					amount: d.Amount, currency: string(d.Currency), status: string(ledger.DepositPending)})
 			}
 		case ledger.DepositCheckoutOpened:
 			var d ledger.DepositCheckoutData
 			if err = json.Unmarshal(e.Data, &d); err == nil {
-				_, err = tx.Exec(ctx, `
+				err = change(`
 					UPDATE deposits SET checkout_url = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
 					WHERE book = $6 AND id = $1`, d.DepositID, d.CheckoutURL, d.GatewayReference, e.Position, e.RecordedAt, e.Book)
 			}
 		case ledger.DepositSucceededEvent, ledger.DepositFailedEvent, ledger.DepositExpiredEvent, ledger.DepositFlaggedEvent:
 			var d ledger.DepositOutcomeData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
-				if d.Unsolicited {
-					_, err = tx.Exec(ctx, `
-						INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, gateway_reference, unsolicited, created_position, position, created_at, updated_at)
-						VALUES ($1, $2, $3, nullif($4, ''), $5, $6::numeric, $7, 'succeeded', $8, true, $9, $9, $10, $10)`,
-						d.DepositID, e.Book, d.Account, d.Reference, d.Gateway, d.Amount, d.Currency, d.GatewayReference, e.Position, e.RecordedAt)
-					if err == nil {
-						err = insertReference(ctx, tx, e.Book, d.DepositID, d.Reference)
-					}
-					break
-				}
-				_, err = tx.Exec(ctx, `
-					UPDATE deposits SET status = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference),
-					       received_amount = nullif($4, ''), received_currency = nullif($5, ''), reason = nullif($6, ''),
-					       position = $7, updated_at = $8
-					WHERE book = $9 AND id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
-					d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt, e.Book)
+			if err = json.Unmarshal(e.Data, &d); err != nil {
+				break
 			}
+			if d.Unsolicited {
+				fresh.add(e, newDeposit{id: d.DepositID, account: d.Account, reference: d.Reference, gateway: d.Gateway,
+					amount: d.Amount, currency: string(d.Currency), status: string(ledger.DepositSucceeded),
+					gatewayReference: d.GatewayReference, unsolicited: true})
+				break
+			}
+			err = change(`
+				UPDATE deposits SET status = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference),
+				       received_amount = nullif($4, ''), received_currency = nullif($5, ''), reason = nullif($6, ''),
+				       position = $7, updated_at = $8
+				WHERE book = $9 AND id = $1`, d.DepositID, string(depositStatusAfter[e.Type]), d.GatewayReference,
+				d.ReceivedAmount, d.ReceivedCurrency, d.Reason, e.Position, e.RecordedAt, e.Book)
 		case ledger.DepositCaptureAnsweredEvent:
 			// The capture id replaces the order id: refunds name the capture.
 			var d ledger.DepositCaptureData
 			if err = json.Unmarshal(e.Data, &d); err == nil {
-				_, err = tx.Exec(ctx, `
+				err = change(`
 					UPDATE deposits SET gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
 					WHERE book = $1 AND id = $2`, e.Book, d.DepositID, d.GatewayReference, e.Position, e.RecordedAt)
 			}
 		case ledger.RefundRequested, ledger.RefundSucceededEvent, ledger.RefundFailedEvent:
-			err = applyDepositRefund(ctx, tx, e)
+			if err = fresh.insert(ctx, tx); err == nil {
+				err = applyDepositRefund(ctx, tx, e)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("deposits: event %d: %w", e.Position, err)
 		}
 	}
+	if err := fresh.insert(ctx, tx); err != nil {
+		return fmt.Errorf("deposits: %w", err)
+	}
 	return nil
+}
+
+// newDeposit is a deposits row to insert.
+type newDeposit struct {
+	id, account, reference, gateway, amount, currency, status, gatewayReference string
+	unsolicited                                                                 bool
+}
+
+// newDeposits gathers new deposits, as columns, to insert in one statement
+// (and their references in another).
+type newDeposits struct {
+	ids, books, accounts, references, gateways, amounts, currencies, statuses, gatewayRefs []string
+	unsolicited                                                                            []bool
+	positions                                                                              []int64
+	times                                                                                  []time.Time
+}
+
+func (n *newDeposits) add(e ledger.Event, d newDeposit) {
+	n.ids, n.books, n.accounts = append(n.ids, d.id), append(n.books, e.Book), append(n.accounts, d.account)
+	n.references, n.gateways = append(n.references, d.reference), append(n.gateways, d.gateway)
+	n.amounts, n.currencies = append(n.amounts, d.amount), append(n.currencies, d.currency)
+	n.statuses, n.gatewayRefs = append(n.statuses, d.status), append(n.gatewayRefs, d.gatewayReference)
+	n.unsolicited, n.positions, n.times = append(n.unsolicited, d.unsolicited), append(n.positions, e.Position), append(n.times, e.RecordedAt)
+}
+
+// insert writes what was gathered, if anything, and starts afresh.
+func (n *newDeposits) insert(ctx context.Context, tx pgx.Tx) error {
+	if len(n.ids) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO deposits (id, book, account_id, reference, gateway, amount, currency, status, gateway_reference, unsolicited,
+		                      created_position, position, created_at, updated_at)
+		SELECT id, book, acc, nullif(ref, ''), gw, amount::numeric, cur, status, nullif(gwref, ''), unsolicited, pos, pos, at, at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+		            $10::bool[], $11::bigint[], $12::timestamptz[])
+		     AS t(id, book, acc, ref, gw, amount, cur, status, gwref, unsolicited, pos, at)`,
+		n.ids, n.books, n.accounts, n.references, n.gateways, n.amounts, n.currencies, n.statuses, n.gatewayRefs,
+		n.unsolicited, n.positions, n.times)
+	if err == nil {
+		// The lookup table that keeps references unique across books.
+		_, err = tx.Exec(ctx, `
+			INSERT INTO deposit_references (reference, book, deposit_id)
+			SELECT ref, book, id FROM unnest($1::text[], $2::text[], $3::text[]) AS t(ref, book, id) WHERE ref <> ''`,
+			n.references, n.books, n.ids)
+	}
+	*n = newDeposits{}
+	return err
 }
 
 // applyDepositRefund moves a deposit's refunded_amount by a refund event.
@@ -403,16 +460,6 @@ func applyDepositRefund(ctx context.Context, tx pgx.Tx, e ledger.Event) error {
 	}
 	_, err := tx.Exec(ctx, `UPDATE deposits SET refunded_amount = refunded_amount `+sign+` $2::numeric, position = $3, updated_at = $4 WHERE book = $5 AND id = $1`,
 		d.DepositID, d.Amount, e.Position, e.RecordedAt, e.Book)
-	return err
-}
-
-// insertReference records a deposit's reference in the lookup table that
-// keeps references unique across books.
-func insertReference(ctx context.Context, tx pgx.Tx, book, deposit, reference string) error {
-	if reference == "" {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO deposit_references (reference, book, deposit_id) VALUES ($1, $2, $3)`, reference, book, deposit)
 	return err
 }
 

@@ -64,7 +64,7 @@ type Config struct {
 	HoldExpiryInterval time.Duration
 	// Money safety; docs/reliability.md says what they do.
 	IdempotencyLease  time.Duration // a two-step request's hold on its Idempotency-Key without renewal
-	ReconcileInterval time.Duration // how often pending refunds are checked with their gateways; 0: never
+	ReconcileInterval time.Duration // how often pending refunds and withdrawals are checked with their gateways; 0: never
 	// JWT enables end-user tokens (TALLY_JWT_*); nil: API keys only.
 	JWT *httpapi.JWTConfig
 

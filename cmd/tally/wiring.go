@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,7 +40,7 @@ type Main struct {
 	// stopExpirer stops the hold expirer; expired is closed once it has.
 	stopExpirer context.CancelFunc
 	expired     chan struct{}
-	// stopReconciler ends the refund reconciler; reconciled says it has.
+	// stopReconciler ends the refund and payout reconcilers; reconciled says they have.
 	stopReconciler context.CancelFunc
 	reconciled     chan struct{}
 }
@@ -166,7 +167,10 @@ func (m *Main) Run(ctx context.Context) error {
 		m.reconciled = make(chan struct{})
 		go func() {
 			defer close(m.reconciled)
-			api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{})
+			var wg sync.WaitGroup
+			wg.Go(func() { api.RunRefundReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{}) })
+			wg.Go(func() { api.RunPayoutReconciler(rctx, m.cfg.ReconcileInterval, httpapi.ReconcileOptions{}) })
+			wg.Wait()
 		}()
 	}
 	m.log.Info("tally is serving", "addr", m.addr, "public_url", m.cfg.PublicURL, "console_url", m.cfg.PublicURL+httpapi.ConsolePath, "local_mode", m.cfg.LocalMode())

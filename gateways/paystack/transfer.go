@@ -17,7 +17,10 @@ import (
 // reference. Paystack refuses a second transfer with a reference it has seen, so a retry after
 // a crash cannot pay twice; that refusal means "it exists", and the transfer is looked up.
 
-var _ gateways.Payouter = (*Gateway)(nil)
+var (
+	_ gateways.Payouter     = (*Gateway)(nil)
+	_ gateways.PayoutFinder = (*Gateway)(nil)
+)
 
 // recipientTypes is Paystack's recipient type per currency: NUBAN accounts in Nigeria, GhIPSS
 // in Ghana, BASA in South Africa.
@@ -49,9 +52,11 @@ type transferRequest struct {
 }
 
 type transferData struct {
-	Status       string `json:"status"`
-	TransferCode string `json:"transfer_code"`
-	Reference    string `json:"reference"`
+	Status       string     `json:"status"`
+	TransferCode string     `json:"transfer_code"`
+	Reference    string     `json:"reference"`
+	Amount       numberText `json:"amount"` // minor units
+	Currency     string     `json:"currency"`
 }
 
 // PaysOut implements gateways.Payouter: Paystack transfers to NGN, GHS and ZAR bank accounts.
@@ -133,6 +138,43 @@ func (g *Gateway) verifyTransfer(ctx context.Context, reference string) (transfe
 		return transferData{}, &gateways.GatewayError{Gateway: Name, Op: "verify transfer", StatusCode: http.StatusOK, Message: resp.Message}
 	}
 	return resp.Data, nil
+}
+
+// FindPayout implements gateways.PayoutFinder: it verifies our transfer by its reference (GET
+// /transfer/verify/{reference}); Paystack's 404 says no transfer has it. Only Paystack's
+// conclusive statuses settle: success; failed, abandoned, rejected and blocked (the transfer
+// will not be processed); reversed (the bank sent it back). Every other status (pending,
+// received, otp, queued) is still moving.
+func (g *Gateway) FindPayout(ctx context.Context, q gateways.PayoutQuery) (gateways.PayoutFound, bool, error) {
+	data, err := g.verifyTransfer(ctx, TransferReference(q.WithdrawalID))
+	var ge *gateways.GatewayError
+	if errors.As(err, &ge) && ge.StatusCode == http.StatusNotFound {
+		return gateways.PayoutFound{}, false, nil
+	}
+	if err != nil {
+		return gateways.PayoutFound{}, false, err
+	}
+	found := gateways.PayoutFound{GatewayReference: data.TransferCode, Status: gateways.PayoutStatusPending}
+	switch data.Status {
+	case "success":
+		found.Status = gateways.PayoutStatusSucceeded
+	case "failed", "abandoned", "rejected", "blocked":
+		found.Status, found.Message = gateways.PayoutStatusFailed, "the transfer is "+data.Status
+	case "reversed":
+		found.Status, found.Message = gateways.PayoutStatusReversed, "the transfer is reversed"
+	}
+	if found.Currency, err = gateways.NormalizeCurrency(data.Currency); err != nil {
+		return gateways.PayoutFound{}, false, &gateways.GatewayError{Gateway: Name, Op: "verify transfer", StatusCode: http.StatusOK, Err: err}
+	}
+	exp, ok := Exponent(found.Currency)
+	if !ok {
+		return gateways.PayoutFound{}, false, &gateways.GatewayError{Gateway: Name, Op: "verify transfer", StatusCode: http.StatusOK,
+			Err: fmt.Errorf("currency %s has no known Paystack subunit", found.Currency)}
+	}
+	if found.Amount, err = gateways.ParseMinorUnits(string(data.Amount), exp); err != nil {
+		return gateways.PayoutFound{}, false, &gateways.GatewayError{Gateway: Name, Op: "verify transfer", StatusCode: http.StatusOK, Err: err}
+	}
+	return found, true, nil
 }
 
 // transferResult is what a transfer's status means: failed, reversed and otp (a transfer that

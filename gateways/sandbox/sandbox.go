@@ -77,6 +77,7 @@ type Gateway struct {
 	mu      sync.Mutex
 	closed  bool
 	pending sync.WaitGroup
+	payouts map[string]gateways.PayoutFound // by withdrawal id, in memory only
 }
 
 var _ gateways.Gateway = (*Gateway)(nil)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tallyledger/tally/gateways"
@@ -16,7 +17,13 @@ import (
 // with DUPLICATE_TRANSACTION_ERROR, which means the disbursement exists; its callback
 // (COMPLETED or FAILED, authenticated by the callback token) settles the withdrawal.
 
-var _ gateways.Payouter = (*Gateway)(nil)
+var (
+	_ gateways.Payouter     = (*Gateway)(nil)
+	_ gateways.PayoutFinder = (*Gateway)(nil)
+)
+
+// disbursementNotFound is Xendit's error code (with a 404) for an external_id no disbursement has.
+const disbursementNotFound = "DIRECT_DISBURSEMENT_NOT_FOUND_ERROR"
 
 // IdempotencyHeader carries the idempotency key of a disbursement.
 const IdempotencyHeader = "X-IDEMPOTENCY-KEY"
@@ -78,6 +85,61 @@ func (g *Gateway) Payout(ctx context.Context, req gateways.PayoutRequest) (gatew
 		status = gateways.PayoutStatusFailed
 	}
 	return gateways.PayoutResult{GatewayReference: resp.ID, Status: status}, nil
+}
+
+// disbursement is a disbursement as GET /disbursements?external_id= lists it.
+type disbursement struct {
+	ID          string      `json:"id"`
+	ExternalID  string      `json:"external_id"`
+	Status      string      `json:"status"`
+	Amount      json.Number `json:"amount"`
+	FailureCode string      `json:"failure_code"`
+}
+
+// FindPayout implements gateways.PayoutFinder: it lists the disbursements whose external_id is
+// our withdrawal id (GET /disbursements?external_id=…); Xendit's 404
+// DIRECT_DISBURSEMENT_NOT_FOUND_ERROR says there is none. COMPLETED settles the payout, FAILED
+// fails it; PENDING is still moving. More than one disbursement for one withdrawal is not
+// guessed between: it is an error, and the payout stays pending.
+func (g *Gateway) FindPayout(ctx context.Context, q gateways.PayoutQuery) (gateways.PayoutFound, bool, error) {
+	if q.Currency != "" && q.Currency != disbursementCurrency {
+		return gateways.PayoutFound{}, false, fmt.Errorf("%s: disbursements in %s: %w", Name, q.Currency, gateways.ErrUnsupported)
+	}
+	var list []disbursement
+	err := g.api.Get(ctx, "find disbursement", "/disbursements?external_id="+url.QueryEscape(q.WithdrawalID), &list)
+	var ge *gateways.GatewayError
+	if errors.As(err, &ge) && ge.StatusCode == http.StatusNotFound && ge.Code == disbursementNotFound {
+		return gateways.PayoutFound{}, false, nil
+	}
+	if err != nil {
+		return gateways.PayoutFound{}, false, err
+	}
+	var ours []disbursement
+	for _, d := range list {
+		if d.ExternalID == q.WithdrawalID {
+			ours = append(ours, d)
+		}
+	}
+	switch {
+	case len(ours) == 0:
+		return gateways.PayoutFound{}, false, nil
+	case len(ours) > 1:
+		return gateways.PayoutFound{}, false, &gateways.GatewayError{Gateway: Name, Op: "find disbursement", StatusCode: http.StatusOK,
+			Err: fmt.Errorf("%d disbursements have external_id %s", len(ours), q.WithdrawalID)}
+	}
+	d := ours[0]
+	amount, err := gateways.ParseAmount(d.Amount.String())
+	if err != nil {
+		return gateways.PayoutFound{}, false, &gateways.GatewayError{Gateway: Name, Op: "find disbursement", StatusCode: http.StatusOK, Err: err}
+	}
+	found := gateways.PayoutFound{GatewayReference: d.ID, Status: gateways.PayoutStatusPending, Amount: amount, Currency: disbursementCurrency}
+	switch d.Status {
+	case "COMPLETED":
+		found.Status = gateways.PayoutStatusSucceeded
+	case "FAILED":
+		found.Status, found.Message = gateways.PayoutStatusFailed, d.FailureCode
+	}
+	return found, true, nil
 }
 
 // disbursementCallback is a disbursement's status callback. It names no currency: it is IDR.

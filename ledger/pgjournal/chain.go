@@ -92,7 +92,7 @@ func (c *chain) ready(ctx context.Context) error {
 	if c.j.opt.Citus {
 		plans = sessionCustomPlans
 	}
-	if _, err := conn.Exec(ctx, plans); err != nil {
+	if _, err := conn.Exec(ctx, plans+"; SET enable_seqscan = off"); err != nil { // see keyedLookups
 		conn.Close(ctx)
 		return err
 	}

@@ -2,6 +2,8 @@ package pgjournal
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/tallyledger/tally/ledger"
@@ -18,9 +20,14 @@ type Expirer struct {
 	Journal  *Journal
 	Store    *Store
 	Interval time.Duration // between passes (default 10s)
+	PageSize int           // due holds read at a time (default 500)
+	// Now is the expirer's clock (default time.Now). The journal decides
+	// with its own: where the two disagree (processes' clocks apart), a hold
+	// due by this one may not be due by the journal's yet.
+	Now func() time.Time
 }
 
-// expiryPage is how many due holds one pass reads at a time.
+// expiryPage is how many due holds one pass reads at a time by default.
 const expiryPage = 500
 
 // Run expires due holds every Interval until ctx is done.
@@ -43,35 +50,106 @@ func (x *Expirer) Run(ctx context.Context) {
 	}
 }
 
-// Pass expires every hold due now and reports how many it submitted.
+// Pass expires every hold due when it starts and reports how many it
+// expired. It reads the due holds a page at a time, in (expires_at, book,
+// id) order, and always moves on past the page it read: a hold whose expiry
+// the journal refused, or found not yet due (its clock behind ours), is
+// logged and left pending for the next pass, never read again at once, so
+// a page full of them cannot hold the expirer on one page.
 func (x *Expirer) Pass(ctx context.Context) (int, error) {
-	total := 0
+	page := x.PageSize
+	if page <= 0 {
+		page = expiryPage
+	}
+	now := time.Now()
+	if x.Now != nil {
+		now = x.Now()
+	}
+	var after DueHold
+	var failed error // a book's failed append, reported once every page was tried
+	expired := 0
 	for {
-		due, err := x.Store.DueHolds(ctx, time.Now(), expiryPage)
+		due, err := x.Store.DueHolds(ctx, now, after, page)
 		if err != nil {
-			return total, err
+			return expired, errors.Join(failed, err)
 		}
-		// One group per book: each book's expiries share one append.
-		books := map[string][]Request{}
-		var order []string
-		for _, h := range due {
-			if books[h.Book] == nil {
-				order = append(order, h.Book)
-			}
-			books[h.Book] = append(books[h.Book], Request{Command: ledger.ExpireHold{HoldID: h.ID}, Render: renderNothing})
+		n, err := x.expire(ctx, due)
+		expired += n
+		failed = errors.Join(failed, err)
+		if len(due) < page || ctx.Err() != nil {
+			return expired, failed
 		}
-		for _, book := range order {
-			if _, err := x.Journal.Submit(ctx, Request{Book: book, Items: books[book], Render: renderNothing}); err != nil {
-				return total, err
-			}
-		}
-		total += len(due)
-		// A hold the sequencer did not expire (its clock is behind ours)
-		// stays due: stop rather than read it again at once.
-		if len(due) < expiryPage {
-			return total, nil
-		}
+		after = due[len(due)-1]
 	}
 }
 
-func renderNothing(Outcome) Response { return Response{} }
+// Item answers of an expiry, read back from the group's outcome.
+const (
+	holdExpired = http.StatusOK
+	holdEnded   = http.StatusNoContent // captured or voided first: nothing to expire
+	holdNotDue  = http.StatusConflict  // still pending, but not due by the journal's clock
+	holdRefused = http.StatusUnprocessableEntity
+)
+
+// expire submits ExpireHold for due, one group per book (each book's
+// expiries share one append), and reports how many holds it expired,
+// logging each it did not.
+func (x *Expirer) expire(ctx context.Context, due []DueHold) (int, error) {
+	books := map[string][]Request{}
+	var order []string
+	for _, h := range due {
+		if books[h.Book] == nil {
+			order = append(order, h.Book)
+		}
+		books[h.Book] = append(books[h.Book], Request{Command: ledger.ExpireHold{HoldID: h.ID}, Render: renderExpiry(h.ID)})
+	}
+	expired := 0
+	var failed error
+	for _, book := range order {
+		var items []ItemOutcome
+		group := Request{Book: book, Items: books[book], Render: func(o Outcome) Response {
+			items = o.Items
+			return Response{}
+		}}
+		if _, err := x.Journal.Submit(ctx, group); err != nil {
+			if ctx.Err() != nil {
+				return expired, err
+			}
+			// One book's failure does not stop the others' expiries.
+			x.Journal.opt.Logger.Error("could not expire a book's due holds; the next pass tries again", "book", book, "holds", len(books[book]), "err", err)
+			failed = err
+			continue
+		}
+		for i, item := range items {
+			id := books[book][i].Command.(ledger.ExpireHold).HoldID
+			switch {
+			case item.Err == nil && item.Response.Status == holdExpired:
+				expired++
+			case item.Err == nil && item.Response.Status == holdEnded:
+			case item.Err == nil && item.Response.Status == holdNotDue:
+				x.Journal.opt.Logger.Warn("a due hold did not expire: the journal found it not yet due (clocks apart?); the next pass tries again",
+					"book", book, "hold", id)
+			default:
+				x.Journal.opt.Logger.Error("the journal refused a due hold's expiry; the next pass tries again",
+					"book", book, "hold", id, "err", item.Err, "refusal", string(item.Response.Body))
+			}
+		}
+	}
+	return expired, failed
+}
+
+// renderExpiry records in an item's answer what became of the hold.
+func renderExpiry(id string) func(Outcome) Response {
+	return func(o Outcome) Response {
+		switch {
+		case o.Err != nil:
+			return Response{Status: holdRefused, Body: []byte(o.Err.Error())}
+		case len(o.Events) > 0:
+			return Response{Status: holdExpired}
+		}
+		if h, ok := o.State.Hold(id); ok && h.Status == ledger.HoldStatusPending {
+			return Response{Status: holdNotDue}
+		}
+		return Response{Status: holdEnded}
+	}
+}

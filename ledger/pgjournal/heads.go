@@ -26,7 +26,7 @@ func (s *sequencer) repairHead() error {
 	}
 	defer t.end()
 	var p pipeline
-	p.begin(false, s.j.opt.Citus)
+	p.begin(false)
 	p.exec("lock book head", lockHeadSQL, s.book)
 	p.exec("repair book head", `
 		INSERT INTO book_heads AS h (book, position, hash, recorded_at)

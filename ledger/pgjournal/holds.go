@@ -93,18 +93,24 @@ func (s *Store) Holds(ctx context.Context, f HoldFilter) ([]Listed[Hold], error)
 }
 
 // DueHold names a pending hold whose time has passed.
-type DueHold struct{ Book, ID string }
+type DueHold struct {
+	Book, ID  string
+	ExpiresAt time.Time
+}
 
-// DueHolds lists up to limit pending holds that expired by now, oldest first.
-func (s *Store) DueHolds(ctx context.Context, now time.Time, limit int) ([]DueHold, error) {
-	rows, err := s.pool.Query(ctx, `SELECT book, id FROM holds WHERE status = 'pending' AND expires_at <= $1
-		ORDER BY expires_at LIMIT $2`, now, limit)
+// DueHolds lists up to limit pending holds that expired by now and come
+// after after, in (expires_at, book, id) order: a cursor, so that a pass
+// moves on past holds that stay pending (the zero DueHold starts at the first).
+func (s *Store) DueHolds(ctx context.Context, now time.Time, after DueHold, limit int) ([]DueHold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT book, id, expires_at FROM holds
+		WHERE status = 'pending' AND expires_at <= $1 AND (expires_at, book, id) > ($2, $3, $4)
+		ORDER BY expires_at, book, id LIMIT $5`, now, after.ExpiresAt, after.Book, after.ID, limit)
 	if err != nil {
 		return nil, classify(err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DueHold, error) {
 		var d DueHold
-		return d, r.Scan(&d.Book, &d.ID)
+		return d, r.Scan(&d.Book, &d.ID, &d.ExpiresAt)
 	})
 }
 

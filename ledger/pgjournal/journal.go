@@ -349,7 +349,7 @@ func (j *Journal) bookOf(ctx context.Context, refs []string) (string, error) {
 // knownAccount returns the id of the account a wallet number or a
 // systemKey names, if an append has already loaded it. Both are fixed for
 // the account's life (and accounts are never deleted), so the cache never
-// goes stale; it lets the sequencer lock accounts by id alone.
+// goes stale; it lets the sequencer read accounts by id alone.
 func (j *Journal) knownAccount(key string) (string, bool) {
 	id, ok := j.accounts.Load(key)
 	if !ok {

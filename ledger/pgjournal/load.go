@@ -143,14 +143,19 @@ func (l *loader) state() *ledger.State {
 
 // Each branch of the deposit and account lookups is its own indexed
 // subquery: a single WHERE with OR across a row-value IN defeats the
-// indexes and scans the whole table in every batch.
-const lockDepositsSQL = `
+// indexes and scans the whole table in every batch. Their ids are gathered
+// into an array (= ANY(ARRAY(…)), not IN (…)), which a generic plan looks
+// up by key rather than joining against the book's every row. A lookup by two columns
+// probes the index once per pair, through a LATERAL subquery that OFFSET 0
+// keeps from being flattened into a join, which may be planned as a scan of
+// the book's whole index.
+const depositsSQL = `
 	SELECT ` + DepositColumns + ` FROM deposits d
-	WHERE d.book = $5 AND d.id IN (
+	WHERE d.book = $5 AND d.id = ANY(ARRAY(
 		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
 		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
-		UNION SELECT x.id FROM deposits x JOIN unnest($3::text[], $4::text[]) AS k(gateway, ref)
-		      ON x.book = $5 AND x.gateway = k.gateway AND x.gateway_reference = k.ref)
+		UNION SELECT x.id FROM unnest($3::text[], $4::text[]) AS k(gateway, ref), LATERAL (
+		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x))
 	ORDER BY d.id`
 
 func (l *loader) queueDeposits(p *pipeline) {
@@ -167,7 +172,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 			gatewayRefs = append(gatewayRefs, k.GatewayReference)
 		}
 	}
-	p.query("lock deposits", lockDepositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
+	p.query("read deposits", depositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
 		d, err := scanDeposit(rows)
 		if err != nil {
 			return err
@@ -179,7 +184,7 @@ func (l *loader) queueDeposits(p *pipeline) {
 }
 
 func (l *loader) queueTransfers(p *pipeline) {
-	p.query("lock transfers", `
+	p.query("read transfers", `
 		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
 		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
 		var t ledger.TransferRecord
@@ -199,9 +204,9 @@ func (l *loader) queueTransfers(p *pipeline) {
 	})
 }
 
-// queueHolds locks the holds the batch names (in its book).
+// queueHolds reads the holds the batch names (in its book).
 func (l *loader) queueHolds(p *pipeline) {
-	p.query("lock holds", `
+	p.query("read holds", `
 		SELECT `+holdLockColumns+` FROM holds
 		WHERE book = $1 AND id = ANY($2) ORDER BY id`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
 		h, err := scanHoldLock(rows)
@@ -213,10 +218,10 @@ func (l *loader) queueHolds(p *pipeline) {
 	})
 }
 
-// queueTransactions locks the transactions the batch names (in its book),
+// queueTransactions reads the transactions the batch names (in its book),
 // with their legs.
 func (l *loader) queueTransactions(p *pipeline) {
-	p.query("lock transactions", `
+	p.query("read transactions", `
 		SELECT t.id, coalesce(t.reversed_by, ''),
 		       array_agg(g.from_account ORDER BY g.seq), array_agg(g.to_account ORDER BY g.seq),
 		       array_agg(g.amount::text ORDER BY g.seq), array_agg(g.currency ORDER BY g.seq)
@@ -240,16 +245,17 @@ func (l *loader) queueTransactions(p *pipeline) {
 	})
 }
 
-// queueRefunds locks the refunds the batch names, every refund of the
+// queueRefunds reads the refunds the batch names, every refund of the
 // deposits it read (a gateway's refund notification is matched among them)
 // and the pending refunds of the accounts it closes.
 func (l *loader) queueRefunds(p *pipeline) {
-	p.query("lock refunds", `SELECT `+refundColumns+` FROM refunds r
-		WHERE r.book = $3 AND r.id IN (
+	p.query("read refunds", `SELECT `+refundColumns+` FROM refunds r
+		WHERE r.book = $3 AND r.id = ANY(ARRAY(
 			SELECT id FROM refunds WHERE book = $3 AND id = ANY($1)
 			UNION SELECT id FROM refunds WHERE book = $3 AND deposit_id = ANY($2)
 			UNION SELECT id FROM refunds WHERE book = $3 AND status = 'pending' AND account_id IN (
-				SELECT id FROM accounts WHERE book = $3 AND (id = ANY($4) OR wallet_number = ANY($4))))
+				SELECT id FROM accounts WHERE book = $3 AND id = ANY($4)
+				UNION SELECT id FROM accounts WHERE book = $3 AND wallet_number = ANY($4))))
 		ORDER BY r.id`, []any{l.refundIDs, l.depositIDs, l.book, l.pendingOf},
 		func(rows pgx.Rows) error {
 			r, err := scanRefund(rows)
@@ -262,14 +268,12 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id (the ids joined as a table, see
-// lockBalancesSQL, rather than tested with = ANY). Like every lookup of an append, it
+// id: a plain index lookup per id. Like every lookup of an append, it
 // names the book: an account of another book is not found from this one.
 const accountsByIDSQL = `
 	SELECT ` + accountColumns + `
-	FROM (SELECT DISTINCT unnest($1::text[])) AS k(id)
-	JOIN accounts a ON a.book = $2 AND a.id = k.id
-	JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
+	WHERE a.book = $2 AND a.id = ANY($1)
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
@@ -278,11 +282,11 @@ const accountsByIDSQL = `
 const accountsSQL = `
 	SELECT ` + accountColumns + `
 	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
-	WHERE a.book = $5 AND a.id IN (
+	WHERE a.book = $5 AND a.id = ANY(ARRAY(
 		SELECT id FROM accounts WHERE book = $5 AND id = ANY($1)
 		UNION SELECT id FROM accounts WHERE book = $5 AND wallet_number = ANY($1)
-		UNION SELECT x.id FROM accounts x JOIN unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name)
-		      ON x.book = $5 AND x.book = s.book AND x.currency = s.currency AND x.name = s.name)
+		UNION SELECT x.id FROM unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name), LATERAL (
+		      SELECT id FROM accounts WHERE book = $5 AND book = s.book AND currency = s.currency AND name = s.name OFFSET 0) x))
 	ORDER BY a.id`
 
 // accountRefs are the accounts a batch names, sorted into what the
@@ -469,8 +473,9 @@ func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map
 		return
 	}
 	p.query("read idempotency records", `
-		SELECT scope, key, fingerprint, status, content_type, body, coalesce(position, 0)
-		FROM idempotency_keys WHERE book = $3 AND (scope, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, []any{scopes, keys, book},
+		SELECT r.scope, r.key, r.fingerprint, r.status, r.content_type, r.body, coalesce(r.position, 0)
+		FROM unnest($1::text[], $2::text[]) AS k(scope, key), LATERAL (
+			SELECT * FROM idempotency_keys WHERE book = $3 AND scope = k.scope AND key = k.key OFFSET 0) r`, []any{scopes, keys, book},
 		func(rows pgx.Rows) error {
 			var r record
 			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {

@@ -140,7 +140,7 @@ func (s *sequencer) readAccounts(ctx context.Context, r accountRefs) ([]ledger.A
 	defer t.end()
 	var out []ledger.Account
 	var p pipeline
-	p.begin(true, s.j.opt.Citus)
+	p.begin(true)
 	r.queue(&p, s.j, func(a ledger.Account) { out = append(out, a) })
 	p.exec("end read", "COMMIT")
 	return out, p.send(ctx, t.conn)

@@ -69,10 +69,10 @@ func (s *Store) Proposals(ctx context.Context, f ProposalFilter) ([]Listed[Propo
 		ORDER BY p.book, p.proposed_position LIMIT $5`, f.Book, f.Status, f.After.Book, f.After.Position, f.Limit, f.Account, f.From, f.To)
 }
 
-// queueProposals locks the adjustment proposals the batch decides on.
+// queueProposals reads the adjustment proposals the batch decides on.
 func (l *loader) queueProposals(p *pipeline) {
-	p.query("lock proposals", `SELECT `+proposalColumns+` FROM adjustment_proposals p
-		WHERE p.book = $1 AND p.id = ANY($2) ORDER BY p.id FOR UPDATE`, []any{l.book, l.proposalIDs},
+	p.query("read proposals", `SELECT `+proposalColumns+` FROM adjustment_proposals p
+		WHERE p.book = $1 AND p.id = ANY($2) ORDER BY p.id`, []any{l.book, l.proposalIDs},
 		func(rows pgx.Rows) error {
 			pr, err := scanProposal(rows)
 			if err != nil {

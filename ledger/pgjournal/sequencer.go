@@ -293,7 +293,7 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 	stored := map[scopedKey]record{}
 	load := newLoader(s.j, s.book, batch)
 	var p pipeline
-	p.begin(false, s.j.opt.Citus)
+	p.begin(false)
 	queueHead(&p, s.book, &h, &headRow)
 	queueStoredResponses(&p, s.book, batch, stored)
 	second := load.queueFirst(&p)
@@ -528,6 +528,7 @@ func (s *sequencer) queueWrites(ctx context.Context, conn *pgx.Conn, p *pipeline
 // write queues the batch's writes (and, if moved, the book's new head) and
 // COMMIT after what p already holds and sends it all in one round trip.
 func (s *sequencer) write(t *appendTx, p *pipeline, d decision, moved bool) error {
+	p.writePlans(s.j.opt.Citus)
 	if err := s.queueWrites(t.ctx, t.conn, p, d); err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func scanWithdrawal(row pgx.Row) (ledger.Withdrawal, error) {
 	return w, err
 }
 
-// queueWithdrawals locks the withdrawals the batch names and the pending
+// queueWithdrawals reads the withdrawals the batch names and the pending
 // withdrawals of the accounts it closes, in id order, in the book it appends to.
 func (l *loader) queueWithdrawals(p *pipeline) {
 	var ids, pendingOf []string
@@ -37,12 +37,12 @@ func (l *loader) queueWithdrawals(p *pipeline) {
 			pendingOf = append(pendingOf, k.PendingOfRef)
 		}
 	}
-	p.query("lock withdrawals", `SELECT `+WithdrawalColumns+` FROM withdrawals w
+	p.query("read withdrawals", `SELECT `+WithdrawalColumns+` FROM withdrawals w
 		WHERE w.book = $1 AND w.id IN (
 			SELECT id FROM withdrawals WHERE book = $1 AND id = ANY($2)
 			UNION SELECT id FROM withdrawals WHERE book = $1 AND status = 'pending' AND account_id IN (
 				SELECT id FROM accounts WHERE book = $1 AND (id = ANY($3) OR wallet_number = ANY($3))))
-		ORDER BY w.id FOR UPDATE`, []any{l.book, ids, pendingOf},
+		ORDER BY w.id`, []any{l.book, ids, pendingOf},
 		func(rows pgx.Rows) error {
 			w, err := scanWithdrawal(rows)
 			if err != nil {

@@ -8,10 +8,11 @@
 --   posting without an event as corruption.
 -- * events → books: the sequencer inserts the book row before a new
 --   book's first event, in the same transaction.
--- * transfers → accounts (both sides): a transfer is decided against the
---   accounts it names, read and locked in the append's transaction, and
---   accounts are never deleted; the transfers projection is rebuilt and
---   verified from the journal.
+-- * transfers → accounts (both sides), deposits → accounts: a transfer or
+--   a deposit is decided against the accounts it names, read in the
+--   append's transaction under the book's lock, and accounts are never
+--   deleted; both projections are rebuilt and verified from the journal.
+-- * deposit_references → books: written with the deposit, in its book.
 --
 -- The keys that protect money stay: primary and unique keys (positions,
 -- event ids, idempotency keys, wallet numbers), balances → accounts, the
@@ -20,3 +21,5 @@ ALTER TABLE postings DROP CONSTRAINT postings_book_position_fkey;
 ALTER TABLE events DROP CONSTRAINT events_book_fkey;
 ALTER TABLE transfers DROP CONSTRAINT transfers_book_from_account_fkey,
     DROP CONSTRAINT transfers_book_to_account_fkey;
+ALTER TABLE deposits DROP CONSTRAINT deposits_book_account_id_fkey;
+ALTER TABLE deposit_references DROP CONSTRAINT deposit_references_book_fkey;

@@ -93,6 +93,7 @@ type Request struct {
 	Body         []byte
 	JSON         map[string]any // the body as JSON, numbers as json.Number; nil if it is not JSON
 	Form         url.Values     // the body as a form, for form-encoded APIs (Stripe, OAuth2)
+	Query        url.Values     // the URL's query
 }
 
 // Answer is what the fake gateway answers on one route.
@@ -140,7 +141,7 @@ func (s *Server) SetAnswer(route string, a Answer) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
-	req := Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: raw}
+	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: raw}
 	req.JSON, _ = DecodeJSON(raw)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		req.Form, _ = url.ParseQuery(string(raw))

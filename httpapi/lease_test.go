@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A two-step request that loses its lease while it calls the gateway (here
+// another process takes it over) stops at once: its gateway call is
+// abandoned, nothing is recorded for it (the outcome is unknown, so the
+// refund stays pending with its money held, never failed by a guess), and
+// the Idempotency-Key stays in progress for the lease's new holder.
+func TestLostLeaseStopsTheGatewayCall(t *testing.T) {
+	fake := newPaystackRefunds(t)
+	h := newHarness(t, withPaystackRefunds(t, fake)) // a 1 s lease, renewed every third of it
+	a := h.open("payer", "NGN")
+	dep := paidPaystackDeposit(t, h, a, "50.00", 5000)
+
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	fake.mu.Lock()
+	fake.hold = hold // Paystack takes the refund and never answers
+	fake.mu.Unlock()
+	body := map[string]any{"deposit": dep["id"], "amount": "20.00"}
+	start := time.Now()
+	done := make(chan reply, 1)
+	go func() { done <- h.refund(body, "lease-lost") }()
+	<-fake.taken
+
+	// Another process takes the lease over, as one would after this one
+	// failed to renew it in time.
+	tag, err := h.pool.Exec(context.Background(), `
+		UPDATE idempotency_keys SET lease_holder = 'lease_thief', lease_until = now() + interval '1 hour'
+		WHERE key = 'lease-lost' AND status = 0`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("taking the lease over: %v, %d rows", err, tag.RowsAffected())
+	}
+
+	var r reply
+	select {
+	case r = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the request kept calling the gateway after losing its lease")
+	}
+	t.Run("the request stops within a renewal period and says to retry", func(t *testing.T) {
+		if r.status != 503 || r.str(t, "code") != "unavailable" {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if elapsed := time.Since(start); elapsed > 3*time.Second {
+			t.Fatalf("stopped after %s: the gateway call was not abandoned", elapsed)
+		}
+	})
+	t.Run("nothing is recorded for the abandoned call: the refund stays pending, its money held", func(t *testing.T) {
+		for _, typ := range []string{"refund.submitted", "refund.failed", "refund.succeeded"} {
+			if got := h.must(h.do("GET", "/v1/events?type="+typ, nil), 200).json(t)["data"].([]any); len(got) != 0 {
+				t.Fatalf("%s recorded: %v", typ, got)
+			}
+		}
+		list := h.must(h.do("GET", "/v1/refunds?deposit="+dep["id"].(string), nil), 200).json(t)["data"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["status"] != "pending" {
+			t.Fatalf("refunds = %v", list)
+		}
+		if got := h.balance(a); got != "30.00" {
+			t.Fatalf("wallet %s, want 30.00 (the refund's money stays in refunds:pending)", got)
+		}
+	})
+	t.Run("the key stays in progress for the lease's new holder", func(t *testing.T) {
+		busy := h.refund(body, "lease-lost")
+		if busy.status != 409 || busy.str(t, "code") != "idempotency_key_in_use" {
+			t.Fatalf("%d %s", busy.status, busy.body)
+		}
+		var holder string
+		if err := h.pool.QueryRow(context.Background(), `SELECT lease_holder FROM idempotency_keys WHERE key = 'lease-lost'`).Scan(&holder); err != nil || holder != "lease_thief" {
+			t.Fatalf("lease holder %q, %v: the stopped request must not release another's lease", holder, err)
+		}
+	})
+	h.checkJournal("main")
+}
