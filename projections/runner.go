@@ -43,6 +43,11 @@ type RunnerOptions struct {
 	NoListen bool
 	// Sinks are tailed like the async projections, after them (see Sink).
 	Sinks []Sink
+	// SinksOnly leaves the set's async projections to another runner: this
+	// one tails Sinks only (a broker sink gets a runner of its own, so that
+	// its outage, whose sends wait for acknowledgements that never come,
+	// does not slow the rest).
+	SinksOnly bool
 }
 
 // Runner keeps the async projections of a Set up to date. For each
@@ -66,6 +71,9 @@ type Runner struct {
 	all   bool            // look at every book on the next pass
 	wake  chan struct{}
 	lag   map[string]map[string]int64 // projection → book → events behind
+	// failing holds the projections (and sinks) whose last page of a book
+	// failed: each waits out its own backoff there while the others go on.
+	failing map[target]*retry
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -88,8 +96,22 @@ func (s *Set) Runner(opt RunnerOptions) *Runner {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	return &Runner{pool: s.pool, projections: append(append([]Projection{}, s.async...), asProjections(opt.Sinks)...), opt: opt,
-		dirty: map[string]bool{}, wake: make(chan struct{}, 1), lag: map[string]map[string]int64{}}
+	async := s.async
+	if opt.SinksOnly {
+		async = nil
+	}
+	return &Runner{pool: s.pool, projections: append(append([]Projection{}, async...), asProjections(opt.Sinks)...), opt: opt,
+		dirty: map[string]bool{}, wake: make(chan struct{}, 1), lag: map[string]map[string]int64{}, failing: map[target]*retry{}}
+}
+
+// target is a projection in a book.
+type target struct{ projection, book string }
+
+// retry is a failing projection's backoff in a book: it is not tried
+// there before at.
+type retry struct {
+	at      time.Time
+	backoff time.Duration
 }
 
 // Notify tells the runner that book was appended to. It never blocks and
@@ -151,12 +173,16 @@ func (r *Runner) run(ctx context.Context) {
 	backoff := min(r.opt.Poll, time.Second)
 	poll := time.NewTimer(r.opt.Poll)
 	defer poll.Stop()
+	later := time.NewTimer(time.Hour) // a failing projection's retry
+	later.Stop()
+	defer later.Stop()
 	var last time.Time // when the last pass started
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
+		case <-later.C:
 		case <-poll.C:
 			r.mu.Lock()
 			r.all = true
@@ -184,14 +210,14 @@ func (r *Runner) run(ctx context.Context) {
 		if all {
 			poll.Reset(r.opt.Poll)
 		}
-		busy, err := r.pass(ctx, books)
+		busy, deferred, retryAt, err := r.pass(ctx, books)
 		if ctx.Err() != nil {
 			return
 		}
-		switch {
-		case err != nil:
-			// Look at these books again after the backoff.
-			r.opt.Logger.Error("async projection failed; retrying", "err", err, "retry_in", backoff.String())
+		if err != nil {
+			// The runner could not even see where the projections stand (the
+			// database is down): look at these books again after the backoff.
+			r.opt.Logger.Error("async projections failed; retrying", "err", err, "retry_in", backoff.String())
 			r.mu.Lock()
 			r.all = r.all || all
 			for _, b := range books {
@@ -205,16 +231,22 @@ func (r *Runner) run(ctx context.Context) {
 			}
 			backoff = min(2*backoff, r.opt.MaxBackoff)
 			r.signal()
-		default:
-			backoff = min(r.opt.Poll, time.Second)
-			r.mu.Lock()
-			for _, b := range busy { // a full page: more is waiting
-				r.dirty[b] = true
-			}
-			r.mu.Unlock()
-			if len(busy) > 0 {
-				r.signal()
-			}
+			continue
+		}
+		backoff = min(r.opt.Poll, time.Second)
+		r.mu.Lock()
+		for _, b := range busy { // a full page: more is waiting
+			r.dirty[b] = true
+		}
+		for _, b := range deferred { // a failing projection is behind there
+			r.dirty[b] = true
+		}
+		r.mu.Unlock()
+		if len(busy) > 0 {
+			r.signal()
+		}
+		if !retryAt.IsZero() {
+			later.Reset(max(time.Until(retryAt), time.Millisecond))
 		}
 	}
 }
@@ -263,34 +295,57 @@ func (r *Runner) listenOnce(ctx context.Context) error {
 // pass applies at most one page to every projection and each of books
 // (nil: every book) that is behind, and reports the lag. busy lists the
 // books where some page was full (more is waiting). One failing projection
-// does not hold the others back.
-func (r *Runner) pass(ctx context.Context, books []string) (busy []string, err error) {
+// does not hold the others back: it waits out its own backoff in that book
+// (doubling up to MaxBackoff), and deferred lists the books to look at
+// again from retryAt on. err is only a failure to read where the
+// projections stand.
+func (r *Runner) pass(ctx context.Context, books []string) (busy, deferred []string, retryAt time.Time, err error) {
 	names := make([]string, len(r.projections))
 	for i, p := range r.projections {
 		names[i] = p.Name()
 	}
 	behind, err := r.standing(ctx, names, books)
 	if err != nil {
-		return nil, err
+		return nil, nil, retryAt, err
 	}
 	if books == nil {
 		clear(r.lag) // a full pass sees every book
 	}
-	var errs []error
-	full := map[string]bool{}
+	full, later := map[string]bool{}, map[string]bool{}
 	for _, st := range behind {
 		if r.lag[st.projection] == nil {
 			r.lag[st.projection] = map[string]int64{}
 		}
 		r.lag[st.projection][st.book] = st.head - st.at
+		key := target{st.projection, st.book}
 		if st.at >= st.head {
+			delete(r.failing, key) // another process got past the failure
+			continue
+		}
+		if f := r.failing[key]; f != nil && time.Now().Before(f.at) {
+			later[st.book] = true
+			retryAt = earliest(retryAt, f.at)
 			continue
 		}
 		n, err := r.step(ctx, r.projection(st.projection), st.book)
 		if err != nil {
-			errs = append(errs, err)
+			if ctx.Err() != nil {
+				return nil, nil, retryAt, ctx.Err()
+			}
+			f := r.failing[key]
+			if f == nil {
+				f = &retry{backoff: min(r.opt.Poll, time.Second)}
+				r.failing[key] = f
+			} else {
+				f.backoff = min(2*f.backoff, r.opt.MaxBackoff)
+			}
+			f.at = time.Now().Add(f.backoff)
+			r.opt.Logger.Error("async projection failed; retrying it", "projection", st.projection, "book", st.book, "err", err, "retry_in", f.backoff.String())
+			later[st.book] = true
+			retryAt = earliest(retryAt, f.at)
 			continue
 		}
+		delete(r.failing, key)
 		if n == r.opt.PageSize {
 			full[st.book] = true
 		}
@@ -304,7 +359,15 @@ func (r *Runner) pass(ctx context.Context, books []string) (busy []string, err e
 			r.opt.Lag(name, lag)
 		}
 	}
-	return slices.Sorted(maps.Keys(full)), errors.Join(errs...)
+	return slices.Sorted(maps.Keys(full)), slices.Sorted(maps.Keys(later)), retryAt, nil
+}
+
+// earliest returns the earlier of a (zero: none yet) and b.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (r *Runner) projection(name string) Projection {

@@ -72,6 +72,9 @@ type Config struct {
 	NATSURL             string // TALLY_NATS_URL: publish the journal to NATS JetStream
 	KafkaBrokers        string // TALLY_KAFKA_BROKERS: publish the journal to Kafka
 	WebhookAllowPrivate bool   // TALLY_WEBHOOK_ALLOW_PRIVATE: webhooks may reach private addresses
+	// TALLY_WEBHOOK_RETENTION, TALLY_WEBHOOK_FAILED_RETENTION: how long
+	// succeeded and failed webhook deliveries are kept.
+	WebhookRetention, WebhookFailedRetention time.Duration
 
 	migrateOnly  bool
 	existingOnly bool // local mode: use the cluster in DataDir, never create one
@@ -140,6 +143,8 @@ func configFromEnv() (Config, error) {
 		{"TALLY_HOLD_EXPIRY_INTERVAL", &c.HoldExpiryInterval, 10 * time.Second},
 		{"TALLY_IDEMPOTENCY_LEASE", &c.IdempotencyLease, 30 * time.Second},
 		{"TALLY_RECONCILE_INTERVAL", &c.ReconcileInterval, time.Minute},
+		{"TALLY_WEBHOOK_RETENTION", &c.WebhookRetention, 30 * 24 * time.Hour},
+		{"TALLY_WEBHOOK_FAILED_RETENTION", &c.WebhookFailedRetention, 90 * 24 * time.Hour},
 	} {
 		if *d.dst, err = envDuration(d.name, d.def); err != nil {
 			return c, err

@@ -28,6 +28,18 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Fatalf("%+v %v", c, err)
 		}
 	})
+	t.Run("webhook deliveries are kept 30 days, failed ones 90, unless set", func(t *testing.T) {
+		c, err := configFromEnv()
+		if err != nil || c.WebhookRetention != 30*24*time.Hour || c.WebhookFailedRetention != 90*24*time.Hour {
+			t.Fatalf("%v %v %v", c.WebhookRetention, c.WebhookFailedRetention, err)
+		}
+		t.Setenv("TALLY_WEBHOOK_RETENTION", "168h")
+		t.Setenv("TALLY_WEBHOOK_FAILED_RETENTION", "720h")
+		c, err = configFromEnv()
+		if err != nil || c.WebhookRetention != 7*24*time.Hour || c.WebhookFailedRetention != 30*24*time.Hour {
+			t.Fatalf("%v %v %v", c.WebhookRetention, c.WebhookFailedRetention, err)
+		}
+	})
 	t.Run("trusted proxies are addresses or CIDRs", func(t *testing.T) {
 		t.Setenv("TALLY_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::1")
 		c, err := configFromEnv()

@@ -102,8 +102,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag, Sinks: m.outbox.sinks})
 	m.runner.Start(context.Background())
-	m.outbox.dispatcher.Start(context.Background())
-	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: m.runner.Notify, Citus: m.cfg.Citus})
+	m.outbox.start(set, projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
+	appended := func(book string) { m.runner.Notify(book); m.outbox.notify(book) }
+	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: appended, Citus: m.cfg.Citus})
 	m.startExpirer(store)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,8 +38,16 @@ type DispatcherOptions struct {
 	// deliveries (default 100 ms); Rescan how often the dispatcher looks
 	// for subscriptions to take over (default 1 s).
 	Poll, Rescan time.Duration
-	Metrics      *Metrics
-	Logger       *slog.Logger
+	// Retention is how long a succeeded delivery is kept after it was
+	// queued and delivered (default 30 days), FailedRetention a failed one
+	// after it was queued (default 90 days); pending ones are never
+	// deleted. Every PruneEvery (default 10 min) the dispatcher deletes
+	// what is older, PruneBatch rows (default 500) per statement.
+	Retention, FailedRetention time.Duration
+	PruneEvery                 time.Duration
+	PruneBatch                 int
+	Metrics                    *Metrics
+	Logger                     *slog.Logger
 }
 
 // DefaultBackoff waits 10 s after the first failure, doubling up to 1 h.
@@ -96,6 +105,18 @@ func NewDispatcher(pool *pgxpool.Pool, opt DispatcherOptions) *Dispatcher {
 	if opt.Rescan <= 0 {
 		opt.Rescan = time.Second
 	}
+	if opt.Retention <= 0 {
+		opt.Retention = 30 * 24 * time.Hour
+	}
+	if opt.FailedRetention <= 0 {
+		opt.FailedRetention = 90 * 24 * time.Hour
+	}
+	if opt.PruneEvery <= 0 {
+		opt.PruneEvery = 10 * time.Minute
+	}
+	if opt.PruneBatch <= 0 {
+		opt.PruneBatch = 500
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -124,10 +145,21 @@ func (d *Dispatcher) Stop() {
 
 func (d *Dispatcher) run(ctx context.Context) {
 	defer d.releaseAll()
+	var pruned time.Time // the last prune that finished its work
 	for {
 		if err := d.rescan(ctx); err != nil && ctx.Err() == nil {
 			d.opt.Logger.Error("webhook dispatcher: rescan failed; retrying", "err", err)
 			d.releaseAll()
+		}
+		if time.Since(pruned) >= d.opt.PruneEvery {
+			done, err := d.prune(ctx, pruneRounds)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				d.opt.Logger.Error("webhook dispatcher: deleting old deliveries failed; retrying later", "err", err)
+				pruned = time.Now()
+			case done:
+				pruned = time.Now()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -255,14 +287,21 @@ type queued struct {
 	nextAttemptAt  time.Time
 }
 
-// pageSize bounds the deliveries each book sends between two looks at the
-// subscription (a deletion stops delivery within one page).
-const pageSize = 50
+// pageSize bounds the deliveries read in one query, and so the run of
+// successful sends recorded in one statement: a crash between a send and
+// its record sends at most this many events again (at least once).
+const pageSize = 100
+
+// recordEvery bounds the time between the records of a run of successful
+// sends, so that a slow receiver does not widen what a crash sends again.
+const recordEvery = time.Second
 
 // drain sends what is due of each book's queue, in order: it stops a book
 // at the first delivery that fails (to retry it later) or is not due yet.
-// sent reports whether anything was attempted; due is the earliest retry
-// time it saw.
+// It visits the books with pending deliveries one after the other, reading
+// at most a page of each from the pending index (a loose index scan, so a
+// long backlog costs no more per page than a short one). sent reports
+// whether anything was attempted; due is the earliest retry time it saw.
 func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.Time, err error) {
 	sub, err := scanSubscription(d.pool.QueryRow(ctx, `SELECT `+subscriptionColumns+` FROM webhook_subscriptions WHERE id = $1 AND deleted_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -271,30 +310,19 @@ func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.
 	if err != nil {
 		return false, due, err
 	}
-	rows, err := d.pool.Query(ctx, `
-		SELECT q.book, q.seq, q.position, q.id, q.event_id, q.attempts, q.first_attempt_at, q.next_attempt_at
-		FROM (SELECT w.*, row_number() OVER (PARTITION BY w.book ORDER BY w.seq) AS n
-		      FROM webhook_deliveries w
-		      WHERE w.subscription_id = $1 AND w.status = 'pending') q
-		WHERE q.n <= $2
-		ORDER BY q.book, q.seq`, id, pageSize)
-	if err != nil {
-		return false, due, err
-	}
-	pending, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queued, error) {
-		var q queued
-		err := r.Scan(&q.book, &q.seq, &q.position, &q.id, &q.eventID, &q.attempts, &q.firstAttemptAt, &q.nextAttemptAt)
-		return q, err
-	})
-	if err != nil {
-		return false, due, err
-	}
-	for start := 0; start < len(pending); {
-		end := start
-		for end < len(pending) && pending[end].book == pending[start].book {
+	for after := ""; ; {
+		pending, err := d.page(ctx, id, after)
+		if err != nil || len(pending) == 0 {
+			return sent, due, err
+		}
+		// The page is the first book after after (and maybe the start of
+		// the next one, left for the next query).
+		book := pending[0].book
+		end := 0
+		for end < len(pending) && pending[end].book == book {
 			end++
 		}
-		s, next, err := d.sendBook(ctx, sub, pending[start:end])
+		s, next, err := d.sendBook(ctx, sub, pending[:end])
 		sent = sent || s
 		if err != nil {
 			return sent, due, err
@@ -302,9 +330,26 @@ func (d *Dispatcher) drain(ctx context.Context, id string) (sent bool, due time.
 		if !next.IsZero() && (due.IsZero() || next.Before(due)) {
 			due = next
 		}
-		start = end
+		after = book
 	}
-	return sent, due, nil
+}
+
+// page reads up to pageSize pending deliveries of the subscription, of the
+// books after after (by name), in (book, seq) order.
+func (d *Dispatcher) page(ctx context.Context, id, after string) ([]queued, error) {
+	rows, err := d.pool.Query(ctx, `
+		SELECT book, seq, position, id, event_id, attempts, first_attempt_at, next_attempt_at
+		FROM webhook_deliveries
+		WHERE subscription_id = $1 AND status = 'pending' AND book > $2
+		ORDER BY book, seq LIMIT $3`, id, after, pageSize)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (queued, error) {
+		var q queued
+		err := r.Scan(&q.book, &q.seq, &q.position, &q.id, &q.eventID, &q.attempts, &q.firstAttemptAt, &q.nextAttemptAt)
+		return q, err
+	})
 }
 
 // sendBook sends one book's pending deliveries in order.
@@ -325,8 +370,9 @@ func (d *Dispatcher) sendBook(ctx context.Context, sub Subscription, page []queu
 	for _, e := range events {
 		byPos[e.Position] = e
 	}
-	var ok []queued
+	var ok []queued // sent, not recorded yet: since is when the first was
 	var codes []int
+	var since time.Time
 	defer func() {
 		if len(ok) > 0 {
 			err = errors.Join(err, d.succeeded(book, sub.ID, ok, codes))
@@ -346,8 +392,17 @@ func (d *Dispatcher) sendBook(ctx context.Context, sub Subscription, page []queu
 			return sent, due, ctx.Err()
 		}
 		if sendErr == nil {
+			if len(ok) == 0 {
+				since = time.Now()
+			}
 			ok, codes = append(ok, q), append(codes, code)
 			d.opt.Metrics.delivered(WebhookSinkName, OutcomeSucceeded, 1)
+			if time.Since(since) >= recordEvery {
+				if err := d.succeeded(book, sub.ID, ok, codes); err != nil {
+					return sent, due, err
+				}
+				ok, codes = nil, nil
+			}
 			continue
 		}
 		// Record the successes first: the failure's row comes after them.
@@ -411,7 +466,8 @@ func (d *Dispatcher) succeeded(book, sub string, rows []queued, codes []int) err
 		UPDATE webhook_deliveries w SET status = 'succeeded', attempts = w.attempts + 1, last_status_code = t.code,
 			last_error = NULL, first_attempt_at = coalesce(w.first_attempt_at, $5), delivered_at = $5
 		FROM unnest($3::bigint[], $4::int[]) AS t(seq, code)
-		WHERE w.book = $1 AND w.subscription_id = $2 AND w.seq = t.seq`, book, sub, seqs, codes, now)
+		WHERE w.book = $1 AND w.subscription_id = $2 AND w.seq BETWEEN $6 AND $7 AND w.seq = t.seq`,
+		book, sub, seqs, codes, now, slices.Min(seqs), slices.Max(seqs))
 	return err
 }
 
@@ -447,4 +503,54 @@ func (d *Dispatcher) failed(ctx context.Context, sub string, q queued, code int,
 	}
 	d.opt.Metrics.delivered(WebhookSinkName, OutcomeRetried, 1)
 	return next, nil
+}
+
+// pruneRounds bounds the statements one prune runs, so that a first prune
+// of a large table does not hold up the rescans: the rest waits for the
+// next rescan.
+const pruneRounds = 20
+
+// prune deletes up to rounds batches of finished deliveries older than
+// their retention, book by book, and reports whether it deleted all there
+// was. Concurrent prunes (one per process) skip each other's rows.
+func (d *Dispatcher) prune(ctx context.Context, rounds int) (done bool, err error) {
+	heads, err := pgjournal.Heads(ctx, d.pool)
+	if err != nil {
+		return false, err
+	}
+	now := d.opt.Now()
+	succeeded, failed := now.Add(-d.opt.Retention), now.Add(-d.opt.FailedRetention)
+	deleted := 0
+	defer func() {
+		if deleted > 0 {
+			d.opt.Logger.Info("deleted old webhook deliveries", "deleted", deleted)
+		}
+	}()
+	for _, h := range heads {
+		for {
+			if rounds == 0 {
+				return false, nil
+			}
+			rounds--
+			// Each statement names its book (one shard on Citus).
+			tag, err := d.pool.Exec(ctx, `
+				DELETE FROM webhook_deliveries w
+				WHERE w.book = $1 AND (w.subscription_id, w.seq) IN (
+					SELECT subscription_id, seq FROM webhook_deliveries
+					WHERE book = $1 AND status <> 'pending'
+					  AND created_at < greatest($2::timestamptz, $3::timestamptz)
+					  AND ((status = 'succeeded' AND created_at < $2 AND delivered_at < $2)
+					    OR (status = 'failed' AND created_at < $3))
+					ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED)`,
+				h.Book, succeeded, failed, d.opt.PruneBatch)
+			if err != nil {
+				return false, err
+			}
+			deleted += int(tag.RowsAffected())
+			if tag.RowsAffected() < int64(d.opt.PruneBatch) {
+				break
+			}
+		}
+	}
+	return true, nil
 }

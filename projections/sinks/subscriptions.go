@@ -155,7 +155,8 @@ func active(ctx context.Context, q pgjournal.Querier) ([]Subscription, error) {
 }
 
 // Delete stops a subscription: nothing more is queued or sent to it. Its
-// row and deliveries stay, as the record of what was sent.
+// row and deliveries stay, as the record of what was sent (the deliveries
+// until the dispatcher prunes them, see DispatcherOptions.Retention).
 func (s *Subscriptions) Delete(ctx context.Context, id string) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE webhook_subscriptions SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL`, id, s.now())
 	if err != nil {
