@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 )
 
@@ -312,6 +313,7 @@ func (r *Runner) pass(ctx context.Context, books []string) (busy, deferred []str
 		clear(r.lag) // a full pass sees every book
 	}
 	full, later := map[string]bool{}, map[string]bool{}
+	var shared page // behind lists each book's projections together
 	for _, st := range behind {
 		if r.lag[st.projection] == nil {
 			r.lag[st.projection] = map[string]int64{}
@@ -327,7 +329,7 @@ func (r *Runner) pass(ctx context.Context, books []string) (busy, deferred []str
 			retryAt = earliest(retryAt, f.at)
 			continue
 		}
-		n, err := r.step(ctx, r.projection(st.projection), st.book)
+		n, err := r.step(ctx, r.projection(st.projection), st.book, &shared)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, retryAt, ctx.Err()
@@ -445,7 +447,7 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 				if at >= h.Position {
 					break
 				}
-				n, err := r.step(ctx, p, h.Book)
+				n, err := r.step(ctx, p, h.Book, nil)
 				if err != nil {
 					return err
 				}
@@ -458,9 +460,36 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 	return nil
 }
 
+// page is a run of one book's events, read once in a pass and given to
+// every projection whose checkpoint falls in it: the daily summaries and
+// the webhook queue usually stand at the same position, and reading the
+// journal twice was a tenth of the server's work. Events never change once
+// appended, so a page read by one projection's transaction is the same for
+// another's. Projections must not modify the events they are given.
+type page struct {
+	book   string
+	events []ledger.Event // consecutive positions
+}
+
+// after returns the events of the page after position at, if the page
+// holds the next one.
+func (pg *page) after(book string, at int64) ([]ledger.Event, bool) {
+	if pg == nil || pg.book != book || len(pg.events) == 0 {
+		return nil, false
+	}
+	first := pg.events[0].Position
+	if at < first-1 || at >= pg.events[len(pg.events)-1].Position {
+		return nil, false
+	}
+	return pg.events[at-first+1:], true
+}
+
 // step applies the next page of book's journal to p and moves p's
 // checkpoint, in one transaction. It returns how many events it applied.
-func (r *Runner) step(ctx context.Context, p Projection, book string) (int, error) {
+// shared, if not nil, is the page last read in this pass: step takes its
+// events from it when it holds p's next one, and otherwise reads and
+// leaves its own there.
+func (r *Runner) step(ctx context.Context, p Projection, book string, shared *page) (int, error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -470,9 +499,17 @@ func (r *Runner) step(ctx context.Context, p Projection, book string) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	events, err := pgjournal.ReadEvents(ctx, tx, book, at, 0, r.opt.PageSize)
-	if err != nil || len(events) == 0 {
-		return 0, err
+	events, ok := shared.after(book, at)
+	if !ok {
+		if events, err = pgjournal.ReadEvents(ctx, tx, book, at, 0, r.opt.PageSize); err != nil {
+			return 0, err
+		}
+		if shared != nil {
+			*shared = page{book: book, events: events}
+		}
+	}
+	if len(events) == 0 {
+		return 0, nil
 	}
 	last := events[len(events)-1].Position
 	if err := p.Apply(ctx, tx, events); err != nil {
