@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,7 +92,7 @@ func (c *chain) ready(ctx context.Context) error {
 	if c.j.opt.Citus {
 		plans = sessionCustomPlans
 	}
-	if _, err := conn.Exec(ctx, plans+"; "+strings.ReplaceAll(keyedLookups, "true)", "false)")); err != nil { // for the session
+	if _, err := conn.Exec(ctx, plans); err != nil {
 		conn.Close(ctx)
 		return err
 	}
