@@ -288,6 +288,11 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 		tw.Flush()
 	}
 
+	if t.databaseURL != "" {
+		if err := benchVerify(ctx, t.databaseURL, out); err != nil {
+			return err
+		}
+	}
 	if cfg.rebuildEvents > 0 && t.databaseURL != "" {
 		rs, err := benchRebuild(ctx, t, cfg, wallets, runID)
 		if err != nil {

@@ -65,7 +65,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
-	for _, want := range []string{"uniform", "hot", "webhook", "batch", "hold", "tally/pgbench", "rebuild of 200 events"} {
+	for _, want := range []string{"uniform", "hot", "webhook", "batch", "hold", "tally/pgbench", "load µs/op", "verify after the runs: OK", "rebuild of 200 events"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
