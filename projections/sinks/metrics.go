@@ -71,7 +71,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 // Lag returns how many journal positions (all books together) sink has not
 // delivered, and how old the oldest of them is. For webhooks an event is
 // delivered once the fan-out has passed it and no subscription still has
-// it pending (failed deliveries count as done: delivery moved on).
+// it pending (failed deliveries count as done: delivery moved on). Each
+// subscription's next pending delivery is found through the queue's index
+// (the first by seq: a replay's rows come after the rest), not by reading
+// every pending row, which cost 22 ms a scrape with 20 000 queued.
 func Lag(ctx context.Context, q pgjournal.Querier, sink string) (positions int64, oldest time.Duration, err error) {
 	heads, err := pgjournal.Heads(ctx, q)
 	if err != nil {
@@ -84,8 +87,11 @@ func Lag(ctx context.Context, q pgjournal.Querier, sink string) (positions int64
 			WITH c AS (
 				SELECT least(
 					coalesce((SELECT position FROM projection_checkpoints WHERE projection = $1 AND book = $2), 0),
-					(SELECT min(d.position) - 1 FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
-					 WHERE $1 = 'webhooks' AND d.book = $2 AND d.status = 'pending' AND s.deleted_at IS NULL)) AS done)
+					(SELECT min(next.position) - 1 FROM webhook_subscriptions s, LATERAL (
+					   SELECT d.position FROM webhook_deliveries d
+					   WHERE d.subscription_id = s.id AND d.book = $2 AND d.status = 'pending'
+					   ORDER BY d.seq LIMIT 1) next
+					 WHERE $1 = 'webhooks' AND s.deleted_at IS NULL)) AS done)
 			SELECT c.done, (SELECT recorded_at FROM events WHERE book = $2 AND position = c.done + 1) FROM c`,
 			sink, h.Book).Scan(&done, &at)
 		if err != nil {

@@ -1,3 +1,4 @@
+ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_book_position_fkey FOREIGN KEY (book, position) REFERENCES events (book, position);
 ALTER TABLE deposit_references ADD CONSTRAINT deposit_references_book_fkey FOREIGN KEY (book) REFERENCES books (name);
 ALTER TABLE deposits ADD CONSTRAINT deposits_book_account_id_fkey FOREIGN KEY (book, account_id) REFERENCES accounts (book, id);
 ALTER TABLE transfers

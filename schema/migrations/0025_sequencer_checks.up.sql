@@ -13,6 +13,8 @@
 --   append's transaction under the book's lock, and accounts are never
 --   deleted; both projections are rebuilt and verified from the journal.
 -- * deposit_references → books: written with the deposit, in its book.
+-- * webhook_deliveries → events: the webhook queue is filled from events
+--   read from the journal, which are never deleted.
 --
 -- The keys that protect money stay: primary and unique keys (positions,
 -- event ids, idempotency keys, wallet numbers), balances → accounts, the
@@ -23,3 +25,4 @@ ALTER TABLE transfers DROP CONSTRAINT transfers_book_from_account_fkey,
     DROP CONSTRAINT transfers_book_to_account_fkey;
 ALTER TABLE deposits DROP CONSTRAINT deposits_book_account_id_fkey;
 ALTER TABLE deposit_references DROP CONSTRAINT deposit_references_book_fkey;
+ALTER TABLE webhook_deliveries DROP CONSTRAINT webhook_deliveries_book_position_fkey;
