@@ -60,7 +60,7 @@ func openGateways(cfg Config, store *pgjournal.Store, selfURL string, log *slog.
 		ClientID: os.Getenv("TALLY_PAYPAL_CLIENT_ID"), ClientSecret: os.Getenv("TALLY_PAYPAL_CLIENT_SECRET"),
 		WebhookID: os.Getenv("TALLY_PAYPAL_WEBHOOK_ID"), BaseURL: os.Getenv("TALLY_PAYPAL_BASE_URL"),
 	})
-	if err := add(paypal.Name, pp, err); err != nil {
+	if err := add(paypal.Name, pp, err, "TALLY_PAYPAL_CLIENT_ID", "TALLY_PAYPAL_CLIENT_SECRET", "TALLY_PAYPAL_WEBHOOK_ID"); err != nil {
 		return nil, nil, err
 	}
 	if !cfg.Sandbox {

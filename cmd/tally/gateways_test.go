@@ -11,9 +11,10 @@ import (
 // The "gateway disabled" line names the variable to set, and only the unset ones.
 func TestGatewayDisabledNamesTheMissingVariable(t *testing.T) {
 	for _, name := range []string{"TALLY_PAYSTACK_SECRET_KEY", "TALLY_STRIPE_SECRET_KEY", "TALLY_STRIPE_WEBHOOK_SECRET",
-		"TALLY_XENDIT_SECRET_KEY", "TALLY_XENDIT_CALLBACK_TOKEN"} {
+		"TALLY_XENDIT_SECRET_KEY", "TALLY_XENDIT_CALLBACK_TOKEN", "TALLY_PAYPAL_CLIENT_ID", "TALLY_PAYPAL_CLIENT_SECRET", "TALLY_PAYPAL_WEBHOOK_ID"} {
 		t.Setenv(name, "")
 	}
+	t.Setenv("TALLY_PAYPAL_CLIENT_ID", "client") // the secret and the webhook id are missing
 	t.Setenv("TALLY_STRIPE_SECRET_KEY", "sk_test_set") // the webhook secret is what is missing
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
@@ -23,7 +24,7 @@ func TestGatewayDisabledNamesTheMissingVariable(t *testing.T) {
 	}
 	lines := map[string]string{}
 	for _, line := range strings.Split(logs.String(), "\n") {
-		for _, gw := range []string{"paystack", "stripe", "xendit"} {
+		for _, gw := range []string{"paystack", "stripe", "xendit", "paypal"} {
 			if strings.Contains(line, "gateway="+gw) {
 				lines[gw] = line
 			}
@@ -33,6 +34,7 @@ func TestGatewayDisabledNamesTheMissingVariable(t *testing.T) {
 		"paystack": "missing=TALLY_PAYSTACK_SECRET_KEY",
 		"stripe":   "missing=TALLY_STRIPE_WEBHOOK_SECRET",
 		"xendit":   "missing=TALLY_XENDIT_SECRET_KEY,TALLY_XENDIT_CALLBACK_TOKEN",
+		"paypal":   "missing=TALLY_PAYPAL_CLIENT_SECRET,TALLY_PAYPAL_WEBHOOK_ID",
 	} {
 		if !strings.Contains(lines[gw], want) {
 			t.Errorf("%s: log line %q does not say %s", gw, lines[gw], want)
