@@ -14,7 +14,7 @@ func TestGatewayDisabledNamesTheMissingVariable(t *testing.T) {
 		"TALLY_XENDIT_SECRET_KEY", "TALLY_XENDIT_CALLBACK_TOKEN", "TALLY_PAYPAL_CLIENT_ID", "TALLY_PAYPAL_CLIENT_SECRET", "TALLY_PAYPAL_WEBHOOK_ID"} {
 		t.Setenv(name, "")
 	}
-	t.Setenv("TALLY_PAYPAL_CLIENT_ID", "client") // the secret and the webhook id are missing
+	t.Setenv("TALLY_PAYPAL_CLIENT_ID", "client")       // the secret and the webhook id are missing
 	t.Setenv("TALLY_STRIPE_SECRET_KEY", "sk_test_set") // the webhook secret is what is missing
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
