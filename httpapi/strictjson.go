@@ -98,28 +98,43 @@ func (s *strictScan) array(t reflect.Type, path string) error {
 	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 		elem = t.Elem()
 	}
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.closes(']') {
 		return nil
 	}
 	for n := 0; ; n++ {
 		if err := s.value(elem, path+"["+strconv.Itoa(n)+"]"); err != nil {
 			return err
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return errStrictSyntax
-		}
-		s.i++
-		switch s.b[s.i-1] {
-		case ',':
-		case ']':
-			return nil
-		default:
-			return errStrictSyntax
+		if end, err := s.separator(']'); end || err != nil {
+			return err
 		}
 	}
+}
+
+// closes consumes closer if it comes next (an empty array or object).
+func (s *strictScan) closes(closer byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == closer {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// separator consumes what follows a member: a comma, or closer (end).
+func (s *strictScan) separator(closer byte) (end bool, err error) {
+	s.space()
+	if s.i >= len(s.b) {
+		return false, errStrictSyntax
+	}
+	s.i++
+	switch s.b[s.i-1] {
+	case ',':
+		return false, nil
+	case closer:
+		return true, nil
+	}
+	return false, errStrictSyntax
 }
 
 func (s *strictScan) object(t reflect.Type, path string) error {
@@ -134,9 +149,7 @@ func (s *strictScan) object(t reflect.Type, path string) error {
 		}
 	}
 	var seen names
-	s.space()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.closes('}') {
 		return nil
 	}
 	for {
@@ -177,17 +190,8 @@ func (s *strictScan) object(t reflect.Type, path string) error {
 		if err := s.value(next, inner); err != nil {
 			return err
 		}
-		s.space()
-		if s.i >= len(s.b) {
-			return errStrictSyntax
-		}
-		s.i++
-		switch s.b[s.i-1] {
-		case ',':
-		case '}':
-			return nil
-		default:
-			return errStrictSyntax
+		if end, err := s.separator('}'); end || err != nil {
+			return err
 		}
 	}
 }
