@@ -29,6 +29,20 @@ const (
 	DefaultReconcileGiveUp = time.Hour
 )
 
+// withDefaults fills the zero fields of opt with the defaults.
+func (opt ReconcileOptions) withDefaults() ReconcileOptions {
+	if opt.MinAge <= 0 {
+		opt.MinAge = DefaultReconcileMinAge
+	}
+	if opt.GiveUpAfter <= 0 {
+		opt.GiveUpAfter = DefaultReconcileGiveUp
+	}
+	if opt.Limit <= 0 {
+		opt.Limit = 100
+	}
+	return opt
+}
+
 // ReconcileReport counts what a pass did.
 type ReconcileReport struct {
 	Asked, Settled, Failed, Identified, Unknown int
@@ -42,15 +56,7 @@ type ReconcileReport struct {
 // record of is failed once it is older than GiveUpAfter. Nothing is guessed:
 // an error or a gateway that cannot tell leaves the refund pending.
 func (s *Server) ReconcileRefunds(ctx context.Context, opt ReconcileOptions) (ReconcileReport, error) {
-	if opt.MinAge <= 0 {
-		opt.MinAge = DefaultReconcileMinAge
-	}
-	if opt.GiveUpAfter <= 0 {
-		opt.GiveUpAfter = DefaultReconcileGiveUp
-	}
-	if opt.Limit <= 0 {
-		opt.Limit = 100
-	}
+	opt = opt.withDefaults()
 	var rep ReconcileReport
 	now := time.Now()
 	refunds, err := s.store.PendingDepositRefunds(ctx, now.Add(-opt.MinAge), opt.Limit)

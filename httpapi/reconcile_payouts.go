@@ -40,15 +40,7 @@ type PayoutReconcileReport struct {
 // docs/withdrawals.md). An error or a gateway that cannot tell leaves the
 // withdrawal pending too.
 func (s *Server) ReconcilePayouts(ctx context.Context, opt ReconcileOptions) (PayoutReconcileReport, error) {
-	if opt.MinAge <= 0 {
-		opt.MinAge = DefaultReconcileMinAge
-	}
-	if opt.GiveUpAfter <= 0 {
-		opt.GiveUpAfter = DefaultReconcileGiveUp
-	}
-	if opt.Limit <= 0 {
-		opt.Limit = 100
-	}
+	opt = opt.withDefaults()
 	var rep PayoutReconcileReport
 	now := time.Now()
 	pending, err := s.store.PendingWithdrawals(ctx, now.Add(-opt.MinAge), opt.Limit)
