@@ -77,3 +77,53 @@ func TestLostLeaseStopsTheGatewayCall(t *testing.T) {
 	})
 	h.checkJournal("main")
 }
+
+// The lease can also be lost after the gateway answered and before the
+// answer is recorded (the holder paused longer than its lease; a retry took
+// the record over and is calling the gateway itself). The record is the
+// lock: the late finish finds another holder and records nothing, so only
+// the new holder's outcome is ever recorded.
+func TestAFinishAfterTheLeaseWasTakenRecordsNothing(t *testing.T) {
+	fake := newPaystackRefunds(t)
+	h := newHarness(t, withPaystackRefunds(t, fake))
+	a := h.open("payer", "NGN")
+	dep := paidPaystackDeposit(t, h, a, "50.00", 5000)
+
+	hold := make(chan struct{})
+	fake.mu.Lock()
+	fake.hold = hold
+	fake.mu.Unlock()
+	body := map[string]any{"deposit": dep["id"], "amount": "20.00"}
+	done := make(chan reply, 1)
+	go func() { done <- h.refund(body, "lease-late") }()
+	<-fake.taken
+
+	// The lease is taken over, and the gateway answers at once: the request
+	// goes on to record the answer before its next renewal would notice.
+	tag, err := h.pool.Exec(context.Background(), `
+		UPDATE idempotency_keys SET lease_holder = 'lease_thief', lease_until = now() + interval '1 hour'
+		WHERE key = 'lease-late' AND status = 0`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("taking the lease over: %v, %d rows", err, tag.RowsAffected())
+	}
+	close(hold)
+
+	r := <-done
+	if r.status != 503 || r.str(t, "code") != "unavailable" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	for _, typ := range []string{"refund.submitted", "refund.failed", "refund.succeeded"} {
+		if got := h.must(h.do("GET", "/v1/events?type="+typ, nil), 200).json(t)["data"].([]any); len(got) != 0 {
+			t.Fatalf("%s recorded by a request that no longer held the lease: %v", typ, got)
+		}
+	}
+	var status int
+	var holder string
+	if err := h.pool.QueryRow(context.Background(), `SELECT status, lease_holder FROM idempotency_keys WHERE key = 'lease-late'`).Scan(&status, &holder); err != nil {
+		t.Fatal(err)
+	}
+	if status != 0 || holder != "lease_thief" {
+		t.Fatalf("record status %d held by %q: it must stay in progress for the new holder", status, holder)
+	}
+	h.checkJournal("main")
+}

@@ -91,7 +91,7 @@ func (s *Server) submitTwoStep(c echo.Context, key string, body []byte, r twoSte
 	if err != nil {
 		return err
 	}
-	idem.Finish = true
+	idem.Finish, idem.Holder = true, holder
 	resp, err := s.journal.Submit(ctx, pgjournal.Request{Command: next, Book: book, Idempotency: &idem, Render: render})
 	if err != nil {
 		return submitError(err)

@@ -201,6 +201,11 @@ type Idempotency struct {
 	// answer, for requests that append in two steps (a deposit: recorded,
 	// then the gateway is called, then its answer is recorded).
 	Finish bool
+	// Holder is the lease the finishing request holds on the in-progress
+	// record (ClaimInProgress). The finish is refused with EUnavailable,
+	// recording nothing, unless the record is still leased to Holder: a
+	// request that lost its lease to a retry leaves the outcome to it.
+	Holder string
 }
 
 // InProgress is the status of a stored response that is not final yet: the

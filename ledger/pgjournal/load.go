@@ -454,13 +454,18 @@ const moveHeadSQL = `
 	SELECT 1 / count(*)::int FROM moved`
 
 // queueStoredResponses queues the lookup of the batch's idempotency records
-// (kept per book: a retry goes to the book the request went to).
+// (kept per book: a retry goes to the book the request went to). A batch
+// that finishes an in-progress record locks the records it reads, so that
+// no other attempt can take the record's lease (ClaimInProgress) between
+// the check of its holder and the finish.
 func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map[scopedKey]record) {
 	var scopes, keys []string
+	finishing := false
 	add := func(idem *Idempotency) {
 		if idem != nil {
 			scopes = append(scopes, idem.Scope)
 			keys = append(keys, idem.Key)
+			finishing = finishing || idem.Finish
 		}
 	}
 	for _, b := range batch {
@@ -472,13 +477,17 @@ func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map
 	if len(keys) == 0 {
 		return
 	}
+	lock := ""
+	if finishing {
+		lock = " FOR UPDATE"
+	}
 	p.query("read idempotency records", `
-		SELECT r.scope, r.key, r.fingerprint, r.status, r.content_type, r.body, coalesce(r.position, 0)
+		SELECT r.scope, r.key, r.fingerprint, r.status, r.content_type, r.body, coalesce(r.position, 0), coalesce(r.lease_holder, '')
 		FROM unnest($1::text[], $2::text[]) AS k(scope, key), LATERAL (
-			SELECT * FROM idempotency_keys WHERE book = $3 AND scope = k.scope AND key = k.key OFFSET 0) r`, []any{scopes, keys, book},
+			SELECT * FROM idempotency_keys WHERE book = $3 AND scope = k.scope AND key = k.key OFFSET 0`+lock+`) r`, []any{scopes, keys, book},
 		func(rows pgx.Rows) error {
 			var r record
-			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position); err != nil {
+			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position, &r.leaseHolder); err != nil {
 				return err
 			}
 			stored[scopedKey{r.Scope, r.Key}] = r

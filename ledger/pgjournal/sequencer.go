@@ -407,6 +407,9 @@ func (s *sequencer) decideOne(req Request, state *ledger.State, env ledger.Env, 
 		k := scopedKey{idem.Scope, idem.Key}
 		if r, ok := stored[k]; ok && !(idem.Finish && r.Response.Status == InProgress) {
 			return r.answer(idem.Fingerprint), nil
+		} else if ok && r.leaseHolder != idem.Holder {
+			return result{err: ledger.Errorf(ledger.EUnavailable, "this request lost its hold on the Idempotency-Key to another attempt, "+
+				"which records the outcome; retry with the same Idempotency-Key")}, nil
 		}
 	}
 	decided, derr := state.Decide(req.Command, env)
@@ -556,6 +559,9 @@ type record struct {
 	// finishes marks a record that replaces the key's in-progress one
 	// (Idempotency.Finish); every other record is for a key not seen yet.
 	finishes bool
+	// leaseHolder holds an in-progress record's lease, read (and the row
+	// locked) when the batch finishes one.
+	leaseHolder string
 }
 
 // answer replies to a retry: the stored response if the request is the same,
