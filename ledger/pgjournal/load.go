@@ -141,21 +141,24 @@ func (l *loader) state() *ledger.State {
 	return state
 }
 
-// Each branch of the deposit and account lookups is its own indexed
-// subquery: a single WHERE with OR across a row-value IN defeats the
-// indexes and scans the whole table in every batch. Their ids are gathered
-// into an array (= ANY(ARRAY(…)), not IN (…)), which a generic plan looks
-// up by key rather than joining against the book's every row. A lookup by two columns
-// probes the index once per pair, through a LATERAL subquery that OFFSET 0
-// keeps from being flattened into a join, which may be planned as a scan of
-// the book's whole index.
+// The deposit and account lookups probe an index once per key, each
+// through a LATERAL subquery that OFFSET 0 keeps from being flattened into
+// a join: an equality on a whole unique key is planned as one index lookup
+// whatever the table's statistics say. A table the planner has no
+// statistics for yet (a young one, growing faster than autovacuum analyzes
+// it) otherwise gets a plan that reads the book's every row through an
+// index on the book alone and filters them: milliseconds per batch, with
+// the book's head locked. (A single WHERE with OR across the keys, or
+// = ANY over the array of keys, leaves the planner that choice.)
 const depositsSQL = `
-	SELECT ` + DepositColumns + ` FROM deposits d
-	WHERE d.book = $5 AND d.id = ANY(ARRAY(
-		SELECT id FROM deposits WHERE book = $5 AND id = ANY($1)
-		UNION SELECT id FROM deposits WHERE book = $5 AND reference = ANY($2)
+	SELECT ` + DepositColumns + ` FROM (
+		SELECT x.id FROM unnest($1::text[]) AS k(id), LATERAL (
+		      SELECT id FROM deposits WHERE book = $5 AND id = k.id OFFSET 0) x
+		UNION SELECT x.id FROM unnest($2::text[]) AS k(ref), LATERAL (
+		      SELECT id FROM deposits WHERE book = $5 AND reference = k.ref OFFSET 0) x
 		UNION SELECT x.id FROM unnest($3::text[], $4::text[]) AS k(gateway, ref), LATERAL (
-		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x))
+		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x
+	) i, LATERAL (SELECT * FROM deposits WHERE book = $5 AND id = i.id OFFSET 0) d
 	ORDER BY d.id`
 
 func (l *loader) queueDeposits(p *pipeline) {
@@ -268,25 +271,28 @@ func (l *loader) queueRefunds(p *pipeline) {
 }
 
 // accountsByIDSQL reads the accounts of the common batch, all known by
-// id: a plain index lookup per id. Like every lookup of an append, it
-// names the book: an account of another book is not found from this one.
+// id: an index lookup per id (see depositsSQL). Like every lookup of an
+// append, it names the book: an account of another book is not found from
+// this one.
 const accountsByIDSQL = `
-	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
-	WHERE a.book = $2 AND a.id = ANY($1)
+	SELECT ` + accountColumns + ` FROM unnest($1::text[]) AS k(id),
+		LATERAL (SELECT * FROM accounts WHERE book = $2 AND id = k.id OFFSET 0) a,
+		LATERAL (SELECT * FROM balances WHERE book = $2 AND account_id = a.id OFFSET 0) b
 	ORDER BY a.id`
 
 // accountsSQL also finds accounts by wallet number and system accounts by
 // name, each branch through its own index. It costs about twice the plain
 // lookup, so it is used only for refs the journal has not seen yet.
 const accountsSQL = `
-	SELECT ` + accountColumns + `
-	FROM accounts a JOIN balances b ON b.book = a.book AND b.account_id = a.id
-	WHERE a.book = $5 AND a.id = ANY(ARRAY(
-		SELECT id FROM accounts WHERE book = $5 AND id = ANY($1)
-		UNION SELECT id FROM accounts WHERE book = $5 AND wallet_number = ANY($1)
+	SELECT ` + accountColumns + ` FROM (
+		SELECT x.id FROM unnest($1::text[]) AS k(ref), LATERAL (
+		      SELECT id FROM accounts WHERE book = $5 AND id = k.ref OFFSET 0) x
+		UNION SELECT x.id FROM unnest($1::text[]) AS k(ref), LATERAL (
+		      SELECT id FROM accounts WHERE book = $5 AND wallet_number = k.ref OFFSET 0) x
 		UNION SELECT x.id FROM unnest($2::text[], $3::text[], $4::text[]) AS s(book, currency, name), LATERAL (
-		      SELECT id FROM accounts WHERE book = $5 AND book = s.book AND currency = s.currency AND name = s.name OFFSET 0) x))
+		      SELECT id FROM accounts WHERE book = $5 AND book = s.book AND currency = s.currency AND name = s.name OFFSET 0) x
+	) i, LATERAL (SELECT * FROM accounts WHERE book = $5 AND id = i.id OFFSET 0) a,
+		LATERAL (SELECT * FROM balances WHERE book = $5 AND account_id = a.id OFFSET 0) b
 	ORDER BY a.id`
 
 // accountRefs are the accounts a batch names, sorted into what the
