@@ -107,26 +107,13 @@ func (s *Server) submitNotification(ctx context.Context, name string, n gateways
 		&cmd.Account, &cmd.Message, &cmd.RefundID, &cmd.RefundReference, &cmd.Payload} {
 		*f = strings.ReplaceAll(*f, "\x00", "\uFFFD")
 	}
-	var book string
-	var err error
-	if cmd.WithdrawalID != "" {
-		book, err = s.store.BookOfWithdrawal(ctx, cmd.WithdrawalID)
-	} else {
-		book, err = s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
-	}
-	if err != nil {
-		return pgjournal.Response{}, err
-	}
-	if book == "" {
-		book = ledger.DefaultBook
-	}
 	// The gateway's event id is the idempotency key: a redelivery is answered
 	// from the record without being decided again. The fingerprint is the id
 	// too, so a redelivery is never mistaken for a different request.
 	scope := "webhook:" + name
 	outcome := WebhookDuplicate // unless the decision appends something
-	resp, err := s.journal.Submit(ctx, pgjournal.Request{
-		Book: book, Command: cmd,
+	req := pgjournal.Request{
+		Command:     cmd,
 		Idempotency: &pgjournal.Idempotency{Scope: scope, Key: cmd.EventID, Fingerprint: scope + ":" + cmd.EventID},
 		Render: func(o pgjournal.Outcome) pgjournal.Response {
 			if o.Err != nil {
@@ -139,13 +126,41 @@ func (s *Server) submitNotification(ctx context.Context, name string, n gateways
 			}
 			return jsonResponse(http.StatusOK, received)
 		},
-	})
+	}
+	// The notification goes to the book of the deposit or withdrawal it is
+	// about. In a database with the default book alone that is the default
+	// book, checked by the append itself (SoleBook), which saves a lookup
+	// per notification; otherwise the book is looked up first.
+	req.Book, req.SoleBook = ledger.DefaultBook, true
+	resp, err := s.journal.Submit(ctx, req)
+	if errors.Is(err, pgjournal.ErrOtherBooks) {
+		if req.Book, err = s.notificationBook(ctx, name, cmd); err == nil {
+			req.SoleBook = false
+			resp, err = s.journal.Submit(ctx, req)
+		}
+	}
 	if err != nil {
 		s.metrics.WebhookEvent(name, WebhookError)
 		return pgjournal.Response{}, submitError(err)
 	}
 	s.metrics.WebhookEvent(name, outcome)
 	return resp, nil
+}
+
+// notificationBook looks up the book of the deposit or withdrawal a
+// notification is about: the default book if none is found.
+func (s *Server) notificationBook(ctx context.Context, name string, cmd ledger.GatewayNotification) (string, error) {
+	var book string
+	var err error
+	if cmd.WithdrawalID != "" {
+		book, err = s.store.BookOfWithdrawal(ctx, cmd.WithdrawalID)
+	} else {
+		book, err = s.store.BookOfDeposit(ctx, cmd.Reference, name, cmd.GatewayReference, cmd.Account)
+	}
+	if err != nil || book != "" {
+		return book, err
+	}
+	return ledger.DefaultBook, nil
 }
 
 // webhookOutcomes names, for the metrics, what a notification's events did.

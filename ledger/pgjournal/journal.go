@@ -83,6 +83,9 @@ type Journal struct {
 
 	books    sync.Map // account id or wallet number → book
 	accounts sync.Map // wallet number, or systemKey of a system account → account id
+	// otherBooks is set once an append found more than one book (books are
+	// never deleted): SoleBook requests are then refused at once.
+	otherBooks atomic.Bool
 
 	batches, commands, largest atomic.Int64
 	optimistic, refused        atomic.Int64
@@ -160,7 +163,18 @@ type Request struct {
 	// Atomic makes a group all or nothing: at the first item refused, no
 	// item's events or records are kept (Outcome.Failed names it).
 	Atomic bool
+	// SoleBook sends the request to Book only if Book is the database's
+	// only book, which the append checks in its transaction: otherwise
+	// Submit returns ErrOtherBooks, deciding nothing, and the caller finds
+	// the request's book. A caller whose lookup of the book answers "the
+	// only book" whenever there is one (a payment notification's) saves
+	// that lookup.
+	SoleBook bool
 }
+
+// ErrOtherBooks answers a SoleBook request when the database has other
+// books than the request's.
+var ErrOtherBooks = errors.New("pgjournal: the database has other books than the request's")
 
 func (r Request) isGroup() bool { return r.Items != nil }
 
@@ -252,6 +266,9 @@ var ErrClosed = ledger.Errorf(ledger.EUnavailable, "the ledger is shutting down"
 // and other errors for internal failures. Business refusals are not errors:
 // they are rendered into the Response (and stored, for idempotent requests).
 func (j *Journal) Submit(ctx context.Context, req Request) (Response, error) {
+	if req.SoleBook && j.otherBooks.Load() {
+		return Response{}, ErrOtherBooks
+	}
 	book := req.Book
 	if book == "" {
 		var err error

@@ -501,6 +501,25 @@ func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map
 		})
 }
 
+// queueOtherBooks queues, for a batch with SoleBook requests, the check
+// that the database has no book but this one; finding one sets
+// j.otherBooks, and decide then refuses those requests. A book's row is
+// committed with its first event, so a deposit or account a request
+// names in another book (created before the gateway could notify about
+// it) is seen.
+func queueOtherBooks(p *pipeline, j *Journal, book string, batch []*pending) {
+	for _, b := range batch {
+		if !b.req.SoleBook {
+			continue
+		}
+		p.query("look for other books", `SELECT name FROM books WHERE name <> $1 LIMIT 1`, []any{book}, func(pgx.Rows) error {
+			j.otherBooks.Store(true)
+			return nil
+		})
+		return
+	}
+}
+
 func parseMoney(s string, cur ledger.Currency) (ledger.Money, error) {
 	d, _, err := apd.NewFromString(s)
 	if err != nil {

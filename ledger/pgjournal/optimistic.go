@@ -48,7 +48,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var refs []string
 	var system []ledger.SystemRef
 	for _, b := range batch {
-		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
+		if b.req.SoleBook || (b.req.Idempotency != nil && b.req.Idempotency.Finish) {
 			return nil, false
 		}
 	}

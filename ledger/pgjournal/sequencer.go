@@ -296,6 +296,7 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 	p.begin(false)
 	queueHead(&p, s.book, &h, &headRow)
 	queueStoredResponses(&p, s.book, batch, stored)
+	queueOtherBooks(&p, s.j, s.book, batch)
 	second := load.queueFirst(&p)
 	if err := p.send(t.ctx, t.conn); err != nil {
 		s.cache.invalidate()
@@ -383,6 +384,10 @@ func (s *sequencer) decide(batch []*pending, state *ledger.State, h head, stored
 	env := ledger.Env{Book: s.book, Now: now, NewID: ledger.NewID, NewWalletNumber: ledger.NewWalletNumber}
 	d := decision{results: make([]result, len(batch)), head: h}
 	for i, b := range batch {
+		if b.req.SoleBook && s.j.otherBooks.Load() {
+			d.results[i] = result{err: ErrOtherBooks}
+			continue
+		}
 		var err error
 		if b.req.isGroup() {
 			d.results[i], err = s.decideGroup(b.req, state, env, &d, stored)
