@@ -20,7 +20,7 @@ func (s *Store) DepositCallbackURL(ctx context.Context, book, id string) (string
 		SELECT coalesce(e.data->>'callback_url', '')
 		FROM deposits d
 		LEFT JOIN events e ON e.book = d.book AND e.position = d.created_position AND e.type = 'deposit.initiated'
-		WHERE d.book = $1 AND (d.id = $2 OR d.reference = $2)`, book, id).Scan(&url)
+		WHERE d.book = $1 AND d.id = coalesce((SELECT deposit_id FROM deposit_references WHERE reference = $2 AND book = $1), $2)`, book, id).Scan(&url)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", ledger.Errorf(ledger.ENotFound, "deposit %s not found", id)
 	}

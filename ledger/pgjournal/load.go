@@ -155,7 +155,7 @@ const depositsSQL = `
 		SELECT x.id FROM unnest($1::text[]) AS k(id), LATERAL (
 		      SELECT id FROM deposits WHERE book = $5 AND id = k.id OFFSET 0) x
 		UNION SELECT x.id FROM unnest($2::text[]) AS k(ref), LATERAL (
-		      SELECT id FROM deposits WHERE book = $5 AND reference = k.ref OFFSET 0) x
+		      SELECT deposit_id AS id FROM deposit_references WHERE reference = k.ref AND book = $5 OFFSET 0) x
 		UNION SELECT x.id FROM unnest($3::text[], $4::text[]) AS k(gateway, ref), LATERAL (
 		      SELECT id FROM deposits WHERE book = $5 AND gateway = k.gateway AND gateway_reference = k.ref OFFSET 0) x
 	) i, LATERAL (SELECT * FROM deposits WHERE book = $5 AND id = i.id OFFSET 0) d

@@ -443,7 +443,8 @@ func scanDepositView(row pgx.Row) (DepositView, error) {
 
 // Deposit finds a deposit by id or by our reference. Returns ENotFound if there is none.
 func (s *Store) Deposit(ctx context.Context, ref string) (DepositView, error) {
-	v, err := scanDepositView(s.reader(ctx).QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d WHERE d.id = $1 OR d.reference = $1`, ref))
+	v, err := scanDepositView(s.reader(ctx).QueryRow(ctx, `SELECT `+depositViewColumns+` FROM deposits d
+		WHERE d.id = coalesce((SELECT deposit_id FROM deposit_references WHERE reference = $1), $1)`, ref))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return v, ledger.Errorf(ledger.ENotFound, "deposit %s not found", ref)
 	}
