@@ -1,6 +1,7 @@
 package pgjournal
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -98,20 +99,36 @@ func (l *loader) queueFirst(p *pipeline) bool {
 	if len(l.proposalIDs) > 0 {
 		l.queueProposals(p)
 	}
+	// The accounts the commands name are read in this trip either way; a
+	// second trip reads those of the records read in this one, if any.
+	refs, system := l.namedAccounts()
+	l.queueAccounts(p, refs, system)
 	if len(l.proposalIDs) > 0 || len(l.depositKeys) > 0 || len(l.transferIDs) > 0 || len(l.holdIDs) > 0 || len(l.transactionIDs) > 0 || len(l.withdrawalKeys) > 0 {
 		return true
 	}
-	l.queueSecond(p)
+	if l.readsRefunds() {
+		l.queueRefunds(p)
+	}
 	return false
 }
 
-// queueSecond queues the reads that depend on the deposits and transfers:
-// their refunds, then every account involved.
-func (l *loader) queueSecond(p *pipeline) {
-	if len(l.refundIDs) > 0 || len(l.depositIDs) > 0 || len(l.pendingOf) > 0 {
+// readsRefunds says whether the batch reads refunds: by id, of the deposits
+// read, or pending from an account.
+func (l *loader) readsRefunds() bool {
+	return len(l.refundIDs) > 0 || len(l.depositIDs) > 0 || len(l.pendingOf) > 0
+}
+
+// queueSecond queues the reads that depend on the records the first trip
+// read: their refunds, and the accounts they name that were not read yet.
+// It reports whether it queued anything: a batch of payments for new
+// deposits, say, needs no second trip.
+func (l *loader) queueSecond(p *pipeline) bool {
+	queued := l.readsRefunds()
+	if queued {
 		l.queueRefunds(p)
 	}
-	l.queueAccounts(p)
+	refs, system := l.recordAccounts()
+	return l.queueAccounts(p, refs, system) || queued
 }
 
 // state is what the batch decides against, once the reads are done.
@@ -360,15 +377,18 @@ func (r accountRefs) queue(p *pipeline, j *Journal, scan func(ledger.Account)) {
 	})
 }
 
-// queueAccounts loads the accounts the batch names (ids or wallet numbers,
-// and system accounts).
-func (l *loader) queueAccounts(p *pipeline) {
-	var refs []string
-	var system []ledger.SystemRef
+// namedAccounts are the accounts the batch's commands name (ids or wallet
+// numbers, and system accounts).
+func (l *loader) namedAccounts() (refs []string, system []ledger.SystemRef) {
 	for _, cmd := range commands(l.batch) {
 		refs = append(refs, cmd.AccountRefs()...)
 		system = append(system, cmd.SystemAccounts()...)
 	}
+	return refs, system
+}
+
+// recordAccounts are the accounts of the records the batch read.
+func (l *loader) recordAccounts() (refs []string, system []ledger.SystemRef) {
 	for _, h := range l.holds {
 		refs = append(refs, h.From, h.To)
 		system = append(system, ledger.SystemAccountsForHold(h)...)
@@ -393,9 +413,36 @@ func (l *loader) queueAccounts(p *pipeline) {
 		refs = append(refs, p.Account)
 		system = append(system, ledger.SystemAccountsForProposal(p)...)
 	}
-	sortRefs(l.book, refs, system, l.j.knownAccount).queue(p, l.j, func(a ledger.Account) {
+	return refs, system
+}
+
+// queueAccounts queues the read of the accounts refs and system name,
+// leaving out those already read. It reports whether it queued a read.
+func (l *loader) queueAccounts(p *pipeline, refs []string, system []ledger.SystemRef) bool {
+	read := map[string]bool{}
+	for _, a := range l.accounts {
+		read[a.ID], read[a.WalletNumber] = true, true
+		if a.Kind == ledger.KindSystem {
+			read[systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name})] = true
+		}
+	}
+	r := sortRefs(l.book, refs, system, l.j.knownAccount)
+	r.ids = slices.DeleteFunc(r.ids, func(id string) bool { return read[id] })
+	r.others = slices.DeleteFunc(r.others, func(ref string) bool { return read[ref] })
+	for i := len(r.names) - 1; i >= 0; i-- {
+		if read[systemKey(ledger.SystemRef{Book: r.books[i], Currency: ledger.Currency(r.currencies[i]), Name: r.names[i]})] {
+			r.books = slices.Delete(r.books, i, i+1)
+			r.currencies = slices.Delete(r.currencies, i, i+1)
+			r.names = slices.Delete(r.names, i, i+1)
+		}
+	}
+	if len(r.ids)+len(r.others)+len(r.names) == 0 {
+		return false
+	}
+	r.queue(p, l.j, func(a ledger.Account) {
 		l.accounts = append(l.accounts, a)
 	})
+	return true
 }
 
 // head is a book's last position, hash and recorded time.

@@ -302,8 +302,7 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 		s.cache.invalidate()
 		return nil, err
 	}
-	if second {
-		load.queueSecond(&p)
+	if second && load.queueSecond(&p) {
 		if err := p.send(t.ctx, t.conn); err != nil {
 			s.cache.invalidate()
 			return nil, err
