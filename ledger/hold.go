@@ -171,6 +171,15 @@ type HoldRefundedData struct {
 // AddHold puts a loaded hold into the state.
 func (s *State) AddHold(h Hold) { s.holds[h.ID] = &h }
 
+// Holds returns the state's holds as they stand.
+func (s *State) Holds() []Hold {
+	out := make([]Hold, 0, len(s.holds))
+	for _, h := range s.holds {
+		out = append(out, *h)
+	}
+	return out
+}
+
 // Hold returns a hold of the state by id.
 func (s *State) Hold(id string) (Hold, bool) {
 	h := s.holds[id]

@@ -6,13 +6,14 @@ import (
 	"github.com/tallyledger/tally/ledger"
 )
 
-// maxCachedAccounts bounds a book's cache; past it the next batch is
-// appended carefully and the cache starts again from its accounts.
+// maxCachedAccounts bounds a book's cache (its accounts, and its holds);
+// past it the next batch is appended carefully and the cache starts again
+// from what that batch read.
 const maxCachedAccounts = 100_000
 
 // bookCache is what a sequencer knows of its book as the batches it has
-// decided left it: the head (position, hash, time) and the accounts those
-// batches loaded, with the balances and statuses their events gave them.
+// decided left it: the head (position, hash, time) and the accounts and
+// holds those batches loaded or made, as their events left them.
 // The latest batches may not have committed yet: the cache runs ahead of
 // the database, which is what lets the next batch decide while the one
 // before it is still running (see launch).
@@ -28,6 +29,26 @@ type bookCache struct {
 	head     head
 	accounts map[string]ledger.Account // by id
 	byRef    map[string]string         // wallet number or systemKey → id
+	holds    map[string]ledger.Hold    // by id
+}
+
+// lookupHolds returns the holds ids name, if the cache holds every one
+// and is still of generation gen.
+func (c *bookCache) lookupHolds(gen uint64, ids []string) ([]ledger.Hold, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || c.gen != gen {
+		return nil, false
+	}
+	found := make([]ledger.Hold, 0, len(ids))
+	for _, id := range ids {
+		h, hit := c.holds[id]
+		if !hit {
+			return nil, false
+		}
+		found = append(found, h)
+	}
+	return found, true
 }
 
 // snapshot returns the cache's generation and head if it can be decided on.
@@ -80,15 +101,15 @@ func (r accountRefs) empty() bool { return len(r.ids)+len(r.others)+len(r.names)
 // advance records a decided batch's outcome on top of generation gen: its
 // new head and its accounts as they now stand. It reports false, changing
 // nothing, if the cache has since been emptied or reset.
-func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account) bool {
+func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds []ledger.Hold) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid || c.gen != gen {
 		return false
 	}
 	c.head = h
-	c.put(accounts)
-	if len(c.accounts) > maxCachedAccounts {
+	c.put(accounts, holds)
+	if c.full() {
 		c.invalidateLocked()
 	}
 	return true
@@ -98,17 +119,22 @@ func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account) bool 
 // saw, plus that batch's outcome. If the cache was valid and the batch read
 // exactly the head the cache expected, no one else has written the book
 // since, and what the cache held stays; otherwise it starts again.
-func (c *bookCache) reset(read, after head, accounts []ledger.Account) {
+func (c *bookCache) reset(read, after head, accounts []ledger.Account, holds []ledger.Hold) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keep := c.valid && c.head.position == read.position && c.head.hash == read.hash && len(c.accounts) < maxCachedAccounts
+	keep := c.valid && c.head.position == read.position && c.head.hash == read.hash && !c.full()
 	if !keep {
-		c.accounts, c.byRef = nil, nil
+		c.accounts, c.byRef, c.holds = nil, nil, nil
 	}
 	c.gen++
 	c.valid = true
 	c.head = after
-	c.put(accounts)
+	c.put(accounts, holds)
+}
+
+// full says the cache has grown past its bound.
+func (c *bookCache) full() bool {
+	return len(c.accounts) > maxCachedAccounts || len(c.holds) > maxCachedAccounts
 }
 
 // invalidate empties the cache: something it assumed may be false.
@@ -121,12 +147,15 @@ func (c *bookCache) invalidate() {
 func (c *bookCache) invalidateLocked() {
 	c.gen++
 	c.valid = false
-	c.accounts, c.byRef = nil, nil
+	c.accounts, c.byRef, c.holds = nil, nil, nil
 }
 
-func (c *bookCache) put(accounts []ledger.Account) {
+func (c *bookCache) put(accounts []ledger.Account, holds []ledger.Hold) {
 	if c.accounts == nil {
-		c.accounts, c.byRef = map[string]ledger.Account{}, map[string]string{}
+		c.accounts, c.byRef, c.holds = map[string]ledger.Account{}, map[string]string{}, map[string]ledger.Hold{}
+	}
+	for _, h := range holds {
+		c.holds[h.ID] = h
 	}
 	for _, a := range accounts {
 		c.accounts[a.ID] = a

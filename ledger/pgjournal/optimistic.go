@@ -41,8 +41,9 @@ type flight struct {
 // carefully; a retried key is answered there, from its record.
 //
 // Only batches whose commands read nothing but accounts (transfers,
-// adjustments, account changes) go this way: ok is false for the others,
-// and when the cache cannot be decided on. drain lands what is in flight,
+// adjustments, account changes, new holds) and holds the cache has
+// (captures, voids, expiries) go this way: ok is false for the others, and
+// when the cache cannot be decided on. drain lands what is in flight,
 // which preparing a new statement on the chain needs.
 func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var refs []string
@@ -52,8 +53,12 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 			return nil, false
 		}
 	}
+	var holdIDs []string
 	for _, cmd := range commands(batch) {
 		switch cmd.(type) {
+		case ledger.CaptureHold, ledger.VoidHold, ledger.ExpireHold:
+			// Decided on the hold alone: optimistic if the cache has it.
+			holdIDs = append(holdIDs, cmd.(ledger.HoldReader).Holds()...)
 		case ledger.DepositReader, ledger.RefundReader, ledger.HoldReader, ledger.TransactionReader, ledger.WithdrawalReader, ledger.ProposalReader:
 			return nil, false
 		}
@@ -63,6 +68,14 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	gen, h, ok := s.cache.snapshot()
 	if !ok {
 		return nil, false
+	}
+	holds, ok := s.cache.lookupHolds(gen, holdIDs)
+	if !ok {
+		return nil, false
+	}
+	for _, hold := range holds {
+		refs = append(refs, hold.From, hold.To)
+		system = append(system, ledger.SystemAccountsForHold(hold)...)
 	}
 	accounts, unread, ok := s.cache.lookup(gen, sortRefs(s.book, refs, system, s.j.knownAccount))
 	if !ok {
@@ -78,6 +91,9 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		accounts = append(accounts, read...)
 	}
 	state := ledger.NewState(accounts)
+	for _, hold := range holds {
+		state.AddHold(hold)
+	}
 	d, err := s.decide(batch, state, h, map[scopedKey]record{})
 	if err != nil {
 		s.cache.invalidate()
@@ -120,7 +136,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		}
 	}
 	// The next batch decides on top of this one, sent or not yet committed.
-	if !s.cache.advance(gen, d.head, state.Accounts()) {
+	if !s.cache.advance(gen, d.head, state.Accounts(), state.Holds()) {
 		return nil, false
 	}
 	if err := s.chain.send(&p); err != nil {
