@@ -189,6 +189,16 @@ func (c GatewayNotification) SystemAccounts() []SystemRef {
 	return []SystemRef{{"", Currency(c.Currency), GatewayClearing(c.Gateway)}}
 }
 
+// AboutAPayment says the notification is a payment's outcome (succeeded,
+// failed or expired): decided on its deposit, if any, and accounts alone.
+func (c GatewayNotification) AboutAPayment() bool {
+	switch c.Kind {
+	case NotifyPaymentSucceeded, NotifyPaymentFailed, NotifyPaymentExpired:
+		return c.WithdrawalID == "" && c.RefundID == ""
+	}
+	return false
+}
+
 // Deposits implements DepositReader.
 func (c GatewayNotification) Deposits() []DepositKey {
 	if c.WithdrawalID != "" {
@@ -272,6 +282,15 @@ func (s *State) AddDeposit(d Deposit) {
 	if d.GatewayReference != "" {
 		s.deposits.byGatewayRef[d.Gateway+"\x00"+d.GatewayReference] = p
 	}
+}
+
+// Deposits returns the state's deposits as they stand.
+func (s *State) Deposits() []Deposit {
+	out := make([]Deposit, 0, len(s.deposits.byID))
+	for _, d := range s.deposits.byID {
+		out = append(out, *d)
+	}
+	return out
 }
 
 // Deposit returns a deposit of the state by id.

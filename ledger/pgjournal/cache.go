@@ -6,14 +6,14 @@ import (
 	"github.com/tallyledger/tally/ledger"
 )
 
-// maxCachedAccounts bounds a book's cache (its accounts, and its holds);
+// maxCachedAccounts bounds a book's cache (its accounts, holds, deposits);
 // past it the next batch is appended carefully and the cache starts again
 // from what that batch read.
 const maxCachedAccounts = 100_000
 
 // bookCache is what a sequencer knows of its book as the batches it has
-// decided left it: the head (position, hash, time) and the accounts and
-// holds those batches loaded or made, as their events left them.
+// decided left it: the head (position, hash, time) and the accounts, holds
+// and deposits those batches loaded or made, as their events left them.
 // The latest batches may not have committed yet: the cache runs ahead of
 // the database, which is what lets the next batch decide while the one
 // before it is still running (see launch).
@@ -30,6 +30,60 @@ type bookCache struct {
 	accounts map[string]ledger.Account // by id
 	byRef    map[string]string         // wallet number or systemKey → id
 	holds    map[string]ledger.Hold    // by id
+	deposits map[string]ledger.Deposit // by id
+	// depositKeys finds cached deposits by reference and by gateway
+	// reference (see depositKey).
+	depositKeys map[string]string
+}
+
+// depositKey keys depositKeys: our reference, or the gateway and its
+// reference.
+func depositKey(reference, gateway, gatewayReference string) string {
+	if reference != "" {
+		return "ref\x00" + reference
+	}
+	return "gw\x00" + gateway + "\x00" + gatewayReference
+}
+
+// lookupDeposits returns the cached deposits keys name, and the keys whose
+// first match (by id, else by reference, else by gateway reference: as
+// ledger.State looks them up) the cache does not have, to be read. It
+// fails if the cache is no longer of generation gen.
+func (c *bookCache) lookupDeposits(gen uint64, keys []ledger.DepositKey) (found []ledger.Deposit, unread []ledger.DepositKey, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || c.gen != gen {
+		return nil, nil, false
+	}
+	seen := map[string]bool{}
+	add := func(id string) bool {
+		d, hit := c.deposits[id]
+		if hit && !seen[id] {
+			seen[id] = true
+			found = append(found, d)
+		}
+		return hit
+	}
+	for _, k := range keys {
+		first := false
+		switch {
+		case k.ID != "":
+			first = add(k.ID)
+		case k.Reference != "":
+			first = add(c.depositKeys[depositKey(k.Reference, "", "")])
+			if k.GatewayReference != "" {
+				add(c.depositKeys[depositKey("", k.Gateway, k.GatewayReference)])
+			}
+		case k.GatewayReference != "":
+			first = add(c.depositKeys[depositKey("", k.Gateway, k.GatewayReference)])
+		default:
+			first = true // names no deposit
+		}
+		if !first {
+			unread = append(unread, k)
+		}
+	}
+	return found, unread, true
 }
 
 // lookupHolds returns the holds ids name, if the cache holds every one
@@ -101,14 +155,14 @@ func (r accountRefs) empty() bool { return len(r.ids)+len(r.others)+len(r.names)
 // advance records a decided batch's outcome on top of generation gen: its
 // new head and its accounts as they now stand. It reports false, changing
 // nothing, if the cache has since been emptied or reset.
-func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds []ledger.Hold) bool {
+func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid || c.gen != gen {
 		return false
 	}
 	c.head = h
-	c.put(accounts, holds)
+	c.put(accounts, holds, deposits)
 	if c.full() {
 		c.invalidateLocked()
 	}
@@ -119,22 +173,26 @@ func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds
 // saw, plus that batch's outcome. If the cache was valid and the batch read
 // exactly the head the cache expected, no one else has written the book
 // since, and what the cache held stays; otherwise it starts again.
-func (c *bookCache) reset(read, after head, accounts []ledger.Account, holds []ledger.Hold) {
+func (c *bookCache) reset(read, after head, accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := c.valid && c.head.position == read.position && c.head.hash == read.hash && !c.full()
 	if !keep {
-		c.accounts, c.byRef, c.holds = nil, nil, nil
+		c.empty()
 	}
 	c.gen++
 	c.valid = true
 	c.head = after
-	c.put(accounts, holds)
+	c.put(accounts, holds, deposits)
 }
 
 // full says the cache has grown past its bound.
 func (c *bookCache) full() bool {
-	return len(c.accounts) > maxCachedAccounts || len(c.holds) > maxCachedAccounts
+	return len(c.accounts) > maxCachedAccounts || len(c.holds) > maxCachedAccounts || len(c.deposits) > maxCachedAccounts
+}
+
+func (c *bookCache) empty() {
+	c.accounts, c.byRef, c.holds, c.deposits, c.depositKeys = nil, nil, nil, nil, nil
 }
 
 // invalidate empties the cache: something it assumed may be false.
@@ -147,15 +205,25 @@ func (c *bookCache) invalidate() {
 func (c *bookCache) invalidateLocked() {
 	c.gen++
 	c.valid = false
-	c.accounts, c.byRef, c.holds = nil, nil, nil
+	c.empty()
 }
 
-func (c *bookCache) put(accounts []ledger.Account, holds []ledger.Hold) {
+func (c *bookCache) put(accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit) {
 	if c.accounts == nil {
 		c.accounts, c.byRef, c.holds = map[string]ledger.Account{}, map[string]string{}, map[string]ledger.Hold{}
+		c.deposits, c.depositKeys = map[string]ledger.Deposit{}, map[string]string{}
 	}
 	for _, h := range holds {
 		c.holds[h.ID] = h
+	}
+	for _, d := range deposits {
+		c.deposits[d.ID] = d
+		if d.Reference != "" {
+			c.depositKeys[depositKey(d.Reference, "", "")] = d.ID
+		}
+		if d.GatewayReference != "" {
+			c.depositKeys[depositKey("", d.Gateway, d.GatewayReference)] = d.ID
+		}
 	}
 	for _, a := range accounts {
 		c.accounts[a.ID] = a

@@ -179,8 +179,16 @@ const depositsSQL = `
 	ORDER BY d.id`
 
 func (l *loader) queueDeposits(p *pipeline) {
+	queueDepositKeys(p, l.book, l.depositKeys, func(d ledger.Deposit) {
+		l.deposits = append(l.deposits, d)
+		l.depositIDs = append(l.depositIDs, d.ID)
+	})
+}
+
+// queueDepositKeys queues the read of book's deposits that keys name.
+func queueDepositKeys(p *pipeline, book string, keys []ledger.DepositKey, scan func(ledger.Deposit)) {
 	var ids, refs, gateways, gatewayRefs []string
-	for _, k := range l.depositKeys {
+	for _, k := range keys {
 		if k.ID != "" {
 			ids = append(ids, k.ID)
 		}
@@ -192,13 +200,12 @@ func (l *loader) queueDeposits(p *pipeline) {
 			gatewayRefs = append(gatewayRefs, k.GatewayReference)
 		}
 	}
-	p.query("read deposits", depositsSQL, []any{ids, refs, gateways, gatewayRefs, l.book}, func(rows pgx.Rows) error {
+	p.query("read deposits", depositsSQL, []any{ids, refs, gateways, gatewayRefs, book}, func(rows pgx.Rows) error {
 		d, err := scanDeposit(rows)
 		if err != nil {
 			return err
 		}
-		l.deposits = append(l.deposits, d)
-		l.depositIDs = append(l.depositIDs, d.ID)
+		scan(d)
 		return nil
 	})
 }

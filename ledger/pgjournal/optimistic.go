@@ -48,14 +48,24 @@ type flight struct {
 func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var refs []string
 	var system []ledger.SystemRef
+	var holdIDs []string
+	var depositKeys []ledger.DepositKey
+	soleBook := false
 	for _, b := range batch {
-		if b.req.SoleBook || (b.req.Idempotency != nil && b.req.Idempotency.Finish) {
+		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
 			return nil, false
 		}
+		soleBook = soleBook || b.req.SoleBook
 	}
-	var holdIDs []string
 	for _, cmd := range commands(batch) {
-		switch cmd.(type) {
+		switch c := cmd.(type) {
+		case ledger.GatewayNotification:
+			// A payment's notification is decided on its deposit (if any)
+			// and accounts; refunds' and payouts' are not optimistic.
+			if !c.AboutAPayment() {
+				return nil, false
+			}
+			depositKeys = append(depositKeys, c.Deposits()...)
 		case ledger.CaptureHold, ledger.VoidHold, ledger.ExpireHold:
 			// Decided on the hold alone: optimistic if the cache has it.
 			holdIDs = append(holdIDs, cmd.(ledger.HoldReader).Holds()...)
@@ -77,12 +87,20 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		refs = append(refs, hold.From, hold.To)
 		system = append(system, ledger.SystemAccountsForHold(hold)...)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
+	defer cancel()
+	deposits, ok := s.lookupDeposits(ctx, gen, depositKeys)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range deposits {
+		refs = append(refs, d.Account)
+		system = append(system, ledger.SystemAccountsFor(d)...)
+	}
 	accounts, unread, ok := s.cache.lookup(gen, sortRefs(s.book, refs, system, s.j.knownAccount))
 	if !ok {
 		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
-	defer cancel()
 	if !unread.empty() {
 		read, err := s.readAccounts(ctx, unread)
 		if err != nil {
@@ -93,6 +111,9 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	state := ledger.NewState(accounts)
 	for _, hold := range holds {
 		state.AddHold(hold)
+	}
+	for _, d := range deposits {
+		state.AddDeposit(d)
 	}
 	d, err := s.decide(batch, state, h, map[scopedKey]record{})
 	if err != nil {
@@ -110,6 +131,12 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	// Lock the book and assert its head is the one decided on, in one
 	// statement: see moveHeadSQL.
 	p.exec("move book head", moveHeadSQL, s.book, h.position, h.hash, d.head.position, d.head.hash, d.head.recordedAt())
+	if soleBook {
+		// SoleBook requests need this book to be the only one: if it is
+		// not, the batch fails and is appended carefully, which refuses
+		// them (queueOtherBooks).
+		p.exec("assert the only book", `SELECT 1 / (NOT EXISTS (SELECT 1 FROM books WHERE name <> $1))::int`, s.book)
+	}
 	if err := s.queueWrites(ctx, nil, &p, d); err != nil {
 		s.cache.invalidate()
 		return nil, false
@@ -136,7 +163,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		}
 	}
 	// The next batch decides on top of this one, sent or not yet committed.
-	if !s.cache.advance(gen, d.head, state.Accounts(), state.Holds()) {
+	if !s.cache.advance(gen, d.head, state.Accounts(), state.Holds(), state.Deposits()) {
 		return nil, false
 	}
 	if err := s.chain.send(&p); err != nil {
@@ -145,6 +172,47 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		return nil, false
 	}
 	return &flight{batch: batch, results: d.results, steps: p.steps, sent: time.Now()}, true
+}
+
+// lookupDeposits returns the deposits keys name: the cache's, and the
+// others read without the book's lock, which is sound for the same reason
+// as readAccounts (a batch in flight that touched one has cached it, and
+// anyone else's append moves the head). A key that finds none is a
+// deposit that does not exist at the head decided on: a payment for it
+// is a new, unsolicited deposit, whose reference deposit_references keeps
+// unique.
+func (s *sequencer) lookupDeposits(ctx context.Context, gen uint64, keys []ledger.DepositKey) ([]ledger.Deposit, bool) {
+	if len(keys) == 0 {
+		return nil, true
+	}
+	found, unread, ok := s.cache.lookupDeposits(gen, keys)
+	if !ok {
+		return nil, false
+	}
+	if len(unread) == 0 {
+		return found, true
+	}
+	cached := map[string]bool{}
+	for _, d := range found {
+		cached[d.ID] = true
+	}
+	t, err := s.begin()
+	if err != nil {
+		return nil, false
+	}
+	defer t.end()
+	var p pipeline
+	p.begin(true)
+	queueDepositKeys(&p, s.book, unread, func(d ledger.Deposit) {
+		if !cached[d.ID] { // the cache's is the newer
+			found = append(found, d)
+		}
+	})
+	p.exec("end read", "COMMIT")
+	if err := p.send(ctx, t.conn); err != nil {
+		return nil, false
+	}
+	return found, true
 }
 
 // readAccounts reads accounts without locking them, for an optimistic batch.

@@ -322,7 +322,7 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 		return nil, err
 	}
 	// What this batch read it read under the lock: the cache can start from it.
-	s.cache.reset(h, d.head, state.Accounts(), state.Holds())
+	s.cache.reset(h, d.head, state.Accounts(), state.Holds(), state.Deposits())
 	if err := s.write(t, &p, d, !headRow || d.head != h); err != nil {
 		s.cache.invalidate()
 		return nil, err
