@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tallyledger/tally/ledger"
@@ -72,44 +70,27 @@ var holdStatusAfter = map[ledger.EventType]string{
 	ledger.HoldExpired:  string(ledger.HoldStatusExpired),
 }
 
-// applyHeld moves each sender's held amount (balances.held) by the batch's
-// hold events: up when a hold is created, down when it ends.
-func applyHeld(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
-	type change struct{ ids, deltas []string }
-	byBook := map[string]*change{}
-	for _, e := range events {
-		sign := ""
-		switch e.Type {
-		case ledger.HoldCreated:
-		case ledger.HoldCaptured, ledger.HoldVoided, ledger.HoldExpired:
-			sign = "-"
-		default:
-			continue
-		}
-		var d ledger.HoldData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
-			return fmt.Errorf("balances: event %d: %w", e.Position, err)
-		}
-		c := byBook[e.Book]
-		if c == nil {
-			c = &change{}
-			byBook[e.Book] = c
-		}
-		c.ids, c.deltas = append(c.ids, d.From), append(c.deltas, sign+d.Amount)
+// heldMove is how a hold event moves its sender's held amount
+// (balances.held): up by the amount when the hold is created, down when it
+// ends. from is empty for other events.
+func heldMove(e ledger.Event) (from string, delta ledger.Money, err error) {
+	switch e.Type {
+	case ledger.HoldCreated, ledger.HoldCaptured, ledger.HoldVoided, ledger.HoldExpired:
+	default:
+		return "", ledger.Money{}, nil
 	}
-	// One statement per book (an append's events are all of one book), which
-	// names it: on Citus, its shard.
-	for _, book := range slices.Sorted(maps.Keys(byBook)) {
-		c := byBook[book]
-		// Several changes of one account in a batch add up before the update.
-		if _, err := tx.Exec(ctx, `
-			UPDATE balances b SET held = b.held + t.delta
-			FROM (SELECT id, sum(delta::numeric) AS delta FROM unnest($1::text[], $2::text[]) AS x(id, delta) GROUP BY id) t
-			WHERE b.book = $3 AND b.account_id = t.id`, c.ids, c.deltas, book); err != nil {
-			return fmt.Errorf("balances: held: %w", err)
-		}
+	var d ledger.HoldData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return "", ledger.Money{}, fmt.Errorf("balances: event %d: %w", e.Position, err)
 	}
-	return nil
+	amount, err := ledger.ParseMoney(d.Amount, string(d.Currency))
+	if err != nil {
+		return "", ledger.Money{}, fmt.Errorf("balances: event %d: %w", e.Position, err)
+	}
+	if e.Type != ledger.HoldCreated {
+		amount = amount.Neg()
+	}
+	return d.From, amount, nil
 }
 
 // applyHoldRefund records a captured hold's refund in the refunds table.

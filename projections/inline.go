@@ -156,34 +156,60 @@ func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			return fmt.Errorf("balances: open: %w", err)
 		}
 	}
+	// One update per account, however many of the batch's events moved it:
+	// its last balance, and the sum of its held amount's moves (a hold's
+	// sender may have no posting in the event that ends it, so its balance
+	// is then left as it is).
 	latest := map[string]int{} // account → index into the slices below
-	var ids, amounts []string
-	var positions []int64
+	var ids []string
+	var balances []*string
+	var positions []*int64
+	var held []ledger.Money // the zero Money: no move
+	row := func(account string) int {
+		i, ok := latest[account]
+		if !ok {
+			i = len(ids)
+			latest[account] = i
+			ids = append(ids, account)
+			balances, positions, held = append(balances, nil), append(positions, nil), append(held, ledger.Money{})
+		}
+		return i
+	}
 	for _, e := range events {
 		for _, p := range e.Postings {
-			i, ok := latest[p.Account]
-			if !ok {
-				i = len(ids)
-				latest[p.Account] = i
-				ids = append(ids, p.Account)
-				amounts = append(amounts, "")
-				positions = append(positions, 0)
-			}
-			amounts[i] = p.BalanceAfter.String()
-			positions[i] = e.Position
+			i := row(p.Account)
+			balance, position := p.BalanceAfter.String(), e.Position
+			balances[i], positions[i] = &balance, &position
 		}
-	}
-	if err := applyHeld(ctx, tx, events); err != nil {
-		return err
+		from, delta, err := heldMove(e)
+		if err != nil {
+			return err
+		}
+		if from != "" {
+			i := row(from)
+			if held[i].Currency() == "" {
+				held[i] = delta
+			} else {
+				held[i] = held[i].Add(delta)
+			}
+		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
+	heldText := make([]string, len(held))
+	for i, m := range held {
+		heldText[i] = "0"
+		if m.Currency() != "" {
+			heldText[i] = m.String()
+		}
+	}
 	// The events of one Apply are of one book.
 	_, err := tx.Exec(ctx, `
-		UPDATE balances b SET balance = t.balance::numeric, position = t.pos
-		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, balance, pos)
-		WHERE b.book = $4 AND b.account_id = t.id`, ids, amounts, positions, events[0].Book)
+		UPDATE balances b SET balance = coalesce(t.balance::numeric, b.balance), position = coalesce(t.pos, b.position),
+		                      held = b.held + t.held::numeric
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS t(id, balance, pos, held)
+		WHERE b.book = $5 AND b.account_id = t.id`, ids, balances, positions, heldText, events[0].Book)
 	if err != nil {
 		return fmt.Errorf("balances: %w", err)
 	}
