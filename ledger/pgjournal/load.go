@@ -212,8 +212,9 @@ func queueDepositKeys(p *pipeline, book string, keys []ledger.DepositKey, scan f
 
 func (l *loader) queueTransfers(p *pipeline) {
 	p.query("read transfers", `
-		SELECT id, book, from_account, to_account, currency, amount::text, refunded_amount::text
-		FROM transfers WHERE book = $2 AND id = ANY($1) ORDER BY id`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
+		SELECT t.id, t.book, t.from_account, t.to_account, t.currency, t.amount::text, t.refunded_amount::text
+		FROM unnest($1::text[]) AS k(id), LATERAL (SELECT * FROM transfers WHERE book = $2 AND id = k.id OFFSET 0) t
+		ORDER BY t.id`, []any{l.transferIDs, l.book}, func(rows pgx.Rows) error {
 		var t ledger.TransferRecord
 		var cur, amount, refunded string
 		if err := rows.Scan(&t.ID, &t.Book, &t.From, &t.To, &cur, &amount, &refunded); err != nil {
@@ -234,8 +235,9 @@ func (l *loader) queueTransfers(p *pipeline) {
 // queueHolds reads the holds the batch names (in its book).
 func (l *loader) queueHolds(p *pipeline) {
 	p.query("read holds", `
-		SELECT `+holdLockColumns+` FROM holds
-		WHERE book = $1 AND id = ANY($2) ORDER BY id`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
+		SELECT `+holdLockColumns+` FROM unnest($2::text[]) AS k(hold_id),
+			LATERAL (SELECT * FROM holds WHERE book = $1 AND id = k.hold_id OFFSET 0) h
+		ORDER BY h.id`, []any{l.book, l.holdIDs}, func(rows pgx.Rows) error {
 		h, err := scanHoldLock(rows)
 		if err != nil {
 			return err
