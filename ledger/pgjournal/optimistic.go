@@ -41,10 +41,11 @@ type flight struct {
 // carefully; a retried key is answered there, from its record.
 //
 // Only batches whose commands read nothing but accounts (transfers,
-// adjustments, account changes, new holds) and holds the cache has
-// (captures, voids, expiries) go this way: ok is false for the others, and
-// when the cache cannot be decided on. drain lands what is in flight,
-// which preparing a new statement on the chain needs.
+// adjustments, account changes, new holds), holds the cache has (captures,
+// voids, expiries) and deposits (payment notifications; see
+// lookupDeposits) go this way: ok is false for the others, and when the
+// cache cannot be decided on. drain lands what is in flight, which
+// preparing a new statement on the chain needs.
 func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var refs []string
 	var system []ledger.SystemRef
