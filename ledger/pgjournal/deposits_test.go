@@ -2,6 +2,7 @@ package pgjournal_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -20,12 +21,15 @@ func TestPaymentNotificationsCreditOnceAcrossProcesses(t *testing.T) {
 	wallet := f.open(t, "NGN")
 	other := newJournal(f.pool) // another process
 	defer other.Close()
-	notify := func(j *pgjournal.Journal, event, reference, gatewayRef string) string {
-		t.Helper()
-		got, err := j.Submit(ctx, pgjournal.Request{Book: ledger.DefaultBook, SoleBook: true, Render: outcome,
+	submit := func(j *pgjournal.Journal, event, reference, gatewayRef string) (pgjournal.Response, error) {
+		return j.Submit(ctx, pgjournal.Request{Book: ledger.DefaultBook, SoleBook: true, Render: outcome,
 			Idempotency: &pgjournal.Idempotency{Scope: "webhook:paystack", Key: event, Fingerprint: event},
 			Command: ledger.GatewayNotification{Gateway: "paystack", Kind: ledger.NotifyPaymentSucceeded, EventID: event, Reference: reference,
 				GatewayReference: gatewayRef, Account: wallet, Amount: "5.00", Currency: "NGN", Payload: "{}"}})
+	}
+	notify := func(j *pgjournal.Journal, event, reference, gatewayRef string) string {
+		t.Helper()
+		got, err := submit(j, event, reference, gatewayRef)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,14 +98,21 @@ func TestPaymentNotificationsCreditOnceAcrossProcesses(t *testing.T) {
 	t.Run("one unsolicited payment notified to both processes at once", func(t *testing.T) {
 		before := balance()
 		var wg sync.WaitGroup
+		errs := make(chan error, 4)
 		for i, j := range []*pgjournal.Journal{f.journal, other, f.journal, other} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				notify(j, "evt-2-"+string(rune('a'+i)), "PAY-UNSOLICITED-2", "7002")
+				if got, err := submit(j, "evt-2-"+string(rune('a'+i)), "PAY-UNSOLICITED-2", "7002"); err != nil || string(got.Body) != "ok" {
+					errs <- fmt.Errorf("event %d: %s %v", i, got.Body, err)
+				}
 			}()
 		}
 		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
 		if got := balance(); got != add(t, before, "5") {
 			t.Fatalf("balance %s after four events of one 5.00 payment (was %s)", got, before)
 		}
