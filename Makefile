@@ -101,8 +101,12 @@ chromium:
 
 ## clean: remove the binary and the local-mode data, including a cluster
 ## kept in /var/lib/tally because PostgreSQL's user cannot enter this
-## directory (./.tally is then a symlink to it).
+## directory (./.tally is then a symlink to it). It refuses while that
+## cluster's server runs: deleting a live cluster's files corrupts the next.
 clean:
+	@pid=$$(head -1 .tally/pgdata/postmaster.pid 2>/dev/null); \
+	if [ -n "$$pid" ] && [ "$$(ps -p "$$pid" -o comm= 2>/dev/null)" = postgres ]; then \
+	  echo "make clean: PostgreSQL (pid $$pid) is running on .tally; stop make run (or tally serve) first" >&2; exit 1; fi
 	@if [ -L .tally ]; then target=$$(readlink .tally); case "$$target" in \
 	  /var/lib/tally/*) echo "rm -rf $$target"; rm -rf "$$target";; esac; fi
 	rm -rf bin .tally
