@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -12,30 +13,9 @@ import (
 // refund stays pending with its money held, never failed by a guess), and
 // the Idempotency-Key stays in progress for the lease's new holder.
 func TestLostLeaseStopsTheGatewayCall(t *testing.T) {
-	fake := newPaystackRefunds(t)
-	h := newHarness(t, withPaystackRefunds(t, fake)) // a 1 s lease, renewed every third of it
-	a := h.open("payer", "NGN")
-	dep := paidPaystackDeposit(t, h, a, "50.00", 5000)
-
-	hold := make(chan struct{})
-	t.Cleanup(func() { close(hold) })
-	fake.mu.Lock()
-	fake.hold = hold // Paystack takes the refund and never answers
-	fake.mu.Unlock()
-	body := map[string]any{"deposit": dep["id"], "amount": "20.00"}
-	start := time.Now()
-	done := make(chan reply, 1)
-	go func() { done <- h.refund(body, "lease-lost") }()
-	<-fake.taken
-
-	// Another process takes the lease over, as one would after this one
-	// failed to renew it in time.
-	tag, err := h.pool.Exec(context.Background(), `
-		UPDATE idempotency_keys SET lease_holder = 'lease_thief', lease_until = now() + interval '1 hour'
-		WHERE key = 'lease-lost' AND status = 0`)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("taking the lease over: %v, %d rows", err, tag.RowsAffected())
-	}
+	held := startRefundHeldByPaystack(t, "lease-lost") // Paystack takes the refund and never answers
+	h, dep, a, body, start, done := held.h, held.deposit, held.wallet, held.body, held.started, held.done
+	takeLeaseOver(t, h, "lease-lost")
 
 	var r reply
 	select {
@@ -84,29 +64,12 @@ func TestLostLeaseStopsTheGatewayCall(t *testing.T) {
 // lock: the late finish finds another holder and records nothing, so only
 // the new holder's outcome is ever recorded.
 func TestAFinishAfterTheLeaseWasTakenRecordsNothing(t *testing.T) {
-	fake := newPaystackRefunds(t)
-	h := newHarness(t, withPaystackRefunds(t, fake))
-	a := h.open("payer", "NGN")
-	dep := paidPaystackDeposit(t, h, a, "50.00", 5000)
-
-	hold := make(chan struct{})
-	fake.mu.Lock()
-	fake.hold = hold
-	fake.mu.Unlock()
-	body := map[string]any{"deposit": dep["id"], "amount": "20.00"}
-	done := make(chan reply, 1)
-	go func() { done <- h.refund(body, "lease-late") }()
-	<-fake.taken
-
+	held := startRefundHeldByPaystack(t, "lease-late")
+	h, done := held.h, held.done
 	// The lease is taken over, and the gateway answers at once: the request
 	// goes on to record the answer before its next renewal would notice.
-	tag, err := h.pool.Exec(context.Background(), `
-		UPDATE idempotency_keys SET lease_holder = 'lease_thief', lease_until = now() + interval '1 hour'
-		WHERE key = 'lease-late' AND status = 0`)
-	if err != nil || tag.RowsAffected() != 1 {
-		t.Fatalf("taking the lease over: %v, %d rows", err, tag.RowsAffected())
-	}
-	close(hold)
+	takeLeaseOver(t, h, "lease-late")
+	held.release()
 
 	r := <-done
 	if r.status != 503 || r.str(t, "code") != "unavailable" {
@@ -126,4 +89,50 @@ func TestAFinishAfterTheLeaseWasTakenRecordsNothing(t *testing.T) {
 		t.Fatalf("record status %d held by %q: it must stay in progress for the new holder", status, holder)
 	}
 	h.checkJournal("main")
+}
+
+// heldRefund is a refund request, with the Idempotency-Key key, that
+// Paystack has taken and does not answer until release (or the test's end).
+type heldRefund struct {
+	h       *harness
+	deposit map[string]any
+	wallet  string
+	body    map[string]any
+	started time.Time // when the request was sent
+	done    chan reply
+	release func()
+}
+
+// startRefundHeldByPaystack refunds 20.00 of a paid 50.00 deposit, and
+// returns once Paystack has taken the refund call (a harness with a 1 s
+// lease, renewed every third of it).
+func startRefundHeldByPaystack(t *testing.T, key string) heldRefund {
+	fake := newPaystackRefunds(t)
+	r := heldRefund{h: newHarness(t, withPaystackRefunds(t, fake)), done: make(chan reply, 1)}
+	r.wallet = r.h.open("payer", "NGN")
+	r.deposit = paidPaystackDeposit(t, r.h, r.wallet, "50.00", 5000)
+	hold := make(chan struct{})
+	r.release = sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(r.release)
+	fake.mu.Lock()
+	fake.hold = hold
+	fake.mu.Unlock()
+	r.body = map[string]any{"deposit": r.deposit["id"], "amount": "20.00"}
+	r.started = time.Now()
+	go func() { r.done <- r.h.refund(r.body, key) }()
+	<-fake.taken
+	return r
+}
+
+// takeLeaseOver leases the in-progress record of key to another holder,
+// lease_thief, for an hour, as another process would once this one's
+// lease ran out.
+func takeLeaseOver(t *testing.T, h *harness, key string) {
+	t.Helper()
+	tag, err := h.pool.Exec(context.Background(), `
+		UPDATE idempotency_keys SET lease_holder = 'lease_thief', lease_until = now() + interval '1 hour'
+		WHERE key = $1 AND status = 0`, key)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("taking the lease over: %v, %d rows", err, tag.RowsAffected())
+	}
 }
