@@ -231,7 +231,7 @@ func (c *bookCache) put(accounts []ledger.Account, holds []ledger.Hold, deposits
 			c.byRef[a.WalletNumber] = a.ID
 		}
 		if a.Kind == ledger.KindSystem {
-			c.byRef[systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name})] = a.ID
+			c.byRef[accountSystemKey(a)] = a.ID
 		}
 	}
 }

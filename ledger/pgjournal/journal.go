@@ -386,8 +386,13 @@ func (j *Journal) rememberAccount(a ledger.Account) {
 		j.accounts.Store(a.WalletNumber, a.ID)
 	}
 	if a.Kind == ledger.KindSystem {
-		j.accounts.Store(systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name}), a.ID)
+		j.accounts.Store(accountSystemKey(a), a.ID)
 	}
+}
+
+// accountSystemKey is the systemKey of system account a.
+func accountSystemKey(a ledger.Account) string {
+	return systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name})
 }
 
 // systemKey is the knownAccount key of a system account.

@@ -432,7 +432,7 @@ func (l *loader) queueAccounts(p *pipeline, refs []string, system []ledger.Syste
 	for _, a := range l.accounts {
 		read[a.ID], read[a.WalletNumber] = true, true
 		if a.Kind == ledger.KindSystem {
-			read[systemKey(ledger.SystemRef{Book: a.Book, Currency: a.Currency, Name: a.Name})] = true
+			read[accountSystemKey(a)] = true
 		}
 	}
 	r := sortRefs(l.book, refs, system, l.j.knownAccount)
@@ -564,16 +564,18 @@ func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map
 // names in another book (created before the gateway could notify about
 // it) is seen.
 func queueOtherBooks(p *pipeline, j *Journal, book string, batch []*pending) {
-	for _, b := range batch {
-		if !b.req.SoleBook {
-			continue
-		}
-		p.query("look for other books", `SELECT name FROM books WHERE name <> $1 LIMIT 1`, []any{book}, func(pgx.Rows) error {
-			j.otherBooks.Store(true)
-			return nil
-		})
+	if !soleBookIn(batch) {
 		return
 	}
+	p.query("look for other books", `SELECT name FROM books WHERE name <> $1 LIMIT 1`, []any{book}, func(pgx.Rows) error {
+		j.otherBooks.Store(true)
+		return nil
+	})
+}
+
+// soleBookIn says whether a request of the batch is SoleBook.
+func soleBookIn(batch []*pending) bool {
+	return slices.ContainsFunc(batch, func(b *pending) bool { return b.req.SoleBook })
 }
 
 func parseMoney(s string, cur ledger.Currency) (ledger.Money, error) {

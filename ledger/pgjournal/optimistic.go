@@ -51,12 +51,10 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var system []ledger.SystemRef
 	var holdIDs []string
 	var depositKeys []ledger.DepositKey
-	soleBook := false
 	for _, b := range batch {
 		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
 			return nil, false
 		}
-		soleBook = soleBook || b.req.SoleBook
 	}
 	for _, cmd := range commands(batch) {
 		switch c := cmd.(type) {
@@ -132,7 +130,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	// Lock the book and assert its head is the one decided on, in one
 	// statement: see moveHeadSQL.
 	p.exec("move book head", moveHeadSQL, s.book, h.position, h.hash, d.head.position, d.head.hash, d.head.recordedAt())
-	if soleBook {
+	if soleBookIn(batch) {
 		// SoleBook requests need this book to be the only one: if it is
 		// not, the batch fails and is appended carefully, which refuses
 		// them (queueOtherBooks).
@@ -197,20 +195,14 @@ func (s *sequencer) lookupDeposits(ctx context.Context, gen uint64, keys []ledge
 	for _, d := range found {
 		cached[d.ID] = true
 	}
-	t, err := s.begin()
-	if err != nil {
-		return nil, false
-	}
-	defer t.end()
-	var p pipeline
-	p.begin(true)
-	queueDepositKeys(&p, s.book, unread, func(d ledger.Deposit) {
-		if !cached[d.ID] { // the cache's is the newer
-			found = append(found, d)
-		}
+	err := s.readUnlocked(ctx, func(p *pipeline) {
+		queueDepositKeys(p, s.book, unread, func(d ledger.Deposit) {
+			if !cached[d.ID] { // the cache's is the newer
+				found = append(found, d)
+			}
+		})
 	})
-	p.exec("end read", "COMMIT")
-	if err := p.send(ctx, t.conn); err != nil {
+	if err != nil {
 		return nil, false
 	}
 	return found, true
@@ -218,15 +210,24 @@ func (s *sequencer) lookupDeposits(ctx context.Context, gen uint64, keys []ledge
 
 // readAccounts reads accounts without locking them, for an optimistic batch.
 func (s *sequencer) readAccounts(ctx context.Context, r accountRefs) ([]ledger.Account, error) {
+	var out []ledger.Account
+	err := s.readUnlocked(ctx, func(p *pipeline) {
+		r.queue(p, s.j, func(a ledger.Account) { out = append(out, a) })
+	})
+	return out, err
+}
+
+// readUnlocked runs the reads queue queues in one read-only transaction, in
+// one round trip, without the book's lock.
+func (s *sequencer) readUnlocked(ctx context.Context, queue func(*pipeline)) error {
 	t, err := s.begin()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer t.end()
-	var out []ledger.Account
 	var p pipeline
 	p.begin(true)
-	r.queue(&p, s.j, func(a ledger.Account) { out = append(out, a) })
+	queue(&p)
 	p.exec("end read", "COMMIT")
-	return out, p.send(ctx, t.conn)
+	return p.send(ctx, t.conn)
 }
