@@ -2,7 +2,6 @@ package paystack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -191,42 +190,4 @@ func transferResult(d transferData, recipient string) gateways.PayoutResult {
 		r.Status, r.Message = gateways.PayoutStatusFailed, ErrOTPRequired.Error()
 	}
 	return r
-}
-
-// transferEventData is the data of transfer.success, transfer.failed and transfer.reversed.
-// Its recipient carries the full account number, which Tally never keeps.
-type transferEventData struct {
-	Reference    string     `json:"reference"`
-	TransferCode string     `json:"transfer_code"`
-	Amount       numberText `json:"amount"`
-	Currency     string     `json:"currency"`
-	Status       string     `json:"status"`
-}
-
-// parseTransfer reads a transfer.* event into a payout notification. The raw body is dropped:
-// it holds the recipient's bank details.
-func parseTransfer(n gateways.Notification, data json.RawMessage) (gateways.Notification, error) {
-	var d transferEventData
-	if err := json.Unmarshal(data, &d); err != nil {
-		return gateways.Notification{}, malformed(err)
-	}
-	n.Raw = nil
-	n.WithdrawalID = d.Reference
-	n.GatewayReference = d.TransferCode
-	if n.Kind != gateways.PayoutSucceeded {
-		n.Message = "the transfer is " + d.Status
-	}
-	cur, err := gateways.NormalizeCurrency(d.Currency)
-	if err != nil {
-		return gateways.Notification{}, malformed(err)
-	}
-	exp, ok := Exponent(cur)
-	if !ok {
-		return gateways.Notification{}, malformed(fmt.Errorf("currency %s has no known Paystack subunit", cur))
-	}
-	if n.Amount, err = gateways.ParseMinorUnits(string(d.Amount), exp); err != nil {
-		return gateways.Notification{}, malformed(err)
-	}
-	n.Currency = cur
-	return n, nil
 }

@@ -150,6 +150,13 @@ func TestParseWebhook(t *testing.T) {
 			reference: "T2154954_412829_3be32076_6lcg3", refundRef: "3018284", refundID: "ref_01J0000000000000000000000A",
 		},
 		{
+			name: "escaped strings are decoded, and invalid UTF-8 becomes U+FFFD, as encoding/json does",
+			body: bytes.Replace(withData(t, charge, map[string]any{"reference": "caf\u00e9-\"x\"", "metadata": map[string]any{"tally_account": "acc_X"}}),
+				[]byte(`acc_X`), []byte("acc_\xff"), 1), // a raw byte no encoder writes
+			kind: gateways.PaymentSucceeded, amount: "100.00", currency: "NGN",
+			reference: "café-\"x\"", gatewayRef: "302961", account: "acc_\uFFFD",
+		},
+		{
 			name: "lower-case currency is normalized",
 			body: withData(t, charge, map[string]any{"currency": "ghs"}),
 			kind: gateways.PaymentSucceeded, amount: "100.00", currency: "GHS",
@@ -221,6 +228,9 @@ func TestParseWebhookRejects(t *testing.T) {
 		{"currency without a known Paystack subunit is malformed", nil, withData(t, body, map[string]any{"currency": "XOF"}), gateways.ErrMalformed},
 		{"missing currency is malformed", nil, withData(t, body, map[string]any{"currency": nil}), gateways.ErrMalformed},
 		{"amount of the wrong type is malformed", nil, withData(t, body, map[string]any{"amount": true}), gateways.ErrMalformed},
+		{"a reference of the wrong type is malformed", nil, withData(t, body, map[string]any{"reference": 12}), gateways.ErrMalformed},
+		{"a bad amount is malformed even when data comes before the event's type", nil,
+			[]byte(`{"data":{"id":1,"reference":"r","amount":{},"currency":"NGN"},"event":"charge.success"}`), gateways.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +250,7 @@ func TestParseWebhookIgnoresEventsTallyDoesNotConsume(t *testing.T) {
 	g := newTestGateway(t)
 	for _, event := range []string{"paymentrequest.success", "subscription.create", "charge.dispute.create", "charge.failed"} {
 		t.Run(event+" is ignored once verified", func(t *testing.T) {
-			body := []byte(`{"event":"` + event + `","data":{"id":1,"amount":"garbage"}}`)
+			body := []byte(`{"event":"` + event + `","data":{"id":{},"amount":"garbage","reference":7}}`)
 			n, err := g.ParseWebhook(signed(body), body)
 			if err != nil {
 				t.Fatal(err)
