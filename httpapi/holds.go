@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -120,7 +119,7 @@ func (s *Server) prepareHold(c echo.Context, body []byte) (pgjournal.Request, er
 // event; created is its hold.created (for position, time, description).
 func renderHoldEvent(status int, state *ledger.State, created, latest ledger.Event) pgjournal.Response {
 	var d ledger.HoldData
-	if err := json.Unmarshal(latest.Data, &d); err != nil {
+	if err := ledger.DecodeData(&latest, &d); err != nil {
 		return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "hold event unreadable"})
 	}
 	h, _ := state.Hold(d.HoldID)
@@ -263,7 +262,7 @@ func (s *Server) refundHold(c echo.Context, key string, body []byte, refundID st
 		}
 		e := o.Events[len(o.Events)-1]
 		var d ledger.HoldRefundedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "refund event unreadable"})
 		}
 		return jsonResponse(http.StatusCreated, viewRefund(ledger.Refund{

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -166,7 +165,7 @@ func decided(p pgjournal.Proposal, events []ledger.Event, actor string) pgjourna
 	p.Status = ledger.ProposalPosted
 	if e.Type == ledger.AdjustmentRejected {
 		var d ledger.AdjustmentRejectedData
-		_ = json.Unmarshal(e.Data, &d)
+		_ = ledger.DecodeData(&e, &d)
 		p.Status, p.DecisionReason = ledger.ProposalRejected, d.Reason
 	}
 	return p

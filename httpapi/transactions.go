@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -120,7 +119,7 @@ func renderTransaction(status int) func(pgjournal.Outcome) pgjournal.Response {
 		}
 		e := o.Events[len(o.Events)-1]
 		var d ledger.TransactionData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "transaction event unreadable"})
 		}
 		t := pgjournal.Transaction{ID: d.TransactionID, Book: e.Book, Description: d.Description, Metadata: d.Metadata,

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -149,7 +148,7 @@ func (s *Server) prepareAdjustment(c echo.Context, body []byte) (pgjournal.Reque
 		}
 		e := o.Events[len(o.Events)-1] // after the adjustments account's opening, if any
 		var d ledger.AdjustmentPostedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return problemResponse(&ledger.Error{Code: ledger.EInternal, Message: "adjustment event unreadable"})
 		}
 		return jsonResponse(http.StatusCreated, adjustmentView{

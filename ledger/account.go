@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -314,7 +313,7 @@ func (s *State) applyAccount(e *Event) error {
 	switch e.Type {
 	case AccountOpened:
 		var d AccountOpenedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		a := Account{
@@ -332,7 +331,7 @@ func (s *State) applyAccount(e *Event) error {
 		s.add(a)
 	case AccountFrozen, AccountUnfrozen, AccountClosed:
 		var d AccountStatusData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		a := s.accounts[d.AccountID]
@@ -342,7 +341,7 @@ func (s *State) applyAccount(e *Event) error {
 		a.Status = map[EventType]AccountStatus{AccountFrozen: StatusFrozen, AccountUnfrozen: StatusActive, AccountClosed: StatusClosed}[e.Type]
 	case AccountLimitChanged:
 		var d AccountLimitData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		a := s.accounts[d.AccountID]

@@ -178,7 +178,7 @@ func (s *State) decideApprove(c ApproveAdjustment, env Env) ([]Event, error) {
 	// The posted event says who proposed and who approved it.
 	posted := &events[len(events)-1]
 	var d AdjustmentPostedData
-	if err := json.Unmarshal(posted.Data, &d); err != nil {
+	if err := DecodeData(posted, &d); err != nil {
 		return nil, fmt.Errorf("ledger: re-read adjustment: %w", err)
 	}
 	d.ProposedBy, d.ApprovedBy = p.ProposedBy, c.ApprovedBy
@@ -210,7 +210,7 @@ func (s *State) applyProposal(e *Event) error {
 	switch e.Type {
 	case AdjustmentProposed:
 		var d AdjustmentProposedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		amount, err := ParseMoney(d.Amount, string(d.Currency))
@@ -223,7 +223,7 @@ func (s *State) applyProposal(e *Event) error {
 		var d struct {
 			AdjustmentID string `json:"adjustment_id"`
 		}
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		if p := s.proposals[d.AdjustmentID]; p != nil {

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -492,7 +491,7 @@ func receivedMoney(amount, currency string) (Money, error) {
 func (s *State) applyDeposit(e *Event) error {
 	if e.Type == DepositInitiated {
 		var d DepositInitiatedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		amount, err := ParseMoney(d.Amount, string(d.Currency))
@@ -507,7 +506,7 @@ func (s *State) applyDeposit(e *Event) error {
 	}
 	if e.Type == DepositCheckoutOpened {
 		var d DepositCheckoutData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		dep := s.deposits.byID[d.DepositID]
@@ -520,7 +519,7 @@ func (s *State) applyDeposit(e *Event) error {
 	}
 	if e.Type == DepositCaptureAnsweredEvent {
 		var d DepositCaptureData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		dep := s.deposits.byID[d.DepositID]
@@ -531,7 +530,7 @@ func (s *State) applyDeposit(e *Event) error {
 		return nil
 	}
 	var d DepositOutcomeData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := DecodeData(e, &d); err != nil {
 		return err
 	}
 	dep := s.deposits.byID[d.DepositID]

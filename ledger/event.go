@@ -24,6 +24,12 @@ type Event struct {
 	Postings   []Posting
 	PrevHash   string
 	Hash       string
+
+	// dataValue is the value Data was encoded from, kept by the process
+	// that decided the event when decoding Data gives it back (keepData),
+	// for as long as Data is the encoding it was kept with (dataOf).
+	dataValue any
+	dataOf    *byte
 }
 
 // Posting is one leg of an event: a signed amount into (+) or out of (-) an

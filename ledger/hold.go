@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -335,7 +334,7 @@ func (s *State) decideRefundHold(c RefundHold, env Env) ([]Event, error) {
 func (s *State) applyHold(e *Event) error {
 	if e.Type == HoldRefunded {
 		var d HoldRefundedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := DecodeData(e, &d); err != nil {
 			return err
 		}
 		h := s.holds[d.HoldID]
@@ -350,7 +349,7 @@ func (s *State) applyHold(e *Event) error {
 		return nil
 	}
 	var d HoldData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := DecodeData(e, &d); err != nil {
 		return err
 	}
 	amount, err := ParseMoney(d.Amount, string(d.Currency))

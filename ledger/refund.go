@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -452,7 +451,7 @@ func (s *State) Refund(id string) (Refund, bool) {
 
 func (s *State) applyRefund(e *Event) error {
 	var d RefundData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := DecodeData(e, &d); err != nil {
 		return err
 	}
 	amount, err := ParseMoney(d.Amount, d.Currency)

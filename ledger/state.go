@@ -159,7 +159,11 @@ func newEvent(book string, typ EventType, data any, env Env) Event {
 	if err != nil {
 		panic(fmt.Sprintf("ledger: encode %s data: %v", typ, err))
 	}
-	return Event{Book: book, ID: env.NewID(PrefixEvent), Type: typ, OccurredAt: Truncate(env.Now), Data: raw}
+	e := Event{Book: book, ID: env.NewID(PrefixEvent), Type: typ, OccurredAt: Truncate(env.Now), Data: raw}
+	if keepData(data, raw) {
+		e.dataValue, e.dataOf = data, &raw[0]
+	}
+	return e
 }
 
 // Apply moves the state forward by one decided event and fills in each

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -185,7 +184,7 @@ func addTo(sums map[string]Money, id string, m Money) Money {
 // transaction it reverses.
 func (s *State) applyTransaction(e *Event) error {
 	var d TransactionData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := DecodeData(e, &d); err != nil {
 		return err
 	}
 	t := TransactionRecord{ID: d.TransactionID, Book: e.Book, Legs: make([]Leg, len(d.Legs))}

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -442,7 +441,7 @@ func (s *State) applyWithdrawal(e *Event) error {
 		return nil
 	}
 	var d WithdrawalData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := DecodeData(e, &d); err != nil {
 		return err
 	}
 	if e.Type == WithdrawalRequested {

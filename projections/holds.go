@@ -27,7 +27,7 @@ func (Holds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error 
 		switch e.Type {
 		case ledger.HoldCreated:
 			var d ledger.HoldData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				meta := []byte("{}")
 				if d.Metadata != nil {
 					meta, _ = json.Marshal(d.Metadata)
@@ -40,7 +40,7 @@ func (Holds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error 
 			}
 		case ledger.HoldCaptured, ledger.HoldVoided, ledger.HoldExpired:
 			var d ledger.HoldData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				captured := d.CapturedAmount
 				if captured == "" {
 					captured = "0"
@@ -51,7 +51,7 @@ func (Holds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) error 
 			}
 		case ledger.HoldRefunded:
 			var d ledger.HoldRefundedData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				_, err = tx.Exec(ctx, `
 					UPDATE holds SET refunded_amount = refunded_amount + $3::numeric, position = $4, updated_at = $5
 					WHERE book = $1 AND id = $2`, e.Book, d.HoldID, d.Amount, e.Position, e.RecordedAt)
@@ -80,7 +80,7 @@ func heldMove(e ledger.Event) (from string, delta ledger.Money, err error) {
 		return "", ledger.Money{}, nil
 	}
 	var d ledger.HoldData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := ledger.DecodeData(&e, &d); err != nil {
 		return "", ledger.Money{}, fmt.Errorf("balances: event %d: %w", e.Position, err)
 	}
 	amount, err := ledger.ParseMoney(d.Amount, string(d.Currency))
@@ -96,7 +96,7 @@ func heldMove(e ledger.Event) (from string, delta ledger.Money, err error) {
 // applyHoldRefund records a captured hold's refund in the refunds table.
 func applyHoldRefund(ctx context.Context, tx pgx.Tx, e ledger.Event) error {
 	var d ledger.HoldRefundedData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := ledger.DecodeData(&e, &d); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `
@@ -131,7 +131,7 @@ func (Transactions) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event)
 			continue
 		}
 		var d ledger.TransactionData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("transactions: event %d: %w", e.Position, err)
 		}
 		meta := []byte("{}")

@@ -41,7 +41,7 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 		switch e.Type {
 		case ledger.AccountOpened:
 			var d ledger.AccountOpenedData
-			if err := json.Unmarshal(e.Data, &d); err != nil {
+			if err := ledger.DecodeData(&e, &d); err != nil {
 				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
 			}
 			meta, _ := json.Marshal(d.Metadata)
@@ -65,14 +65,14 @@ func (Accounts) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			limits = append(limits, limit)
 		case ledger.AccountLimitChanged:
 			var d ledger.AccountLimitData
-			if err := json.Unmarshal(e.Data, &d); err != nil {
+			if err := ledger.DecodeData(&e, &d); err != nil {
 				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
 			}
 			limitIDs, limitBooks = append(limitIDs, d.AccountID), append(limitBooks, e.Book)
 			newLimits = append(newLimits, d.OverdraftLimit)
 		case ledger.AccountFrozen, ledger.AccountUnfrozen, ledger.AccountClosed:
 			var d ledger.AccountStatusData
-			if err := json.Unmarshal(e.Data, &d); err != nil {
+			if err := ledger.DecodeData(&e, &d); err != nil {
 				return fmt.Errorf("accounts: event %d: %w", e.Position, err)
 			}
 			statusIDs = append(statusIDs, d.AccountID)
@@ -140,7 +140,7 @@ func (Balances) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 			continue
 		}
 		var d ledger.AccountOpenedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("balances: event %d: %w", e.Position, err)
 		}
 		openIDs = append(openIDs, d.AccountID)
@@ -235,7 +235,7 @@ func (Transfers) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) er
 			continue
 		}
 		var d ledger.TransferCompletedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
 		}
 		meta := []byte("{}")
@@ -277,7 +277,7 @@ func applyTransferRefunds(ctx context.Context, tx pgx.Tx, events []ledger.Event)
 			continue
 		}
 		var d ledger.RefundData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("transfers: event %d: %w", e.Position, err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE transfers SET refunded_amount = refunded_amount + $2::numeric WHERE book = $3 AND id = $1`, d.TransferID, d.Amount, e.Book); err != nil {
@@ -306,7 +306,7 @@ func (Adjustments) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) 
 			continue
 		}
 		var d ledger.AdjustmentPostedData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("adjustments: event %d: %w", e.Position, err)
 		}
 		ids = append(ids, d.AdjustmentID)
@@ -368,20 +368,20 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 		switch e.Type {
 		case ledger.DepositInitiated:
 			var d ledger.DepositInitiatedData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				fresh.add(e, newDeposit{id: d.DepositID, account: d.Account, reference: d.Reference, gateway: d.Gateway,
 					amount: d.Amount, currency: string(d.Currency), status: string(ledger.DepositPending)})
 			}
 		case ledger.DepositCheckoutOpened:
 			var d ledger.DepositCheckoutData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				err = change(`
 					UPDATE deposits SET checkout_url = $2, gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
 					WHERE book = $6 AND id = $1`, d.DepositID, d.CheckoutURL, d.GatewayReference, e.Position, e.RecordedAt, e.Book)
 			}
 		case ledger.DepositSucceededEvent, ledger.DepositFailedEvent, ledger.DepositExpiredEvent, ledger.DepositFlaggedEvent:
 			var d ledger.DepositOutcomeData
-			if err = json.Unmarshal(e.Data, &d); err != nil {
+			if err = ledger.DecodeData(&e, &d); err != nil {
 				break
 			}
 			if d.Unsolicited {
@@ -399,7 +399,7 @@ func (Deposits) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) err
 		case ledger.DepositCaptureAnsweredEvent:
 			// The capture id replaces the order id: refunds name the capture.
 			var d ledger.DepositCaptureData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				err = change(`
 					UPDATE deposits SET gateway_reference = coalesce(nullif($3, ''), gateway_reference), position = $4, updated_at = $5
 					WHERE book = $1 AND id = $2`, e.Book, d.DepositID, d.GatewayReference, e.Position, e.RecordedAt)
@@ -470,7 +470,7 @@ func (n *newDeposits) insert(ctx context.Context, tx pgx.Tx) error {
 // applyDepositRefund moves a deposit's refunded_amount by a refund event.
 func applyDepositRefund(ctx context.Context, tx pgx.Tx, e ledger.Event) error {
 	var d ledger.RefundData
-	if err := json.Unmarshal(e.Data, &d); err != nil {
+	if err := ledger.DecodeData(&e, &d); err != nil {
 		return err
 	}
 	sign := ""
@@ -520,7 +520,7 @@ func (Refunds) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) erro
 			continue
 		}
 		var d ledger.RefundData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("refunds: event %d: %w", e.Position, err)
 		}
 		if err := applyRefund(ctx, tx, e, d); err != nil {

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -31,7 +30,7 @@ func (AdjustmentProposals) Apply(ctx context.Context, tx pgx.Tx, events []ledger
 		switch e.Type {
 		case ledger.AdjustmentProposed:
 			var d ledger.AdjustmentProposedData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				_, err = tx.Exec(ctx, `
 					INSERT INTO adjustment_proposals (book, id, account_id, direction, amount, currency, reason,
 					    proposed_by, proposed_position, proposed_at, status)
@@ -41,12 +40,12 @@ func (AdjustmentProposals) Apply(ctx context.Context, tx pgx.Tx, events []ledger
 			}
 		case ledger.AdjustmentPosted:
 			var d ledger.AdjustmentPostedData
-			if err = json.Unmarshal(e.Data, &d); err == nil && d.ApprovedBy != "" {
+			if err = ledger.DecodeData(&e, &d); err == nil && d.ApprovedBy != "" {
 				err = decideProposal(ctx, tx, e, d.AdjustmentID, "posted", d.ApprovedBy, "")
 			}
 		case ledger.AdjustmentRejected:
 			var d ledger.AdjustmentRejectedData
-			if err = json.Unmarshal(e.Data, &d); err == nil {
+			if err = ledger.DecodeData(&e, &d); err == nil {
 				err = decideProposal(ctx, tx, e, d.AdjustmentID, "rejected", d.RejectedBy, d.Reason)
 			}
 		}

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -27,7 +26,7 @@ func (Withdrawals) Apply(ctx context.Context, tx pgx.Tx, events []ledger.Event) 
 			continue
 		}
 		var d ledger.WithdrawalData
-		if err := json.Unmarshal(e.Data, &d); err != nil {
+		if err := ledger.DecodeData(&e, &d); err != nil {
 			return fmt.Errorf("withdrawals: event %d: %w", e.Position, err)
 		}
 		var err error

@@ -6,7 +6,6 @@ package journaltest
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -80,13 +79,13 @@ func Check(tb testing.TB, pool *pgxpool.Pool, book string) []ledger.Event {
 			switch e.Type {
 			case ledger.TransferCompleted:
 				var d ledger.TransferCompletedData
-				if err := json.Unmarshal(e.Data, &d); err != nil {
+				if err := ledger.DecodeData(&e, &d); err != nil {
 					tb.Fatalf("position %d: %v", e.Position, err)
 				}
 				transfers[d.TransferID] = e.Position
 			case ledger.DepositSucceededEvent:
 				var d ledger.DepositOutcomeData
-				if err := json.Unmarshal(e.Data, &d); err != nil {
+				if err := ledger.DecodeData(&e, &d); err != nil {
 					tb.Fatalf("position %d: %v", e.Position, err)
 				}
 				if first, ok := credited[d.DepositID]; ok {
