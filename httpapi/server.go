@@ -260,15 +260,23 @@ func (s *Server) requestLog(next echo.HandlerFunc) echo.HandlerFunc {
 		elapsed := time.Since(start)
 		method, route, status := c.Request().Method, s.routeLabel(c), c.Response().Status
 		s.metrics.observeHTTP(route, method, status, elapsed)
-		attrs := []any{"request_id", id, "method", method, "route", route, "status", status, "duration_ms", elapsed.Milliseconds()}
-		if p, ok := c.Get("principal").(*Principal); ok {
-			attrs = append(attrs, "key_id", p.KeyID)
-		}
 		level := slog.LevelInfo
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 			level = slog.LevelDebug
 		}
-		s.log.Log(c.Request().Context(), level, "request", attrs...)
+		ctx := c.Request().Context()
+		if !s.log.Enabled(ctx, level) {
+			return nil
+		}
+		// Attrs, not key-value pairs: one line per request, without boxing each value.
+		attrs := [6]slog.Attr{slog.String("request_id", id), slog.String("method", method), slog.String("route", route),
+			slog.Int("status", status), slog.Int64("duration_ms", elapsed.Milliseconds())}
+		n := 5
+		if p, ok := c.Get("principal").(*Principal); ok {
+			attrs[n] = slog.String("key_id", p.KeyID)
+			n++
+		}
+		s.log.LogAttrs(ctx, level, "request", attrs[:n]...)
 		return nil
 	}
 }

@@ -15,3 +15,15 @@ func BenchmarkParseWebhook(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseSmallWebhook is the body tally bench sends: a charge.success
+// with only the fields Tally reads.
+func BenchmarkParseSmallWebhook(b *testing.B) {
+	body := []byte(`{"event":"charge.success","data":{"id":123450001000000042,"reference":"bench-12345-1-42","amount":100,"currency":"NGN","gateway_response":"Successful","metadata":{"tally_account":"acc_01JEXAMPLE0000000000000000"}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
