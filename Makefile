@@ -28,7 +28,7 @@ test: postgres chromium
 BENCH_FLAGS ?= -sweep 1,4,16,64 -duration 8s -out bin/bench.svg -json bin/bench.json
 bench: postgres build
 	./$(BIN) bench $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./ledger/... ./httpapi/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./ledger/... ./httpapi/... ./gateways/...
 
 ## fuzz: run every fuzz target (each func Fuzz… in a _test.go) for FUZZTIME;
 ## a failing input is saved under the package's testdata/fuzz/ and fails the run.
