@@ -36,6 +36,10 @@ type benchConfig struct {
 	cpuProfile    string
 	memProfile    string
 	currency      string
+	// retries is the share of single requests sent again, once answered,
+	// with the same Idempotency-Key and body (a client retrying after a
+	// timeout, a gateway redelivering a webhook).
+	retries float64
 
 	// A running Tally instead of an in-process one.
 	target         string
@@ -61,6 +65,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 	fs.IntVar(&c.wallets, "wallets", 1000, "wallets to open and fund")
 	modes := fs.String("mode", "uniform,hot,webhook", "comma-separated load modes: uniform, hot, webhook, batch (100 transfers per request), hold (create, then capture)")
 	fs.IntVar(&c.runs, "runs", 1, "repeat everything this many times and report medians")
+	fs.Float64Var(&c.retries, "retries", 0, "uniform, hot and webhook modes: the share of requests sent again once answered, with the same Idempotency-Key and body, as a client retrying after a timeout or a gateway redelivering does (0 to 0.5)")
 	fs.BoolVar(&c.pgbench, "pgbench", true, "run pgbench TPC-B-like on the same server after each client count")
 	fs.IntVar(&c.pgbenchScale, "pgbench-scale", defaultPGBenchScale, "pgbench -i -s: scale of its scratch database")
 	fs.Int64Var(&c.rebuildEvents, "rebuild-events", 100_000, "time a rebuild over this many events (0: skip)")
@@ -101,6 +106,8 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchConfig, error) {
 		return c, errors.New("-wallets: at least 2")
 	case c.runs < 1 || c.duration <= 0:
 		return c, errors.New("-runs and -duration must be positive")
+	case c.retries < 0 || c.retries > 0.5:
+		return c, errors.New("-retries: a share between 0 and 0.5")
 	case c.target != "" && c.adminKey == "":
 		return c, errors.New("-url needs -admin-key (or TALLY_ADMIN_KEY)")
 	case c.target != "" && slices.Contains(c.modes, modeWebhook) && c.paystackSecret == "":
@@ -170,6 +177,9 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 	report := benchReport{Machine: describeMachine(), Started: time.Now(), Duration: cfg.duration, Wallets: cfg.wallets}
 	fmt.Fprintf(out, "tally bench: %s; %d wallets; %s per run after %s warm-up; modes %s; clients %v; %d run(s)\n",
 		report.Machine, cfg.wallets, cfg.duration, cfg.warmup, strings.Join(cfg.modes, ","), cfg.sweep, cfg.runs)
+	if cfg.retries > 0 {
+		fmt.Fprintf(out, "%.1f%% of the uniform, hot and webhook requests are sent again once answered (-retries)\n", 100*cfg.retries)
+	}
 
 	wallets, err := fundWallets(ctx, t.base, cfg)
 	if err != nil {
@@ -216,7 +226,7 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 				spec := loadSpec{
 					target: t.base, adminKey: cfg.adminKey, mode: mode, clients: clients,
 					warmup: cfg.warmup, duration: cfg.duration, wallets: wallets,
-					currency: cfg.currency, secret: cfg.paystackSecret,
+					currency: cfg.currency, secret: cfg.paystackSecret, retries: cfg.retries,
 					run: fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients),
 				}
 				before := t.stats()

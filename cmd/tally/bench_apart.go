@@ -42,6 +42,7 @@ type loadJob struct {
 	Currency string        `json:"currency"`
 	Secret   string        `json:"secret"`
 	Run      string        `json:"run"`
+	Retries  float64       `json:"retries"`
 }
 
 // loadReport is what the child measured: the run, its own CPU over the
@@ -63,7 +64,7 @@ func runLoadApart(ctx context.Context, spec loadSpec, meter *cpuMeter, server bo
 	job, _ := json.Marshal(loadJob{
 		Target: spec.target.String(), AdminKey: spec.adminKey, Mode: spec.mode, Clients: spec.clients,
 		Warmup: spec.warmup, Duration: spec.duration, Wallets: spec.wallets, Currency: spec.currency,
-		Secret: spec.secret, Run: spec.run,
+		Secret: spec.secret, Run: spec.run, Retries: spec.retries,
 	})
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = append(os.Environ(), loadChildEnv+"=1")
@@ -129,6 +130,7 @@ func loadChild(ctx context.Context, in io.Reader, out io.Writer) int {
 	spec := loadSpec{
 		target: target, adminKey: job.AdminKey, mode: job.Mode, clients: job.Clients, warmup: job.Warmup,
 		duration: job.Duration, wallets: job.Wallets, currency: job.Currency, secret: job.Secret, run: job.Run,
+		retries: job.Retries,
 		mark: func(open bool) {
 			if open {
 				cpu0 = processCPU()

@@ -52,8 +52,9 @@ type loadSpec struct {
 	duration time.Duration
 	wallets  []string // account ids; wallets[0] is the hot one
 	currency string
-	secret   string // Paystack secret key the webhooks are signed with
-	run      string // digits that make idempotency keys and webhook ids unique across runs
+	secret   string  // Paystack secret key the webhooks are signed with
+	run      string  // digits that make idempotency keys and webhook ids unique across runs
+	retries  float64 // share of uniform, hot and webhook requests sent again once answered
 	// mark, if set, is called as the measured window opens (true) and
 	// once every client has stopped after it closes (false).
 	mark func(open bool)
@@ -217,11 +218,19 @@ func newLoadClient(spec loadSpec, id int, conn net.Conn) *loadClient {
 // do sends one operation's requests and reads their answers; a non-2xx
 // answer is an error.
 func (c *loadClient) do() error {
-	c.n++
-	c.body = c.body[:0]
+	// A retry sends the last request again: the same body, and the same
+	// key (made from c.n) or webhook.
+	retry := c.n > 0 && c.spec.retries > 0 && c.rng.Float64() < c.spec.retries
+	if !retry || (c.spec.mode != modeUniform && c.spec.mode != modeHot && c.spec.mode != modeWebhook) {
+		retry = false
+		c.n++
+		c.body = c.body[:0]
+	}
 	switch c.spec.mode {
 	case modeWebhook:
-		c.webhookBody()
+		if !retry {
+			c.webhookBody()
+		}
 		_, err := c.post("/v1/webhooks/paystack", false)
 		return err
 	case modeBatch:
@@ -243,7 +252,9 @@ func (c *loadClient) do() error {
 		_, err = c.post("/v1/holds/"+hold.ID+"/capture", false)
 		return err
 	default:
-		c.transferBody()
+		if !retry {
+			c.transferBody()
+		}
 		_, err := c.post("/v1/transfers", false)
 		return err
 	}

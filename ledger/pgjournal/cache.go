@@ -11,6 +11,10 @@ import (
 // from what that batch read.
 const maxCachedAccounts = 100_000
 
+// maxCachedRecords bounds the idempotency records a book's cache keeps; past
+// it the oldest go first. Retries come soon after the request they repeat.
+const maxCachedRecords = 50_000
+
 // bookCache is what a sequencer knows of its book as the batches it has
 // decided left it: the head (position, hash, time) and the accounts, holds
 // and deposits those batches loaded or made, as their events left them.
@@ -34,6 +38,14 @@ type bookCache struct {
 	// depositKeys finds cached deposits by reference and by gateway
 	// reference (see depositKey).
 	depositKeys map[string]string
+	// records are the final idempotency records of the latest batches, so
+	// that a retry (a client's after a timeout, a gateway's redelivery) is
+	// answered from its record in an optimistic batch rather than failing
+	// the batch on the key's insert. recordOrder is their insertion order,
+	// a ring of maxCachedRecords, for evicting the oldest.
+	records     map[scopedKey]record
+	recordOrder []scopedKey
+	nextRecord  int
 }
 
 // depositKey keys depositKeys: our reference, or the gateway and its
@@ -84,6 +96,24 @@ func (c *bookCache) lookupDeposits(gen uint64, keys []ledger.DepositKey) (found 
 		}
 	}
 	return found, unread, true
+}
+
+// lookupRecords returns the cached records of keys, as decide takes them
+// (keyed, and a fresh map it may add to). It fails if the cache is no longer
+// of generation gen.
+func (c *bookCache) lookupRecords(gen uint64, keys []scopedKey) (map[scopedKey]record, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid || c.gen != gen {
+		return nil, false
+	}
+	stored := map[scopedKey]record{}
+	for _, k := range keys {
+		if r, hit := c.records[k]; hit {
+			stored[k] = r
+		}
+	}
+	return stored, true
 }
 
 // lookupHolds returns the holds ids name, if the cache holds every one
@@ -155,7 +185,7 @@ func (r accountRefs) empty() bool { return len(r.ids)+len(r.others)+len(r.names)
 // advance records a decided batch's outcome on top of generation gen: its
 // new head and its accounts as they now stand. It reports false, changing
 // nothing, if the cache has since been emptied or reset.
-func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit) bool {
+func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit, records []record) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.valid || c.gen != gen {
@@ -163,6 +193,7 @@ func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds
 	}
 	c.head = h
 	c.put(accounts, holds, deposits)
+	c.putRecords(records)
 	if c.full() {
 		c.invalidateLocked()
 	}
@@ -173,7 +204,7 @@ func (c *bookCache) advance(gen uint64, h head, accounts []ledger.Account, holds
 // saw, plus that batch's outcome. If the cache was valid and the batch read
 // exactly the head the cache expected, no one else has written the book
 // since, and what the cache held stays; otherwise it starts again.
-func (c *bookCache) reset(read, after head, accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit) {
+func (c *bookCache) reset(read, after head, accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit, records []record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := c.valid && c.head.position == read.position && c.head.hash == read.hash && !c.full()
@@ -184,6 +215,7 @@ func (c *bookCache) reset(read, after head, accounts []ledger.Account, holds []l
 	c.valid = true
 	c.head = after
 	c.put(accounts, holds, deposits)
+	c.putRecords(records)
 }
 
 // full says the cache has grown past its bound.
@@ -193,6 +225,7 @@ func (c *bookCache) full() bool {
 
 func (c *bookCache) empty() {
 	c.accounts, c.byRef, c.holds, c.deposits, c.depositKeys = nil, nil, nil, nil, nil
+	c.records, c.recordOrder, c.nextRecord = nil, nil, 0
 }
 
 // invalidate empties the cache: something it assumed may be false.
@@ -206,6 +239,33 @@ func (c *bookCache) invalidateLocked() {
 	c.gen++
 	c.valid = false
 	c.empty()
+}
+
+// putRecords keeps the records of requests decided in one step, evicting
+// the oldest past maxCachedRecords. An in-progress record is not an
+// answer, and the answer that finishes a two-step request (a deposit, a
+// refund, a withdrawal) may be rewritten later, outside any batch
+// (EraseDestination): a retry of one is answered from the database.
+func (c *bookCache) putRecords(records []record) {
+	for _, r := range records {
+		if r.Response.Status == InProgress || r.finishes {
+			continue
+		}
+		if c.records == nil {
+			c.records = map[scopedKey]record{}
+		}
+		k := scopedKey{r.Scope, r.Key}
+		if _, hit := c.records[k]; !hit {
+			if len(c.recordOrder) < maxCachedRecords {
+				c.recordOrder = append(c.recordOrder, k)
+			} else {
+				delete(c.records, c.recordOrder[c.nextRecord])
+				c.recordOrder[c.nextRecord] = k
+				c.nextRecord = (c.nextRecord + 1) % maxCachedRecords
+			}
+		}
+		c.records[k] = r
+	}
 }
 
 func (c *bookCache) put(accounts []ledger.Account, holds []ledger.Hold, deposits []ledger.Deposit) {

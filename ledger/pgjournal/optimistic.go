@@ -51,10 +51,12 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var system []ledger.SystemRef
 	var holdIDs []string
 	var depositKeys []ledger.DepositKey
+	var keys []scopedKey
 	for _, b := range batch {
 		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
 			return nil, false
 		}
+		keys = appendKeys(keys, b.req)
 	}
 	for _, cmd := range commands(batch) {
 		switch c := cmd.(type) {
@@ -79,6 +81,12 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		return nil, false
 	}
 	holds, ok := s.cache.lookupHolds(gen, holdIDs)
+	if !ok {
+		return nil, false
+	}
+	// A retried key the cache has is answered from its record; one it
+	// has not is assumed new, which its insert checks.
+	stored, ok := s.cache.lookupRecords(gen, keys)
 	if !ok {
 		return nil, false
 	}
@@ -114,7 +122,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	for _, d := range deposits {
 		state.AddDeposit(d)
 	}
-	d, err := s.decide(batch, state, h, map[scopedKey]record{})
+	d, err := s.decide(batch, state, h, stored)
 	if err != nil {
 		s.cache.invalidate()
 		return nil, false
@@ -162,7 +170,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		}
 	}
 	// The next batch decides on top of this one, sent or not yet committed.
-	if !s.cache.advance(gen, d.head, state.Accounts(), state.Holds(), state.Deposits()) {
+	if !s.cache.advance(gen, d.head, state.Accounts(), state.Holds(), state.Deposits(), d.records) {
 		return nil, false
 	}
 	if err := s.chain.send(&p); err != nil {

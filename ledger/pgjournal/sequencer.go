@@ -322,7 +322,7 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 		return nil, err
 	}
 	// What this batch read it read under the lock: the cache can start from it.
-	s.cache.reset(h, d.head, state.Accounts(), state.Holds(), state.Deposits())
+	s.cache.reset(h, d.head, state.Accounts(), state.Holds(), state.Deposits(), d.records)
 	if err := s.write(t, &p, d, !headRow || d.head != h); err != nil {
 		s.cache.invalidate()
 		return nil, err
@@ -554,6 +554,19 @@ func (s *sequencer) write(t *appendTx, p *pipeline, d decision, moved bool) erro
 }
 
 type scopedKey struct{ scope, key string }
+
+// appendKeys appends the idempotency keys of req and of its items.
+func appendKeys(keys []scopedKey, req Request) []scopedKey {
+	if idem := req.Idempotency; idem != nil {
+		keys = append(keys, scopedKey{idem.Scope, idem.Key})
+	}
+	for _, item := range req.Items {
+		if idem := item.Idempotency; idem != nil {
+			keys = append(keys, scopedKey{idem.Scope, idem.Key})
+		}
+	}
+	return keys
+}
 
 // record is a stored idempotency record.
 type record struct {
