@@ -54,7 +54,7 @@ func TestBenchSmoke(t *testing.T) {
 	chart := filepath.Join(t.TempDir(), "bench.svg")
 	args := []string{"-url", srv.URL, "-admin-key", "bench-key", "-database-url", url, "-paystack-secret", secret,
 		"-sweep", "1,4", "-duration", "1s", "-warmup", "200ms", "-wallets", "10", "-pgbench-scale", "1",
-		"-rebuild-events", "200", "-out", chart, "-mode", "uniform,hot,webhook,batch,hold"}
+		"-rebuild-events", "200", "-out", chart, "-mode", "uniform,hot,webhook,batch,hold", "-retries", "0.2"}
 	cfg, err := parseBenchFlags(args, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +65,14 @@ func TestBenchSmoke(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
-	for _, want := range []string{"uniform", "hot", "webhook", "batch", "hold", "tally/pgbench", "load µs/op", "verify after the runs: OK", "rebuild of 200 events"} {
+	for _, want := range []string{"uniform", "hot", "webhook", "batch", "hold", "tally/pgbench", "load µs/op", "verify after the runs: OK", "rebuild of 200 events",
+		"20.0% of the uniform, hot and webhook requests are sent again"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if strings.Contains(out.String(), "first error:") { // retries included: each is answered 2xx
+		t.Errorf("a request failed")
 	}
 	if svg, err := os.ReadFile(chart); err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
 		t.Errorf("no chart written: %v", err)
