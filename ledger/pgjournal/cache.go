@@ -17,7 +17,8 @@ const maxCachedRecords = 50_000
 
 // bookCache is what a sequencer knows of its book as the batches it has
 // decided left it: the head (position, hash, time) and the accounts, holds
-// and deposits those batches loaded or made, as their events left them.
+// and deposits those batches loaded or made, as their events left them, and
+// the answers they recorded.
 // The latest batches may not have committed yet: the cache runs ahead of
 // the database, which is what lets the next batch decide while the one
 // before it is still running (see launch).
@@ -38,8 +39,8 @@ type bookCache struct {
 	// depositKeys finds cached deposits by reference and by gateway
 	// reference (see depositKey).
 	depositKeys map[string]string
-	// records are the final idempotency records of the latest batches, so
-	// that a retry (a client's after a timeout, a gateway's redelivery) is
+	// records are the idempotency records of the requests the latest
+	// batches decided in one step (see putRecords), so that a retry (a client's after a timeout, a gateway's redelivery) is
 	// answered from its record in an optimistic batch rather than failing
 	// the batch on the key's insert. recordOrder is their insertion order,
 	// a ring of maxCachedRecords, for evicting the oldest.

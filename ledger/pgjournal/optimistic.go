@@ -35,8 +35,9 @@ type flight struct {
 //
 // The conditions make it safe. The head assertion fails unless the event
 // the batch chains from (position and hash) is still the book's last: a
-// batch before it failed, or another process appended. An idempotency key
-// assumed new that already exists fails its plain insert. Either way the
+// batch before it failed, or another process appended. A retried key the
+// cache has a record of is answered from it; any other key is assumed new,
+// and one that already exists fails its plain insert. Either way the
 // transaction rolls back, the cache is emptied, and land appends the batch
 // carefully; a retried key is answered there, from its record.
 //
