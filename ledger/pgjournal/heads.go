@@ -17,6 +17,16 @@ func headBehind(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, "events_pkey")
 }
 
+// keyTaken reports whether err is an optimistic batch's insert of an
+// idempotency record whose key was already recorded, and not in this
+// sequencer's cache: a retry of a request another process appended (or one
+// older than the cache). Retries come in bursts (a client's, a gateway's
+// redeliveries), so the batches that follow read their keys first.
+func keyTaken(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, "idempotency_keys_pkey")
+}
+
 // repairHead sets the book's head row to its last event, under the row's
 // lock (taken first, so the head is read in a later snapshot).
 func (s *sequencer) repairHead() error {

@@ -97,6 +97,14 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.j.opt.BatchTimeout)
 	defer cancel()
+	if len(stored) < len(keys) && time.Now().Before(s.readKeysUntil) {
+		// Read without the lock, a record is a committed answer (or an
+		// in-progress one, answered as the careful append would); a key
+		// recorded after the read still fails its insert.
+		if err := s.readUnlocked(ctx, func(p *pipeline) { queueStoredResponses(p, s.book, batch, stored) }); err != nil {
+			return nil, false
+		}
+	}
 	deposits, ok := s.lookupDeposits(ctx, gen, depositKeys)
 	if !ok {
 		return nil, false

@@ -13,7 +13,8 @@ import (
 // a timeout, a gateway's redelivery) is answered from its record without
 // failing the optimistic batch it lands in, when this process appended the
 // original; when another process did, the batch is refused and the retry
-// is answered carefully, from the stored record. Either way one transfer.
+// is answered carefully, from the stored record, and the batches after
+// that read their unknown keys first. Either way one transfer per key.
 func TestRetriesAreAnsweredOptimistically(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -45,10 +46,14 @@ func TestRetriesAreAnsweredOptimistically(t *testing.T) {
 		t.Fatalf("the retries were not answered in optimistic batches: before %+v, after %+v", before, after)
 	}
 
-	other := newJournal(f.pool) // another process, whose cache has no record of k2
+	// Another process, whose cache has no record of k2 and k4, appended
+	// them and then stopped (it crashed, say), and their retries come here.
+	other := newJournal(f.pool)
 	defer other.Close()
-	if _, err := submit(other, "k2", "fp"); err != nil {
-		t.Fatal(err)
+	for _, key := range []string{"k2", "k4"} {
+		if _, err := submit(other, key, "fp"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	firstK2, err := submit(f.journal, "k3", "fp") // warm this process's cache past the other's append
 	if err != nil || firstK2.Replayed {
@@ -58,8 +63,19 @@ func TestRetriesAreAnsweredOptimistically(t *testing.T) {
 	if err != nil || !retried.Replayed {
 		t.Fatalf("a retry of the other process's request = %+v %v", retried, err)
 	}
+
+	// That refusal has the next batches read their unknown keys first: the
+	// next retry of the other process's requests is answered optimistically.
+	before = f.journal.Stats()
+	retried, err = submit(f.journal, "k4", "fp")
+	if err != nil || !retried.Replayed {
+		t.Fatalf("the next retry of the other process's request = %+v %v", retried, err)
+	}
+	if after := f.journal.Stats(); after.Optimistic != before.Optimistic+1 || after.Refused != before.Refused {
+		t.Fatalf("the retry after a refused key was not answered optimistically: before %+v, after %+v", before, after)
+	}
 	var n int
-	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM transfers`).Scan(&n); err != nil || n != 3 {
-		t.Fatalf("%d transfers, want 3 (k1, k2, k3) (%v)", n, err)
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM transfers`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d transfers, want 4 (k1, k2, k3, k4) (%v)", n, err)
 	}
 }

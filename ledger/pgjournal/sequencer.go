@@ -29,7 +29,15 @@ type sequencer struct {
 	cache bookCache
 	chain chain
 	pace  pacer
+	// readKeysUntil, while in the future, has optimistic batches read the
+	// idempotency records of the keys the cache does not know before
+	// deciding (see keyTaken).
+	readKeysUntil time.Time
 }
+
+// keyReadWindow is how long optimistic batches read their unknown keys'
+// records after a batch failed on a key another process had recorded.
+const keyReadWindow = time.Minute
 
 // inFlight is how many optimistic batches of a book may be in flight: one
 // running, one queued behind it. More would only split the waiting commands
@@ -211,6 +219,9 @@ func (s *sequencer) land(flying []*flight) []*flight {
 	}
 	s.j.refused.Add(1)
 	s.j.opt.Logger.Debug("optimistic append refused; appending carefully", "book", s.book, "size", len(f.batch), "err", err)
+	if keyTaken(err) {
+		s.readKeysUntil = time.Now().Add(keyReadWindow)
+	}
 	redo := [][]*pending{f.batch}
 	for _, g := range flying {
 		err := s.chain.receive(g.steps, s.j.opt.BatchTimeout)
