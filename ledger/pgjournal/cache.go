@@ -40,9 +40,10 @@ type bookCache struct {
 	// reference (see depositKey).
 	depositKeys map[string]string
 	// records are the idempotency records of the requests the latest
-	// batches decided in one step (see putRecords), so that a retry (a client's after a timeout, a gateway's redelivery) is
-	// answered from its record in an optimistic batch rather than failing
-	// the batch on the key's insert. recordOrder is their insertion order,
+	// batches decided in one step (see putRecords), so that a retry (a
+	// client's after a timeout, a gateway's redelivery) is answered from
+	// its record in an optimistic batch rather than failing the batch on
+	// the key's insert. recordOrder is their insertion order,
 	// a ring of maxCachedRecords, for evicting the oldest.
 	records     map[scopedKey]record
 	recordOrder []scopedKey
@@ -168,8 +169,7 @@ func (c *bookCache) lookup(gen uint64, r accountRefs) (found []ledger.Account, m
 		}
 	}
 	for i, name := range r.names {
-		key := systemKey(ledger.SystemRef{Book: r.books[i], Currency: ledger.Currency(r.currencies[i]), Name: name})
-		if a, hit := c.accounts[c.byRef[key]]; hit {
+		if a, hit := c.accounts[c.byRef[r.systemKey(i)]]; hit {
 			found = append(found, a)
 		} else {
 			missing.books = append(missing.books, r.books[i])
@@ -178,6 +178,11 @@ func (c *bookCache) lookup(gen uint64, r accountRefs) (found []ledger.Account, m
 		}
 	}
 	return found, missing, true
+}
+
+// systemKey is the systemKey of r's i-th system account.
+func (r accountRefs) systemKey(i int) string {
+	return systemKey(ledger.SystemRef{Book: r.books[i], Currency: ledger.Currency(r.currencies[i]), Name: r.names[i]})
 }
 
 // empty reports whether r names no account.

@@ -439,13 +439,13 @@ func (l *loader) queueAccounts(p *pipeline, refs []string, system []ledger.Syste
 	r.ids = slices.DeleteFunc(r.ids, func(id string) bool { return read[id] })
 	r.others = slices.DeleteFunc(r.others, func(ref string) bool { return read[ref] })
 	for i := len(r.names) - 1; i >= 0; i-- {
-		if read[systemKey(ledger.SystemRef{Book: r.books[i], Currency: ledger.Currency(r.currencies[i]), Name: r.names[i]})] {
+		if read[r.systemKey(i)] {
 			r.books = slices.Delete(r.books, i, i+1)
 			r.currencies = slices.Delete(r.currencies, i, i+1)
 			r.names = slices.Delete(r.names, i, i+1)
 		}
 	}
-	if len(r.ids)+len(r.others)+len(r.names) == 0 {
+	if r.empty() {
 		return false
 	}
 	r.queue(p, l.j, func(a ledger.Account) {
@@ -515,29 +515,18 @@ const moveHeadSQL = `
 		RETURNING 1)
 	SELECT 1 / count(*)::int FROM moved`
 
-// queueStoredResponses queues the lookup of the batch's idempotency records
+// queueStoredResponses queues the lookup of the idempotency records of keys
 // (kept per book: a retry goes to the book the request went to). A batch
-// that finishes an in-progress record locks the records it reads, so that
-// no other attempt can take the record's lease (ClaimInProgress) between
-// the check of its holder and the finish.
-func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map[scopedKey]record) {
-	var scopes, keys []string
-	finishing := false
-	add := func(idem *Idempotency) {
-		if idem != nil {
-			scopes = append(scopes, idem.Scope)
-			keys = append(keys, idem.Key)
-			finishing = finishing || idem.Finish
-		}
-	}
-	for _, b := range batch {
-		add(b.req.Idempotency)
-		for _, item := range b.req.Items {
-			add(item.Idempotency)
-		}
-	}
+// that finishes an in-progress record locks the records it reads
+// (finishing), so that no other attempt can take the record's lease
+// (ClaimInProgress) between the check of its holder and the finish.
+func queueStoredResponses(p *pipeline, book string, keys []scopedKey, finishing bool, stored map[scopedKey]record) {
 	if len(keys) == 0 {
 		return
+	}
+	scopes, names := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		scopes[i], names[i] = k.scope, k.key
 	}
 	lock := ""
 	if finishing {
@@ -546,7 +535,7 @@ func queueStoredResponses(p *pipeline, book string, batch []*pending, stored map
 	p.query("read idempotency records", `
 		SELECT r.scope, r.key, r.fingerprint, r.status, r.content_type, r.body, coalesce(r.position, 0), coalesce(r.lease_holder, '')
 		FROM unnest($1::text[], $2::text[]) AS k(scope, key), LATERAL (
-			SELECT * FROM idempotency_keys WHERE book = $3 AND scope = k.scope AND key = k.key OFFSET 0`+lock+`) r`, []any{scopes, keys, book},
+			SELECT * FROM idempotency_keys WHERE book = $3 AND scope = k.scope AND key = k.key OFFSET 0`+lock+`) r`, []any{scopes, names, book},
 		func(rows pgx.Rows) error {
 			var r record
 			if err := rows.Scan(&r.Scope, &r.Key, &r.Fingerprint, &r.Response.Status, &r.Response.ContentType, &r.Response.Body, &r.Position, &r.leaseHolder); err != nil {

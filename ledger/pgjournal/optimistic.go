@@ -2,6 +2,7 @@ package pgjournal
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/tallyledger/tally/ledger"
@@ -52,12 +53,9 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 	var system []ledger.SystemRef
 	var holdIDs []string
 	var depositKeys []ledger.DepositKey
-	var keys []scopedKey
-	for _, b := range batch {
-		if b.req.Idempotency != nil && b.req.Idempotency.Finish {
-			return nil, false
-		}
-		keys = appendKeys(keys, b.req)
+	keys, finishing := idempotencyKeys(batch)
+	if finishing {
+		return nil, false
 	}
 	for _, cmd := range commands(batch) {
 		switch c := cmd.(type) {
@@ -101,7 +99,8 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		// Read without the lock, a record is a committed answer (or an
 		// in-progress one, answered as the careful append would); a key
 		// recorded after the read still fails its insert.
-		if err := s.readUnlocked(ctx, func(p *pipeline) { queueStoredResponses(p, s.book, batch, stored) }); err != nil {
+		unknown := slices.DeleteFunc(slices.Clone(keys), func(k scopedKey) bool { _, hit := stored[k]; return hit })
+		if err := s.readUnlocked(ctx, func(p *pipeline) { queueStoredResponses(p, s.book, unknown, false, stored) }); err != nil {
 			return nil, false
 		}
 	}

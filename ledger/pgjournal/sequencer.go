@@ -306,7 +306,8 @@ func (s *sequencer) appendCareful(batch []*pending) ([]result, error) {
 	var p pipeline
 	p.begin(false)
 	queueHead(&p, s.book, &h, &headRow)
-	queueStoredResponses(&p, s.book, batch, stored)
+	keys, finishing := idempotencyKeys(batch)
+	queueStoredResponses(&p, s.book, keys, finishing, stored)
 	queueOtherBooks(&p, s.j, s.book, batch)
 	second := load.queueFirst(&p)
 	if err := p.send(t.ctx, t.conn); err != nil {
@@ -566,17 +567,22 @@ func (s *sequencer) write(t *appendTx, p *pipeline, d decision, moved bool) erro
 
 type scopedKey struct{ scope, key string }
 
-// appendKeys appends the idempotency keys of req and of its items.
-func appendKeys(keys []scopedKey, req Request) []scopedKey {
-	if idem := req.Idempotency; idem != nil {
-		keys = append(keys, scopedKey{idem.Scope, idem.Key})
-	}
-	for _, item := range req.Items {
-		if idem := item.Idempotency; idem != nil {
+// idempotencyKeys lists the idempotency keys of the batch's requests and
+// their items, and says whether one of them finishes an in-progress record.
+func idempotencyKeys(batch []*pending) (keys []scopedKey, finishing bool) {
+	add := func(idem *Idempotency) {
+		if idem != nil {
 			keys = append(keys, scopedKey{idem.Scope, idem.Key})
+			finishing = finishing || idem.Finish
 		}
 	}
-	return keys
+	for _, b := range batch {
+		add(b.req.Idempotency)
+		for _, item := range b.req.Items {
+			add(item.Idempotency)
+		}
+	}
+	return keys, finishing
 }
 
 // record is a stored idempotency record.
