@@ -18,6 +18,7 @@ const (
 	CheckBalanced       = "balanced"        // each event's postings sum to zero per currency
 	CheckRunningBalance = "running_balance" // each balance_after is the sum of the account's amounts so far
 	CheckReadable       = "readable"        // the stored rows can be read as an event
+	CheckRecordedOrder  = "recorded_order"  // recorded times never go backwards (as-of reads search by them)
 )
 
 // VerifyOptions tune Verify. Zero values take the defaults.
@@ -287,6 +288,7 @@ func (s *Set) Verify(ctx context.Context, book string, opt VerifyOptions) (*Repo
 type chainCheck struct {
 	position                int64
 	hash                    string
+	recorded                time.Time
 	gap, broken, unbalanced bool
 }
 
@@ -312,7 +314,11 @@ func (c *chainCheck) check(e ledger.Event, problem func(Problem)) {
 		c.unbalanced = true
 		problem(Problem{Check: CheckBalanced, Position: e.Position, Detail: fmt.Sprintf("position %d: %v", e.Position, err)})
 	}
-	c.position, c.hash = e.Position, e.Hash
+	if e.RecordedAt.Before(c.recorded) {
+		problem(Problem{Check: CheckRecordedOrder, Position: e.Position, Detail: fmt.Sprintf("position %d was recorded at %s, before position %d (%s)",
+			e.Position, e.RecordedAt.UTC().Format(time.RFC3339Nano), c.position, c.recorded.UTC().Format(time.RFC3339Nano))})
+	}
+	c.position, c.hash, c.recorded = e.Position, e.Hash, e.RecordedAt
 }
 
 // compareAll compares every replayed projection with its live tables in

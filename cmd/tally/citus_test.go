@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,6 +161,43 @@ func TestCitusBooksOnTwoWorkersTwoProcessesAndAKill(t *testing.T) {
 		}
 		txn := post("/v1/transactions", fmt.Sprintf(`{"legs":[{"from":%q,"to":%q,"amount":"1.00","currency":"NGN"},{"from":%q,"to":%q,"amount":"0.50","currency":"NGN"}]}`, w[1], w[2], w[2], w[0]), http.StatusCreated)
 		post("/v1/transactions/"+txn["id"].(string)+"/reverse", `{}`, http.StatusCreated)
+		// Every read, through the other process: lookups by id alone (each
+		// book's primary key probed), balances as of a time (its position
+		// searched for by position), lists and the audit.
+		tr := post("/v1/transfers", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"0.25","currency":"NGN"}`, w[0], w[1]), http.StatusCreated)
+		acknowledged++
+		at := url.QueryEscape(time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano))
+		for _, path := range []string{
+			"/v1/accounts/" + w[0], "/v1/accounts/" + w[0] + "/balance", "/v1/accounts/" + w[0] + "/balance?at=" + at,
+			"/v1/accounts/" + w[0] + "/balance?position=3", "/v1/accounts/" + w[0] + "/entries", "/v1/accounts?currency=NGN",
+			"/v1/transfers/" + tr["id"].(string), "/v1/transfers?account=" + w[0], "/v1/transfers",
+			"/v1/holds/" + hold["id"].(string), "/v1/holds?account=" + w[0],
+			"/v1/transactions/" + txn["id"].(string), "/v1/transactions?account=" + w[1],
+			"/v1/events?book=" + book, "/v1/events?book=" + book + "&account=" + w[0] + "&type=transfer.completed",
+			"/v1/deposits", "/v1/refunds", "/v1/withdrawals", "/v1/adjustments/proposals",
+			"/v1/audit/trial-balance?book=" + book, "/v1/audit/trial-balance?book=" + book + "&at=" + at,
+		} {
+			if r := call(client, b.base, "GET", path, nil); r.status != 200 {
+				t.Errorf("GET %s: %d %s", path, r.status, r.body)
+			}
+		}
+		for _, path := range []string{"/v1/transfers/tr_none", "/v1/deposits/dep_none", "/v1/refunds/rf_none", "/v1/holds/hold_none"} {
+			if r := call(client, b.base, "GET", path, nil); r.status != 404 {
+				t.Errorf("GET %s: %d %s", path, r.status, r.body)
+			}
+		}
+		now := call(client, b.base, "GET", "/v1/accounts/"+w[0]+"/balance", nil)
+		asOf := call(client, b.base, "GET", "/v1/accounts/"+w[0]+"/balance?at="+at, nil)
+		var nowBalance, asOfBalance struct {
+			Balance string `json:"balance"`
+		}
+		if json.Unmarshal(now.body, &nowBalance) != nil || json.Unmarshal(asOf.body, &asOfBalance) != nil ||
+			nowBalance.Balance == "" || asOfBalance.Balance != nowBalance.Balance {
+			t.Errorf("balance of %s now: %s; as of now: %s", w[0], now.body, asOf.body)
+		}
+		if t.Failed() {
+			t.Fatalf("process b:\n%s", b.logTail())
+		}
 	}
 	for _, book := range books {
 		t.Run("book "+book+" is gap-free, chained, balanced and verified", func(t *testing.T) {
