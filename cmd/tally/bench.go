@@ -185,6 +185,11 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	if t.databaseURL != "" {
+		if err := analyze(ctx, t.databaseURL); err != nil {
+			return err
+		}
+	}
 	var sub *benchSubscriber
 	if cfg.subscribe {
 		if sub, err = startBenchSubscriber(ctx, t.base, cfg.adminKey); err != nil {
@@ -436,4 +441,17 @@ func benchRebuild(ctx context.Context, t *benchTarget, cfg benchConfig, wallets 
 		results = append(results, r)
 	}
 	return results, nil
+}
+
+// analyze gathers the planner's statistics once the wallets are open, as
+// autovacuum would for a database in service: a fresh one has none for its
+// first minute, and PostgreSQL plans what it runs then from guesses.
+func analyze(ctx context.Context, databaseURL string) error {
+	pool, err := pgxpool.New(ctx, databaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	_, err = pool.Exec(ctx, "ANALYZE")
+	return err
 }
