@@ -152,8 +152,9 @@ func (s *Store) BalanceAt(ctx context.Context, ref string, position int64) (Bala
 	if err != nil {
 		return b, classify(err)
 	}
-	// Every table by its book: one shard on Citus, which plans no correlated
-	// subquery beside a subquery in FROM otherwise.
+	// Every table is named by the book, so Citus runs this on one shard;
+	// across shards it cannot plan a correlated subquery beside a subquery
+	// in FROM (the single statement this was before answered 500 there).
 	err = q.QueryRow(ctx, `
 		SELECT upto.pos, coalesce((SELECT p.balance_after FROM postings p WHERE p.book = $1 AND p.account_id = $2 AND p.position <= upto.pos
 		                           ORDER BY p.position DESC, p.seq DESC LIMIT 1), 0)::text
