@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +67,12 @@ func (s *Set) Rebuild(ctx context.Context, names []string, opt RebuildOptions) (
 		return nil, err
 	}
 	defer ss.close()
+	if ss.citus {
+		// The swap locks every book's head in one statement and joins the
+		// live tables with the session's copies, neither of which Citus
+		// runs: refuse before replaying anything (docs/scale-out.md).
+		return nil, errors.New("projections: rebuild does not run on a Citus coordinator yet (verify, which compares the same tables, does); see docs/scale-out.md")
+	}
 
 	heads, err := pgjournal.Heads(ctx, s.pool)
 	if err != nil {
