@@ -2,7 +2,7 @@ package projections
 
 import (
 	"context"
-	"errors"
+	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,13 +67,6 @@ func (s *Set) Rebuild(ctx context.Context, names []string, opt RebuildOptions) (
 		return nil, err
 	}
 	defer ss.close()
-	if ss.citus {
-		// The swap locks every book's head in one statement and joins the
-		// live tables with the session's copies, neither of which Citus
-		// runs: refuse before replaying anything (docs/scale-out.md).
-		return nil, errors.New("projections: rebuild does not run on a Citus coordinator yet (verify, which compares the same tables, does); see docs/scale-out.md")
-	}
-
 	heads, err := pgjournal.Heads(ctx, s.pool)
 	if err != nil {
 		return nil, err
@@ -118,7 +111,7 @@ func (s *Set) swap(ctx context.Context, ss *session, tx pgx.Tx, heads []pgjourna
 	// locking every book's (in name order) cannot deadlock with them; the
 	// table lock then holds off a book created meanwhile, which has no head
 	// row to lock yet.
-	if _, err := tx.Exec(ctx, `SELECT book FROM book_heads ORDER BY book FOR UPDATE`); err != nil {
+	if err := lockHeads(ctx, tx, heads, ss.citus); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `LOCK TABLE events IN SHARE MODE`); err != nil {
@@ -145,13 +138,18 @@ func (s *Set) swap(ctx context.Context, ss *session, tx pgx.Tx, heads []pgjourna
 	if len(async) > 0 {
 		// A runner holds its checkpoint row while it applies a page: wait
 		// for it, and keep it off these tables until the commit.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM projection_checkpoints WHERE projection = ANY($1) FOR UPDATE`, async); err != nil {
+		if err := lockCheckpoints(ctx, tx, async, now, ss.citus); err != nil {
 			return err
 		}
 	}
 	counts := make([]swapCounts, len(ss.tables))
 	// Children before parents for deletes, parents before children for writes.
 	for i := len(ss.tables) - 1; i >= 0; i-- {
+		if ss.citus {
+			if err := ss.copyLive(ctx, tx, ss.tables[i], now); err != nil {
+				return err
+			}
+		}
 		if counts[i].deleted, err = ss.deleteStale(ctx, tx, ss.tables[i]); err != nil {
 			return err
 		}
@@ -166,10 +164,11 @@ func (s *Set) swap(ctx context.Context, ss *session, tx pgx.Tx, heads []pgjourna
 	}
 	for _, name := range async {
 		for _, h := range now {
+			// The time as a parameter: Citus takes no now() in DO UPDATE SET.
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO projection_checkpoints (projection, book, position) VALUES ($1, $2, $3)
-				ON CONFLICT (projection, book) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
-				name, h.Book, h.Position); err != nil {
+				INSERT INTO projection_checkpoints (projection, book, position, updated_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (projection, book) DO UPDATE SET position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
+				name, h.Book, h.Position, time.Now()); err != nil {
 				return err
 			}
 		}
@@ -193,4 +192,40 @@ func spansOf(members []member, after, upto int64) map[string]span {
 		spans[m.proj.Name()] = span{after, upto}
 	}
 	return spans
+}
+
+// lockHeads locks every book's head row, in name order. On Citus, where
+// the rows live on the books' shards, one statement per book (Citus locks
+// rows of one shard at a time).
+func lockHeads(ctx context.Context, tx pgx.Tx, heads []pgjournal.Head, citus bool) error {
+	if !citus {
+		_, err := tx.Exec(ctx, `SELECT book FROM book_heads ORDER BY book FOR UPDATE`)
+		return err
+	}
+	books := make([]string, 0, len(heads))
+	for _, h := range heads {
+		books = append(books, h.Book)
+	}
+	sort.Strings(books)
+	for _, b := range books {
+		if _, err := tx.Exec(ctx, `SELECT book FROM book_heads WHERE book = $1 FOR UPDATE`, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockCheckpoints locks the async projections' checkpoint rows (one
+// statement per book on Citus, as lockHeads).
+func lockCheckpoints(ctx context.Context, tx pgx.Tx, async []string, heads []pgjournal.Head, citus bool) error {
+	if !citus {
+		_, err := tx.Exec(ctx, `SELECT 1 FROM projection_checkpoints WHERE projection = ANY($1) FOR UPDATE`, async)
+		return err
+	}
+	for _, h := range heads {
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM projection_checkpoints WHERE projection = ANY($1) AND book = $2 FOR UPDATE`, async, h.Book); err != nil {
+			return err
+		}
+	}
+	return nil
 }

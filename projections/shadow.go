@@ -35,7 +35,8 @@ type session struct {
 	failed   map[string]string
 	// citus: the live tables are distributed (or reference) tables, which
 	// Citus does not join reliably with a session's temporary tables, so
-	// compare copies the book's live rows into one first.
+	// compare (and rebuild's swap, see copyLive) copies the live rows into
+	// one first.
 	citus bool
 }
 
@@ -96,7 +97,7 @@ func (ss *session) init(ctx context.Context) error {
 				return err
 			}
 			if ss.citus {
-				// Where compare copies the live rows (see there); made
+				// Where compare and copyLive copy the live rows; made
 				// here, as verify compares in a read-only transaction.
 				if _, err := ss.conn.Exec(ctx, `CREATE TEMP TABLE `+info.liveCopy()+` AS SELECT `+strings.Join(info.cols, ", ")+` FROM `+info.shadow+` WITH NO DATA`); err != nil {
 					return fmt.Errorf("projections: copy of live %s: %w", t.Name, err)
@@ -451,11 +452,79 @@ type swapCounts struct {
 
 // deleteStale removes live rows whose key the rebuilt copy lacks.
 func (ss *session) deleteStale(ctx context.Context, tx pgx.Tx, t *tableInfo) (int64, error) {
+	if ss.citus {
+		n, err := ss.applyPages(ctx, tx, `SELECT `+t.keyList("l")+` FROM `+t.liveCopy()+` l WHERE NOT EXISTS (SELECT 1 FROM `+t.shadow+` s WHERE `+t.keyMatch("l", "s")+`)`,
+			`DELETE FROM `+t.live+` WHERE (`+t.keyList("")+`) IN (SELECT `+t.keyList("")+` FROM jsonb_populate_recordset(NULL::`+t.live+`, $1))`)
+		if err != nil {
+			return 0, fmt.Errorf("projections: rebuild %s: delete: %w", t.name, err)
+		}
+		return n, nil
+	}
 	tag, err := tx.Exec(ctx, `DELETE FROM `+t.live+` l WHERE NOT EXISTS (SELECT 1 FROM `+t.shadow+` s WHERE `+t.keyMatch("l", "s")+`)`)
 	if err != nil {
 		return 0, fmt.Errorf("projections: rebuild %s: delete: %w", t.name, err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// copyLive copies the live table's rows of every book into the session
+// (liveCopy), on Citus, where the live table cannot be joined with the
+// session's tables: one statement per book, which Citus routes to the
+// book's shard. deleteStale and writeChanged then compare the copies.
+func (ss *session) copyLive(ctx context.Context, tx pgx.Tx, t *tableInfo, heads []pgjournal.Head) error {
+	copied := t.liveCopy()
+	if _, err := tx.Exec(ctx, `DELETE FROM `+copied); err != nil {
+		return fmt.Errorf("projections: rebuild %s: %w", t.name, err)
+	}
+	for _, h := range heads {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+copied+` SELECT `+strings.Join(t.cols, ", ")+` FROM `+t.live+` WHERE (`+t.book+`)`, h.Book); err != nil {
+			return fmt.Errorf("projections: rebuild %s: copy the live rows: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// applyPages runs apply on the rows query finds between the session's
+// copies, rebuildPage rows at a time, each page handed over as a JSON
+// array Citus expands on the coordinator. It returns the rows apply
+// affected.
+func (ss *session) applyPages(ctx context.Context, tx pgx.Tx, query, apply string) (int64, error) {
+	if _, err := tx.Exec(ctx, `DROP TABLE IF EXISTS pg_temp.rebuild_diff`); err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE rebuild_diff AS SELECT row_number() OVER () AS n, to_jsonb(d) AS r FROM (`+query+`) d`); err != nil {
+		return 0, err
+	}
+	var total int64
+	for from := 0; ; from += rebuildPage {
+		var page *string
+		if err := tx.QueryRow(ctx, `SELECT jsonb_agg(r ORDER BY n)::text FROM rebuild_diff WHERE n > $1 AND n <= $2`, from, from+rebuildPage).Scan(&page); err != nil {
+			return 0, err
+		}
+		if page == nil {
+			return total, nil
+		}
+		tag, err := tx.Exec(ctx, apply, *page)
+		if err != nil {
+			return 0, err
+		}
+		total += tag.RowsAffected()
+	}
+}
+
+// rebuildPage is how many rows applyPages hands over at a time.
+const rebuildPage = 5000
+
+// keyList lists the primary-key columns, prefixed with alias if any.
+func (t *tableInfo) keyList(alias string) string {
+	var out []string
+	for _, k := range t.key {
+		if alias != "" {
+			k = alias + "." + k
+		}
+		out = append(out, k)
+	}
+	return strings.Join(out, ", ")
 }
 
 // writeChanged inserts the copy's rows the live table lacks or holds
@@ -475,6 +544,17 @@ func (ss *session) writeChanged(ctx context.Context, tx pgx.Tx, t *tableInfo) (i
 	conflict := `DO NOTHING`
 	if len(set) > 0 {
 		conflict = `DO UPDATE SET ` + strings.Join(set, ", ")
+	}
+	if ss.citus {
+		n, err := ss.applyPages(ctx, tx, `SELECT `+strings.Join(scols, ", ")+` FROM `+t.shadow+` s LEFT JOIN `+t.liveCopy()+` l ON `+t.keyMatch("s", "l")+`
+			WHERE `+t.keyNull("l")+` OR `+t.row("l")+` IS DISTINCT FROM `+t.row("s"),
+			`INSERT INTO `+t.live+` (`+strings.Join(t.cols, ", ")+`)
+			SELECT `+strings.Join(t.cols, ", ")+` FROM jsonb_populate_recordset(NULL::`+t.live+`, $1)
+			ON CONFLICT (`+strings.Join(t.key, ", ")+`) `+conflict)
+		if err != nil {
+			return 0, fmt.Errorf("projections: rebuild %s: write: %w", t.name, err)
+		}
+		return n, nil
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO `+t.live+` (`+strings.Join(t.cols, ", ")+`)
 		SELECT `+strings.Join(scols, ", ")+` FROM `+t.shadow+` s LEFT JOIN `+t.live+` l ON `+t.keyMatch("s", "l")+`
