@@ -67,6 +67,7 @@ func (s *Set) Rebuild(ctx context.Context, names []string, opt RebuildOptions) (
 		return nil, err
 	}
 	defer ss.close()
+
 	heads, err := pgjournal.Heads(ctx, s.pool)
 	if err != nil {
 		return nil, err
