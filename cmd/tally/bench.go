@@ -219,6 +219,7 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 	fmt.Fprintln(tw, "run\tmode\tclients\tops/s\tp50 ms\tp99 ms\tp999 ms\terrors\tcmds/batch\toptimistic\tgo µs/op\tpg µs/op\tload µs/op\tpgbench tps\ttally/pgbench\t")
 	tw.Flush()
 	runID := strconv.FormatInt(time.Now().Unix()%100000, 10)
+	meter := &cpuMeter{databaseURL: t.databaseURL}
 	for run := 1; run <= cfg.runs; run++ {
 		for _, clients := range cfg.sweep {
 			var rows []benchRow
@@ -251,7 +252,7 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 						watched <- d
 					}()
 				}
-				res, err := runLoadApart(ctx, spec, &cpuMeter{databaseURL: t.databaseURL}, t.main != nil)
+				res, err := runLoadApart(ctx, spec, meter, t.main != nil)
 				close(stop)
 				if err != nil {
 					return err

@@ -15,29 +15,32 @@ import (
 // throughput, and it shows where the cost lies. It reads /proc, so it
 // measures nothing (zero) where there is none, and PostgreSQL only when the
 // server runs on this machine.
+//
+// PostgreSQL's time is that of the postmaster and every process it has
+// started: the live ones, read one by one, and those that ended, which the
+// kernel adds to the postmaster's children's time once it reaps them. So
+// the backends and autovacuum workers that start or end during a run count
+// too. (A fixed list of the processes alive when the window opened missed
+// them: the third webhook run of three sets read 84–88 µs of PostgreSQL per
+// operation against 121–143 µs in the first two.)
 type cpuMeter struct {
 	databaseURL string
-	pids        []int
+	postmaster  int
 }
 
 // cpuSample is CPU time spent so far.
 type cpuSample struct{ self, postgres time.Duration }
 
-// start finds the server's processes: every backend and auxiliary process
-// pg_stat_activity lists (the pool's connections stay open through a run).
+// start finds the postmaster (the parent of a backend it connects to) and
+// takes the first sample.
 func (m *cpuMeter) start(ctx context.Context) cpuSample {
-	m.pids = nil
-	if m.databaseURL != "" {
+	if m.databaseURL != "" && m.postmaster == 0 {
 		if conn, err := pgx.Connect(ctx, m.databaseURL); err == nil {
-			rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()`)
-			if err == nil {
-				for rows.Next() {
-					var pid int
-					if rows.Scan(&pid) == nil {
-						m.pids = append(m.pids, pid)
-					}
+			var pid int
+			if conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid) == nil {
+				if st, ok := readStat(pid); ok {
+					m.postmaster = st.ppid
 				}
-				rows.Close()
 			}
 			conn.Close(ctx)
 		}
@@ -47,26 +50,47 @@ func (m *cpuMeter) start(ctx context.Context) cpuSample {
 
 func (m *cpuMeter) sample() cpuSample {
 	s := cpuSample{self: processCPU()}
-	for _, pid := range m.pids {
-		s.postgres += procCPU(pid)
+	if m.postmaster == 0 {
+		return s
+	}
+	if st, ok := readStat(m.postmaster); ok {
+		s.postgres = st.cpu + st.children
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(pid); ok && st.ppid == m.postmaster {
+			s.postgres += st.cpu
+		}
 	}
 	return s
 }
 
-// procCPU is a process's user and system time from /proc/<pid>/stat.
-func procCPU(pid int) time.Duration {
+// procStat is what cpuMeter reads of a process's /proc/<pid>/stat: its
+// parent, its user and system time, and that of its children it has reaped.
+type procStat struct {
+	ppid          int
+	cpu, children time.Duration
+}
+
+func readStat(pid int) (procStat, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return procStat{}, false
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
-	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 15 {
+		return procStat{}, false
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
+	n := func(i int) time.Duration {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		const ticks = 100 // USER_HZ on Linux
+		return time.Duration(v) * time.Second / ticks
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return procStat{ppid: ppid, cpu: n(11) + n(12), children: n(13) + n(14)}, true
 }

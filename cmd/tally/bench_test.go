@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -52,9 +53,10 @@ func TestBenchSmoke(t *testing.T) {
 
 	var out bytes.Buffer
 	chart := filepath.Join(t.TempDir(), "bench.svg")
+	results := filepath.Join(t.TempDir(), "bench.json")
 	args := []string{"-url", srv.URL, "-admin-key", "bench-key", "-database-url", url, "-paystack-secret", secret,
 		"-sweep", "1,4", "-duration", "1s", "-warmup", "200ms", "-wallets", "10", "-pgbench-scale", "1",
-		"-rebuild-events", "200", "-out", chart, "-mode", "uniform,hot,webhook,batch,hold", "-retries", "0.2"}
+		"-rebuild-events", "200", "-out", chart, "-json", results, "-mode", "uniform,hot,webhook,batch,hold", "-retries", "0.2"}
 	cfg, err := parseBenchFlags(args, &out)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +75,21 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "first error:") { // retries included: each is answered 2xx
 		t.Errorf("a request failed")
+	}
+	// PostgreSQL runs on this machine: its CPU time is measured in every run.
+	var report struct {
+		Results []struct {
+			Mode             string `json:"mode"`
+			CPUPostgresPerOp int64  `json:"cpu_postgres_per_op_ns"`
+		} `json:"results"`
+	}
+	if b, err := os.ReadFile(results); err != nil || json.Unmarshal(b, &report) != nil || len(report.Results) == 0 {
+		t.Errorf("no results written: %v", err)
+	}
+	for _, r := range report.Results {
+		if r.CPUPostgresPerOp <= 0 {
+			t.Errorf("%s: no PostgreSQL CPU measured", r.Mode)
+		}
 	}
 	if svg, err := os.ReadFile(chart); err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
 		t.Errorf("no chart written: %v", err)
