@@ -37,9 +37,14 @@ func (m *cpuMeter) start(ctx context.Context) cpuSample {
 	if m.databaseURL != "" && m.postmaster == 0 {
 		if conn, err := pgx.Connect(ctx, m.databaseURL); err == nil {
 			var pid int
+			// The pid is this machine's only if a postgres process has it
+			// here, and its parent is a postgres process too (not a
+			// stranger's, nor init for a server elsewhere).
 			if conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid) == nil {
-				if st, ok := readStat(pid); ok {
-					m.postmaster = st.ppid
+				if st, ok := readStat(pid); ok && st.postgres {
+					if pm, ok := readStat(st.ppid); ok && pm.postgres {
+						m.postmaster = st.ppid
+					}
 				}
 			}
 			conn.Close(ctx)
@@ -70,10 +75,12 @@ func (m *cpuMeter) sample() cpuSample {
 }
 
 // procStat is what cpuMeter reads of a process's /proc/<pid>/stat: its
-// parent, its user and system time, and that of its children it has reaped.
+// parent, its user and system time, that of its children it has reaped,
+// and whether it is a postgres process.
 type procStat struct {
 	ppid          int
 	cpu, children time.Duration
+	postgres      bool
 }
 
 func readStat(pid int) (procStat, bool) {
@@ -82,7 +89,11 @@ func readStat(pid int) (procStat, bool) {
 		return procStat{}, false
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	end := strings.LastIndexByte(string(b), ')')
+	if end < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(string(b[end+1:]))
 	if len(f) < 15 {
 		return procStat{}, false
 	}
@@ -92,5 +103,6 @@ func readStat(pid int) (procStat, bool) {
 		return time.Duration(v) * time.Second / ticks
 	}
 	ppid, _ := strconv.Atoi(f[1])
-	return procStat{ppid: ppid, cpu: n(11) + n(12), children: n(13) + n(14)}, true
+	name := string(b[strings.IndexByte(string(b), '(')+1 : end])
+	return procStat{ppid: ppid, cpu: n(11) + n(12), children: n(13) + n(14), postgres: name == "postgres"}, true
 }
