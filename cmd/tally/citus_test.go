@@ -319,3 +319,53 @@ func TestCitusBooksOnTwoWorkersTwoProcessesAndAKill(t *testing.T) {
 		t.Fatalf("%d transfers in the projection, %d acknowledged", n, acknowledged)
 	}
 }
+
+// Four-eyes adjustments and API keys on Citus: keys (a table of no book)
+// are created and used, an adjustment is proposed by one admin key and
+// approved by another, another rejected, and the book verifies.
+func TestCitusProposalsAndKeys(t *testing.T) {
+	db := testdb.NewCitus(t)
+	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=false", "TALLY_ADJUSTMENT_APPROVAL=required")
+	p.start()
+	client := &http.Client{Timeout: 30 * time.Second}
+	do := func(method, path, body string, want int, headers ...string) map[string]any {
+		t.Helper()
+		var raw []byte
+		if body != "" {
+			raw = []byte(body)
+		}
+		r := call(client, p.base, method, path, raw, headers...)
+		var out map[string]any
+		if r.status != want || (len(r.body) > 0 && json.Unmarshal(r.body, &out) != nil) {
+			t.Fatalf("%s %s: %d %s, want %d\n%s", method, path, r.status, r.body, want, p.logTail())
+		}
+		return out
+	}
+	keyOf := func(name string) string {
+		return do("POST", "/v1/keys", `{"name":"`+name+`","scopes":["admin"]}`, http.StatusCreated)["key"].(string)
+	}
+	alice, bob := keyOf("alice"), keyOf("bob")
+	acc := do("POST", "/v1/accounts", `{"owner":"o1","currency":"NGN","book":"ledger1"}`, http.StatusCreated)["id"].(string)
+	propose := func(key, amount, idem string) string {
+		return do("POST", "/v1/adjustments", fmt.Sprintf(`{"account":%q,"direction":"credit","amount":%q,"currency":"NGN","reason":"float"}`, acc, amount),
+			http.StatusAccepted, "Authorization", "Bearer "+key, "Idempotency-Key", idem)["id"].(string)
+	}
+	approved, rejected := propose(alice, "100.00", "p1"), propose(alice, "5.00", "p2")
+	do("POST", "/v1/adjustments/proposals/"+approved+"/approve", "", http.StatusForbidden, "Authorization", "Bearer "+alice)
+	do("POST", "/v1/adjustments/proposals/"+approved+"/approve", "", http.StatusOK, "Authorization", "Bearer "+bob)
+	do("POST", "/v1/adjustments/proposals/"+rejected+"/reject", `{"reason":"not needed"}`, http.StatusOK, "Authorization", "Bearer "+bob)
+	if got := do("GET", "/v1/accounts/"+acc+"/balance", "", http.StatusOK)["balance"]; got != "100.00" {
+		t.Fatalf("balance after one approved and one rejected proposal: %v", got)
+	}
+	for id, status := range map[string]string{approved: "posted", rejected: "rejected"} {
+		if got := do("GET", "/v1/adjustments/proposals/"+id, "", http.StatusOK)["status"]; got != status {
+			t.Errorf("proposal %s: status %v, want %s", id, got, status)
+		}
+	}
+	do("GET", "/v1/adjustments/proposals?status=posted", "", http.StatusOK)
+	do("GET", "/v1/keys", "", http.StatusOK)
+	rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK)
+	if rep["ok"] != true {
+		t.Fatalf("verify: %v", rep)
+	}
+}
