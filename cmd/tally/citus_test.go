@@ -369,3 +369,69 @@ func TestCitusProposalsAndKeys(t *testing.T) {
 		t.Fatalf("verify: %v", rep)
 	}
 }
+
+// A deposit, its refund and a withdrawal on Citus, through the sandbox
+// gateway: the deposit's first step writes its reference to
+// deposit_references (a reference table), the gateway's signed webhook
+// credits the wallet, the refund debits it, and the payout's webhook
+// settles the withdrawal.
+func TestCitusDepositRefundAndWithdrawal(t *testing.T) {
+	db := testdb.NewCitus(t)
+	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=true")
+	p.start()
+	client := &http.Client{Timeout: 30 * time.Second}
+	do := func(method, path, body string, want int, headers ...string) map[string]any {
+		t.Helper()
+		var raw []byte
+		if body != "" {
+			raw = []byte(body)
+		}
+		r := call(client, p.base, method, path, raw, headers...)
+		var out map[string]any
+		if r.status != want || (len(r.body) > 0 && json.Unmarshal(r.body, &out) != nil) {
+			t.Fatalf("%s %s: %d %s, want %d\n%s", method, path, r.status, r.body, want, p.logTail())
+		}
+		return out
+	}
+	balance := func(acc, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := do("GET", "/v1/accounts/"+acc+"/balance", "", http.StatusOK)["balance"]
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("balance of %s: %v, want %s\n%s", acc, got, want, p.logTail())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	acc := do("POST", "/v1/accounts", `{"owner":"o1","currency":"NGN","book":"ledger1"}`, http.StatusCreated)["id"].(string)
+	dep := do("POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"100.00","currency":"NGN","gateway":"sandbox"}`, acc),
+		http.StatusCreated, "Idempotency-Key", "dep-1")
+	if r := call(client, p.base, "POST", "/sandbox/checkout/"+dep["reference"].(string)+"/pay", nil); r.status >= 400 {
+		t.Fatalf("sandbox pay: %d %s", r.status, r.body)
+	}
+	balance(acc, "100.00")
+	if got := do("GET", "/v1/deposits/"+dep["id"].(string), "", http.StatusOK)["status"]; got != "succeeded" {
+		t.Fatalf("deposit status %v", got)
+	}
+	do("POST", "/v1/refunds", fmt.Sprintf(`{"deposit":%q,"amount":"40.00","reason":"customer asked"}`, dep["id"]), http.StatusCreated, "Idempotency-Key", "ref-1")
+	balance(acc, "60.00")
+	// A withdrawal: the sandbox pays out and reports the outcome by webhook
+	// (a withdrawal's destination is looked up without its book).
+	wd := do("POST", "/v1/withdrawals", fmt.Sprintf(`{"account":%q,"amount":"25.00","currency":"NGN","gateway":"sandbox",
+		"destination":{"bank_code":"058","account_number":"0123456789","account_name":"Ada Obi"}}`, acc), http.StatusCreated, "Idempotency-Key", "wd-1")
+	balance(acc, "35.00")
+	deadline := time.Now().Add(15 * time.Second)
+	for do("GET", "/v1/withdrawals/"+wd["id"].(string), "", http.StatusOK)["status"] != "succeeded" {
+		if time.Now().After(deadline) {
+			t.Fatalf("withdrawal %s not succeeded\n%s", wd["id"], p.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK); rep["ok"] != true {
+		t.Fatalf("verify: %v", rep)
+	}
+}

@@ -122,14 +122,22 @@ func scanDestination(row pgx.Row) (Destination, error) {
 // reuses the gateway's recipient for the same bank account, if an earlier
 // payout through that gateway created one.
 func (s *Store) SaveDestination(ctx context.Context, d Destination) error {
-	_, err := s.pool.Exec(ctx, `
+	// Two statements: Citus takes no subquery in an INSERT. Two payouts to
+	// one bank account at once may each find no recipient and create one at
+	// the gateway, as they could before.
+	var recipient *string
+	err := s.pool.QueryRow(ctx, `
+		SELECT recipient_code FROM withdrawal_destinations
+		WHERE book = $1 AND gateway = $2 AND bank_code = $3 AND account_number = $4 AND recipient_code IS NOT NULL
+		ORDER BY created_at DESC LIMIT 1`, d.Book, d.Gateway, d.BankCode, d.AccountNumber).Scan(&recipient)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return classify(err)
+	}
+	_, err = s.pool.Exec(ctx, `
 		INSERT INTO withdrawal_destinations (book, id, gateway, bank_code, account_number, account_name, masked_number, recipient_code)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, (
-			SELECT recipient_code FROM withdrawal_destinations
-			WHERE book = $1 AND gateway = $3 AND bank_code = $4 AND account_number = $5 AND recipient_code IS NOT NULL
-			ORDER BY created_at DESC LIMIT 1))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (book, id) DO NOTHING`,
-		d.Book, d.ID, d.Gateway, d.BankCode, d.AccountNumber, d.AccountName, d.MaskedNumber)
+		d.Book, d.ID, d.Gateway, d.BankCode, d.AccountNumber, d.AccountName, d.MaskedNumber, recipient)
 	return classify(err)
 }
 
