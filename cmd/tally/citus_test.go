@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tallyledger/tally/ledger/pgjournal/journaltest"
+	"github.com/tallyledger/tally/projections/sinks"
 	"github.com/tallyledger/tally/schema/testdb"
 )
 
@@ -433,5 +436,61 @@ func TestCitusDepositRefundAndWithdrawal(t *testing.T) {
 	}
 	if rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK); rep["ok"] != true {
 		t.Fatalf("verify: %v", rep)
+	}
+}
+
+// Events out on Citus: a webhook subscription and NATS JetStream get
+// every event of two books, each book's in position order, and the
+// subscription's deliveries can be listed.
+func TestCitusEventsOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds the tally binary; skipped with -short")
+	}
+	db := testdb.NewCitus(t)
+	natsURL := startNATS(t)
+	rcv, ca := newTLSHookReceiver(t)
+	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=false",
+		"TALLY_WEBHOOK_ALLOW_PRIVATE=true", "TALLY_NATS_URL="+natsURL, "SSL_CERT_FILE="+ca)
+	p.start()
+	client := &http.Client{Timeout: 30 * time.Second}
+	r := call(client, p.base, "POST", "/v1/subscriptions", []byte(fmt.Sprintf(`{"url":%q,"events":["*"]}`, rcv.srv.URL+"/hook")))
+	var sub struct{ ID string }
+	if r.status != 201 || json.Unmarshal(r.body, &sub) != nil {
+		t.Fatalf("subscribe: %d %s\n%s", r.status, r.body, p.logTail())
+	}
+	appendLoad(t, client, p.base, "a", 5)
+	journal := map[string][]string{"main": journalIDs(t, client, p.base, "main"), "other": journalIDs(t, client, p.base, "other")}
+	total := len(journal["main"]) + len(journal["other"])
+	bookOf := map[string]string{}
+	for book, ids := range journal {
+		for _, id := range ids {
+			bookOf[id] = book
+		}
+	}
+	waitFor(t, "every webhook delivery", func() bool { return len(rcv.received()) >= total })
+	var got [][2]string
+	for _, id := range rcv.received() {
+		got = append(got, [2]string{bookOf[id], id})
+	}
+	checkStream(t, "webhooks", got, journal)
+	if r := call(client, p.base, "GET", "/v1/subscriptions/"+sub.ID+"/deliveries", nil); r.status != 200 || !strings.Contains(string(r.body), journal["main"][0]) {
+		t.Errorf("deliveries: %d %s", r.status, r.body)
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	waitFor(t, "every event in the TALLY stream", func() bool {
+		stream, err := js.Stream(context.Background(), sinks.NATSStream)
+		if err != nil {
+			return false
+		}
+		info, err := stream.Info(context.Background())
+		return err == nil && info.State.Msgs >= uint64(total)
+	})
+	if t.Failed() {
+		t.Logf("%s", p.logTail())
 	}
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -59,15 +62,30 @@ type hookReceiver struct {
 
 func newHookReceiver(t *testing.T) *hookReceiver {
 	r := &hookReceiver{}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		_, _ = io.Copy(io.Discard, req.Body)
-		time.Sleep(3 * time.Millisecond)
-		r.mu.Lock()
-		r.ids = append(r.ids, req.Header.Get(sinks.HeaderEventID))
-		r.mu.Unlock()
-	}))
+	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// newTLSHookReceiver is a hookReceiver on HTTPS, which webhooks need
+// outside local mode, and the file of its certificate, for SSL_CERT_FILE.
+func newTLSHookReceiver(t *testing.T) (*hookReceiver, string) {
+	r := &hookReceiver{}
+	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.handle))
+	t.Cleanup(r.srv.Close)
+	ca := filepath.Join(t.TempDir(), "receiver.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return r, ca
+}
+
+func (r *hookReceiver) handle(w http.ResponseWriter, req *http.Request) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	time.Sleep(3 * time.Millisecond)
+	r.mu.Lock()
+	r.ids = append(r.ids, req.Header.Get(sinks.HeaderEventID))
+	r.mu.Unlock()
 }
 
 func (r *hookReceiver) received() []string {
