@@ -373,12 +373,12 @@ func TestCitusProposalsAndKeys(t *testing.T) {
 	}
 }
 
-// A deposit, its refund and a withdrawal on Citus, through the sandbox
-// gateway: the deposit's first step writes its reference to
-// deposit_references (a reference table), the gateway's signed webhook
-// credits the wallet, the refund debits it, and the payout's webhook
-// settles the withdrawal.
-func TestCitusDepositRefundAndWithdrawal(t *testing.T) {
+// The money paths beside plain transfers, on Citus. Through the sandbox
+// gateway: a deposit (its first step writes its reference to
+// deposit_references, a reference table; the gateway's signed webhook
+// credits the wallet), its refund, and a withdrawal settled by the payout's
+// webhook. Then batches (atomic or not), an overdraft limit and a freeze.
+func TestCitusDepositsPayoutsAndBatches(t *testing.T) {
 	db := testdb.NewCitus(t)
 	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=true")
 	p.start()
@@ -434,6 +434,25 @@ func TestCitusDepositRefundAndWithdrawal(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A batch of transfers (one atomic, one not, one item refused for want
+	// of funds), an overdraft limit, and a freeze that refuses a transfer.
+	other := do("POST", "/v1/accounts", `{"owner":"o2","currency":"NGN","book":"ledger1"}`, http.StatusCreated)["id"].(string)
+	item := func(key, from, to, amount string) string {
+		return fmt.Sprintf(`{"type":"transfer","idempotency_key":%q,"body":{"from":%q,"to":%q,"amount":%q,"currency":"NGN"}}`, key, from, to, amount)
+	}
+	res := do("POST", "/v1/batch", `{"atomic":false,"items":[`+item("b1", acc, other, "10.00")+`,`+item("b2", other, acc, "50.00")+`]}`,
+		http.StatusOK, "Idempotency-Key", "batch-1")["results"].([]any)
+	if len(res) != 2 || res[0].(map[string]any)["status"] != 201.0 || res[1].(map[string]any)["status"] != 422.0 {
+		t.Fatalf("batch results %v", res)
+	}
+	do("POST", "/v1/batch", `{"atomic":true,"items":[`+item("b3", acc, other, "1.00")+`,`+item("b4", other, acc, "1.00")+`]}`,
+		http.StatusOK, "Idempotency-Key", "batch-2")
+	do("PATCH", "/v1/accounts/"+other, `{"overdraft_limit":"20.00"}`, http.StatusOK)
+	do("POST", "/v1/transfers", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"25.00","currency":"NGN"}`, other, acc), http.StatusCreated, "Idempotency-Key", "od-1")
+	do("POST", "/v1/accounts/"+other+"/freeze", "", http.StatusOK)
+	do("POST", "/v1/transfers", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"1.00","currency":"NGN"}`, other, acc), http.StatusUnprocessableEntity, "Idempotency-Key", "frozen-1")
+	balance(acc, "50.00")
+	balance(other, "-15.00")
 	if rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK); rep["ok"] != true {
 		t.Fatalf("verify: %v", rep)
 	}
