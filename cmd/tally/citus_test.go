@@ -377,10 +377,11 @@ func TestCitusProposalsAndKeys(t *testing.T) {
 // gateway: a deposit (its first step writes its reference to
 // deposit_references, a reference table; the gateway's signed webhook
 // credits the wallet), its refund, and a withdrawal settled by the payout's
-// webhook. Then batches (atomic or not), an overdraft limit and a freeze.
+// webhook. Then batches (atomic or not), an overdraft limit, a freeze and
+// an unfreeze, and a hold the expirer expires.
 func TestCitusDepositsPayoutsAndBatches(t *testing.T) {
 	db := testdb.NewCitus(t)
-	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=true")
+	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=true", "TALLY_HOLD_EXPIRY_INTERVAL=200ms")
 	p.start()
 	client := &http.Client{Timeout: 30 * time.Second}
 	do := func(method, path, body string, want int, headers ...string) map[string]any {
@@ -453,6 +454,19 @@ func TestCitusDepositsPayoutsAndBatches(t *testing.T) {
 	do("POST", "/v1/transfers", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"1.00","currency":"NGN"}`, other, acc), http.StatusUnprocessableEntity, "Idempotency-Key", "frozen-1")
 	balance(acc, "50.00")
 	balance(other, "-15.00")
+	// A hold past its time is expired by the expirer, which looks for due
+	// holds across every book (every shard).
+	do("POST", "/v1/accounts/"+other+"/unfreeze", "", http.StatusOK)
+	hold := do("POST", "/v1/holds", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"5.00","currency":"NGN","expires_in":"1s"}`, acc, other),
+		http.StatusCreated, "Idempotency-Key", "hold-1")["id"].(string)
+	deadline = time.Now().Add(15 * time.Second)
+	for do("GET", "/v1/holds/"+hold, "", http.StatusOK)["status"] != "expired" {
+		if time.Now().After(deadline) {
+			t.Fatalf("hold %s not expired\n%s", hold, p.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	balance(acc, "50.00")
 	if rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK); rep["ok"] != true {
 		t.Fatalf("verify: %v", rep)
 	}
