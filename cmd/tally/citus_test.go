@@ -325,7 +325,8 @@ func TestCitusBooksOnTwoWorkersTwoProcessesAndAKill(t *testing.T) {
 
 // Four-eyes adjustments and API keys on Citus: keys (a table of no book)
 // are created and used, an adjustment is proposed by one admin key and
-// approved by another, another rejected, and the book verifies.
+// approved by another, another rejected, an owner-bound key reads its
+// owner's lists, and the book verifies.
 func TestCitusProposalsAndKeys(t *testing.T) {
 	db := testdb.NewCitus(t)
 	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=false", "TALLY_ADJUSTMENT_APPROVAL=required")
@@ -367,6 +368,18 @@ func TestCitusProposalsAndKeys(t *testing.T) {
 	}
 	do("GET", "/v1/adjustments/proposals?status=posted", "", http.StatusOK)
 	do("GET", "/v1/keys", "", http.StatusOK)
+	// A key bound to an owner reads only its owner's rows: the lists filter
+	// by owner through their accounts, on every shard.
+	mine := do("POST", "/v1/keys", `{"name":"o1's app","owner":"o1","scopes":["accounts:read"]}`, http.StatusCreated)["key"].(string)
+	for _, path := range []string{"/v1/accounts", "/v1/transfers", "/v1/deposits", "/v1/refunds", "/v1/holds", "/v1/transactions", "/v1/withdrawals"} {
+		do("GET", path, "", http.StatusOK, "Authorization", "Bearer "+mine)
+	}
+	if r := call(client, p.base, "GET", "/v1/accounts", nil, "Authorization", "Bearer "+mine); !strings.Contains(string(r.body), acc) {
+		t.Errorf("the owner's accounts lack %s: %s", acc, r.body)
+	}
+	if got := do("GET", "/v1/accounts/"+acc+"/balance", "", http.StatusOK, "Authorization", "Bearer "+mine)["balance"]; got != "100.00" {
+		t.Errorf("the owner's balance: %v", got)
+	}
 	rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK)
 	if rep["ok"] != true {
 		t.Fatalf("verify: %v", rep)
