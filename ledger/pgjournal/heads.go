@@ -11,20 +11,20 @@ import (
 // taken: the book's head row (book_heads) is behind its events. Only
 // another writer that does not move the head can cause it: an older Tally
 // (before book_heads) during a rolling upgrade, or a hand-made insert.
-func headBehind(err error) bool {
-	var pe *pgconn.PgError
-	// On Citus the constraint is named after the shard (events_pkey_102008).
-	return errors.As(err, &pe) && pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, "events_pkey")
-}
+func headBehind(err error) bool { return uniqueViolation(err, "events_pkey") }
 
 // keyTaken reports whether err is an optimistic batch's insert of an
 // idempotency record whose key was already recorded, and not in this
 // sequencer's cache: a retry of a request another process appended (or one
 // older than the cache). Retries come in bursts (a client's, a gateway's
 // redeliveries), so the batches that follow read their keys first.
-func keyTaken(err error) bool {
+func keyTaken(err error) bool { return uniqueViolation(err, "idempotency_keys_pkey") }
+
+// uniqueViolation reports whether err is a unique violation of constraint.
+// On Citus the constraint is named after the shard (events_pkey_102008).
+func uniqueViolation(err error, constraint string) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, "idempotency_keys_pkey")
+	return errors.As(err, &pe) && pe.Code == "23505" && strings.HasPrefix(pe.ConstraintName, constraint)
 }
 
 // repairHead sets the book's head row to its last event, under the row's
