@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,11 +142,15 @@ func (s *Set) swap(ctx context.Context, ss *session, tx pgx.Tx, heads []pgjourna
 			return err
 		}
 	}
+	books := make([]string, len(now))
+	for i, h := range now {
+		books[i] = h.Book
+	}
 	counts := make([]swapCounts, len(ss.tables))
 	// Children before parents for deletes, parents before children for writes.
 	for i := len(ss.tables) - 1; i >= 0; i-- {
 		if ss.citus {
-			if err := ss.copyLive(ctx, tx, ss.tables[i], now); err != nil {
+			if err := ss.copyLive(ctx, tx, ss.tables[i], books...); err != nil {
 				return err
 			}
 		}
@@ -195,21 +198,16 @@ func spansOf(members []member, after, upto int64) map[string]span {
 	return spans
 }
 
-// lockHeads locks every book's head row, in name order. On Citus, where
-// the rows live on the books' shards, one statement per book (Citus locks
-// rows of one shard at a time).
+// lockHeads locks every book's head row, in name order (the order Heads
+// lists them in). On Citus, where the rows live on the books' shards, one
+// statement per book (Citus locks rows of one shard at a time).
 func lockHeads(ctx context.Context, tx pgx.Tx, heads []pgjournal.Head, citus bool) error {
 	if !citus {
 		_, err := tx.Exec(ctx, `SELECT book FROM book_heads ORDER BY book FOR UPDATE`)
 		return err
 	}
-	books := make([]string, 0, len(heads))
 	for _, h := range heads {
-		books = append(books, h.Book)
-	}
-	sort.Strings(books)
-	for _, b := range books {
-		if _, err := tx.Exec(ctx, `SELECT book FROM book_heads WHERE book = $1 FOR UPDATE`, b); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT book FROM book_heads WHERE book = $1 FOR UPDATE`, h.Book); err != nil {
 			return err
 		}
 	}

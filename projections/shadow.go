@@ -362,14 +362,10 @@ func (ss *session) compare(ctx context.Context, tx pgx.Tx, t *tableInfo, book st
 		// book's live rows are copied into a temporary table of their own
 		// first, by a statement Citus routes to the book's shard, and the
 		// comparison then involves temporary tables only.
-		copied := t.liveCopy()
-		if _, err := tx.Exec(ctx, `DELETE FROM `+copied); err != nil {
-			return nil, false, fmt.Errorf("projections: compare %s: %w", t.name, err)
+		if err := ss.copyLive(ctx, tx, t, book); err != nil {
+			return nil, false, err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+copied+` `+live[1:len(live)-1], book); err != nil {
-			return nil, false, fmt.Errorf("projections: compare %s: copy the live rows: %w", t.name, err)
-		}
-		limit, args, live = "$1", []any{max + 1}, copied
+		limit, args, live = "$1", []any{max + 1}, t.liveCopy()
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT CASE WHEN `+t.keyNull("l")+` THEN NULL ELSE to_jsonb(l)::text END,
@@ -467,18 +463,19 @@ func (ss *session) deleteStale(ctx context.Context, tx pgx.Tx, t *tableInfo) (in
 	return tag.RowsAffected(), nil
 }
 
-// copyLive copies the live table's rows of every book into the session
-// (liveCopy), on Citus, where the live table cannot be joined with the
-// session's tables: one statement per book, which Citus routes to the
-// book's shard. deleteStale and writeChanged then compare the copies.
-func (ss *session) copyLive(ctx context.Context, tx pgx.Tx, t *tableInfo, heads []pgjournal.Head) error {
+// copyLive replaces the session's copy of the live table (liveCopy) with
+// the live rows of books, on Citus, where the live table cannot be joined
+// with the session's tables: one statement per book, which Citus routes to
+// the book's shard. compare, deleteStale and writeChanged then compare the
+// copies.
+func (ss *session) copyLive(ctx context.Context, tx pgx.Tx, t *tableInfo, books ...string) error {
 	copied := t.liveCopy()
 	if _, err := tx.Exec(ctx, `DELETE FROM `+copied); err != nil {
-		return fmt.Errorf("projections: rebuild %s: %w", t.name, err)
+		return fmt.Errorf("projections: copy of live %s: %w", t.name, err)
 	}
-	for _, h := range heads {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+copied+` SELECT `+strings.Join(t.cols, ", ")+` FROM `+t.live+` WHERE (`+t.book+`)`, h.Book); err != nil {
-			return fmt.Errorf("projections: rebuild %s: copy the live rows: %w", t.name, err)
+	for _, b := range books {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+copied+` SELECT `+strings.Join(t.cols, ", ")+` FROM `+t.live+` WHERE (`+t.book+`)`, b); err != nil {
+			return fmt.Errorf("projections: copy the live rows of %s: %w", t.name, err)
 		}
 	}
 	return nil
