@@ -224,17 +224,19 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 		for _, clients := range cfg.sweep {
 			var rows []benchRow
 			for _, mode := range cfg.modes {
+				// Each run's own id keeps its references and keys apart.
+				runName := func(run int) string { return fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients) }
 				spec := loadSpec{
 					target: t.base, adminKey: cfg.adminKey, mode: mode, clients: clients,
 					warmup: cfg.warmup, duration: cfg.duration, wallets: wallets,
 					currency: cfg.currency, secret: cfg.paystackSecret, retries: cfg.retries,
-					run: fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients),
+					run: runName(run),
 				}
 				if run == 1 && clients == cfg.sweep[0] && t.databaseURL != "" {
 					// Before a mode's first run, its tables get rows and the
 					// planner's statistics of them (see seed).
 					seeding := spec
-					seeding.duration, seeding.run = spec.warmup, fmt.Sprintf("%s0%d%d", runID, slices.Index(cfg.modes, mode), clients) // run 0
+					seeding.duration, seeding.run = spec.warmup, runName(0)
 					if err := seed(ctx, seeding, t.databaseURL); err != nil {
 						return err
 					}
