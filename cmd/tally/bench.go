@@ -225,7 +225,9 @@ func runBench(ctx context.Context, cfg benchConfig) (err error) {
 			var rows []benchRow
 			for _, mode := range cfg.modes {
 				// Each run's own id keeps its references and keys apart.
-				runName := func(run int) string { return fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients) }
+				runName := func(run int) string {
+					return fmt.Sprintf("%s%d%d%d", runID, run, slices.Index(cfg.modes, mode), clients)
+				}
 				spec := loadSpec{
 					target: t.base, adminKey: cfg.adminKey, mode: mode, clients: clients,
 					warmup: cfg.warmup, duration: cfg.duration, wallets: wallets,
