@@ -332,19 +332,7 @@ func TestCitusProposalsAndKeys(t *testing.T) {
 	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=false", "TALLY_ADJUSTMENT_APPROVAL=required")
 	p.start()
 	client := &http.Client{Timeout: 30 * time.Second}
-	do := func(method, path, body string, want int, headers ...string) map[string]any {
-		t.Helper()
-		var raw []byte
-		if body != "" {
-			raw = []byte(body)
-		}
-		r := call(client, p.base, method, path, raw, headers...)
-		var out map[string]any
-		if r.status != want || (len(r.body) > 0 && json.Unmarshal(r.body, &out) != nil) {
-			t.Fatalf("%s %s: %d %s, want %d\n%s", method, path, r.status, r.body, want, p.logTail())
-		}
-		return out
-	}
+	do := caller(t, client, p)
 	keyOf := func(name string) string {
 		return do("POST", "/v1/keys", `{"name":"`+name+`","scopes":["admin"]}`, http.StatusCreated)["key"].(string)
 	}
@@ -397,32 +385,25 @@ func TestCitusDepositsPayoutsAndBatches(t *testing.T) {
 	p := newTallyProcess(t, "TALLY_DATABASE_URL="+db.URL, "TALLY_CITUS=true", "TALLY_SANDBOX=true", "TALLY_HOLD_EXPIRY_INTERVAL=200ms")
 	p.start()
 	client := &http.Client{Timeout: 30 * time.Second}
-	do := func(method, path, body string, want int, headers ...string) map[string]any {
+	do := caller(t, client, p)
+	// until polls GET path until its field reads want, for up to within.
+	until := func(path, field, want string, within time.Duration) {
 		t.Helper()
-		var raw []byte
-		if body != "" {
-			raw = []byte(body)
-		}
-		r := call(client, p.base, method, path, raw, headers...)
-		var out map[string]any
-		if r.status != want || (len(r.body) > 0 && json.Unmarshal(r.body, &out) != nil) {
-			t.Fatalf("%s %s: %d %s, want %d\n%s", method, path, r.status, r.body, want, p.logTail())
-		}
-		return out
-	}
-	balance := func(acc, want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(within)
 		for {
-			got := do("GET", "/v1/accounts/"+acc+"/balance", "", http.StatusOK)["balance"]
+			got := do("GET", path, "", http.StatusOK)[field]
 			if got == want {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("balance of %s: %v, want %s\n%s", acc, got, want, p.logTail())
+				t.Fatalf("GET %s: %s %v, want %s\n%s", path, field, got, want, p.logTail())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	balance := func(acc, want string) {
+		t.Helper()
+		until("/v1/accounts/"+acc+"/balance", "balance", want, 10*time.Second)
 	}
 	acc := do("POST", "/v1/accounts", `{"owner":"o1","currency":"NGN","book":"ledger1"}`, http.StatusCreated)["id"].(string)
 	dep := do("POST", "/v1/deposits", fmt.Sprintf(`{"account":%q,"amount":"100.00","currency":"NGN","gateway":"sandbox"}`, acc),
@@ -441,13 +422,7 @@ func TestCitusDepositsPayoutsAndBatches(t *testing.T) {
 	wd := do("POST", "/v1/withdrawals", fmt.Sprintf(`{"account":%q,"amount":"25.00","currency":"NGN","gateway":"sandbox",
 		"destination":{"bank_code":"058","account_number":"0123456789","account_name":"Ada Obi"}}`, acc), http.StatusCreated, "Idempotency-Key", "wd-1")
 	balance(acc, "35.00")
-	deadline := time.Now().Add(15 * time.Second)
-	for do("GET", "/v1/withdrawals/"+wd["id"].(string), "", http.StatusOK)["status"] != "succeeded" {
-		if time.Now().After(deadline) {
-			t.Fatalf("withdrawal %s not succeeded\n%s", wd["id"], p.logTail())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	until("/v1/withdrawals/"+wd["id"].(string), "status", "succeeded", 15*time.Second)
 	// A batch of transfers (one atomic, one not, one item refused for want
 	// of funds), an overdraft limit, and a freeze that refuses a transfer.
 	other := do("POST", "/v1/accounts", `{"owner":"o2","currency":"NGN","book":"ledger1"}`, http.StatusCreated)["id"].(string)
@@ -472,13 +447,7 @@ func TestCitusDepositsPayoutsAndBatches(t *testing.T) {
 	do("POST", "/v1/accounts/"+other+"/unfreeze", "", http.StatusOK)
 	hold := do("POST", "/v1/holds", fmt.Sprintf(`{"from":%q,"to":%q,"amount":"5.00","currency":"NGN","expires_in":"1s"}`, acc, other),
 		http.StatusCreated, "Idempotency-Key", "hold-1")["id"].(string)
-	deadline = time.Now().Add(15 * time.Second)
-	for do("GET", "/v1/holds/"+hold, "", http.StatusOK)["status"] != "expired" {
-		if time.Now().After(deadline) {
-			t.Fatalf("hold %s not expired\n%s", hold, p.logTail())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	until("/v1/holds/"+hold, "status", "expired", 15*time.Second)
 	balance(acc, "50.00")
 	if rep := do("GET", "/v1/audit/verify?book=ledger1", "", http.StatusOK); rep["ok"] != true {
 		t.Fatalf("verify: %v", rep)
@@ -538,5 +507,24 @@ func TestCitusEventsOut(t *testing.T) {
 	})
 	if t.Failed() {
 		t.Logf("%s", p.logTail())
+	}
+}
+
+// caller sends requests to p with the admin key (unless headers say
+// otherwise), fails the test on any answer but want, and returns the
+// answer's JSON.
+func caller(t *testing.T, client *http.Client, p *tallyProcess) func(method, path, body string, want int, headers ...string) map[string]any {
+	return func(method, path, body string, want int, headers ...string) map[string]any {
+		t.Helper()
+		var raw []byte
+		if body != "" {
+			raw = []byte(body)
+		}
+		r := call(client, p.base, method, path, raw, headers...)
+		var out map[string]any
+		if r.status != want || (len(r.body) > 0 && json.Unmarshal(r.body, &out) != nil) {
+			t.Fatalf("%s %s: %d %s, want %d\n%s", method, path, r.status, r.body, want, p.logTail())
+		}
+		return out
 	}
 }
