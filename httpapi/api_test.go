@@ -183,9 +183,14 @@ func TestListsPageInJournalOrder(t *testing.T) {
 		opened = append(opened, h.open(fmt.Sprint("pager-", i), "EUR"))
 	}
 	h.fund(opened[0], "10", "EUR")
+	var made []string
 	for i := 1; i < 5; i++ {
-		h.must(h.do("POST", "/v1/transfers", map[string]any{"from": opened[0], "to": opened[i], "amount": "1", "currency": "EUR"}, "Idempotency-Key", fmt.Sprint("pg", i)), 201)
+		r := h.must(h.do("POST", "/v1/transfers", map[string]any{"from": opened[0], "to": opened[i], "amount": "1", "currency": "EUR"}, "Idempotency-Key", fmt.Sprint("pg", i)), 201)
+		made = append(made, r.json(t)["id"].(string))
 	}
+	// A transfer back: opened[2] has a transfer from it and one to it.
+	r := h.must(h.do("POST", "/v1/transfers", map[string]any{"from": opened[2], "to": opened[0], "amount": "0.5", "currency": "EUR"}, "Idempotency-Key", "pg-back"), 201)
+	made = append(made, r.json(t)["id"].(string))
 	collect := func(path string) []string {
 		var ids []string
 		cursor := ""
@@ -206,10 +211,15 @@ func TestListsPageInJournalOrder(t *testing.T) {
 	if got := collect("/v1/accounts?currency=EUR&kind=wallet"); strings.Join(got, ",") != strings.Join(opened, ",") {
 		t.Fatalf("accounts in pages %v, want opening order %v", got, opened)
 	}
-	if got := collect("/v1/transfers?account=" + opened[0]); len(got) != 4 {
-		t.Fatalf("transfers in pages %v", got)
+	// The account's own transfers, both ways, in journal order, and not
+	// its funding (a posting that is no transfer).
+	if got := collect("/v1/transfers?account=" + opened[0]); strings.Join(got, ",") != strings.Join(made, ",") {
+		t.Fatalf("transfers of %s in pages %v, want %v", opened[0], got, made)
 	}
-	r := h.do("GET", "/v1/transfers?cursor="+encodeCursor("main"), nil)
+	if got := collect("/v1/transfers?account=" + opened[2]); strings.Join(got, ",") != made[1]+","+made[4] {
+		t.Fatalf("transfers of %s in pages %v, want %v", opened[2], got, []string{made[1], made[4]})
+	}
+	r = h.do("GET", "/v1/transfers?cursor="+encodeCursor("main"), nil)
 	if r.status != 400 {
 		t.Fatalf("a cursor without a position: %d", r.status)
 	}

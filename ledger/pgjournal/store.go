@@ -287,7 +287,7 @@ type Transfer struct {
 	CreatedAt      time.Time
 }
 
-const transferColumns = `id, book, from_account, to_account, currency, amount::text, refunded_amount::text, description, metadata, status, position, created_at`
+const transferColumns = `t.id, t.book, t.from_account, t.to_account, t.currency, t.amount::text, t.refunded_amount::text, t.description, t.metadata, t.status, t.position, t.created_at`
 
 func scanTransfer(row pgx.Row) (Transfer, error) {
 	var t Transfer
@@ -310,7 +310,7 @@ func scanTransfer(row pgx.Row) (Transfer, error) {
 // id names no book, so the primary key (book, id) is probed once per book:
 // an index by id alone would cost every transfer an entry (migration 0027).
 func (s *Store) Transfer(ctx context.Context, id string) (Transfer, error) {
-	t, err := scanTransfer(s.reader(ctx).QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE book = ANY(ARRAY(SELECT name FROM books)) AND id = $1`, id))
+	t, err := scanTransfer(s.reader(ctx).QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers t WHERE t.book = ANY(ARRAY(SELECT name FROM books)) AND t.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, ledger.Errorf(ledger.ENotFound, "transfer %s not found", id)
 	}
@@ -328,12 +328,48 @@ type TransferFilter struct {
 
 // Transfers lists transfers in journal order.
 func (s *Store) Transfers(ctx context.Context, f TransferFilter) ([]Listed[Transfer], error) {
+	if f.Account != "" {
+		return s.accountTransfers(ctx, f)
+	}
 	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, book, position FROM transfers t
-		WHERE ($1 = '' OR from_account = $1 OR to_account = $1)
-		  AND ($2 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = t.book AND a.owner = $2 AND a.id IN (t.from_account, t.to_account)))
-		  AND (book, position) > ($3, $4)
-		  AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
-		ORDER BY book, position LIMIT $5`, f.Account, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
+		WHERE ($1 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = t.book AND a.owner = $1 AND a.id IN (t.from_account, t.to_account)))
+		  AND (book, position) > ($2, $3)
+		  AND ($5::timestamptz IS NULL OR created_at >= $5) AND ($6::timestamptz IS NULL OR created_at < $6)
+		ORDER BY book, position LIMIT $4`, f.Owner, f.After.Book, f.After.Position, f.Limit, f.From, f.To)
+}
+
+// accountTransfers lists the transfers from or to one account. There is no
+// index of transfers by account (each would cost every transfer an entry,
+// migration 0028): a transfer.completed event posts to its two accounts and
+// no other, at the transfer's position, so the account's postings
+// (postings_by_account, in position order) find them. The query names no
+// other condition on the pair: with one, PostgreSQL estimated a row or two
+// and read all of the account's postings to sort them, where walking the
+// index in order stops at the page's end.
+func (s *Store) accountTransfers(ctx context.Context, f TransferFilter) ([]Listed[Transfer], error) {
+	q := s.reader(ctx)
+	var book string
+	err := q.QueryRow(ctx, `SELECT book FROM accounts WHERE id = $1`, f.Account).Scan(&book)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	// The cursor is (book, position); all of the account's transfers are in its book.
+	var after int64
+	switch {
+	case book < f.After.Book:
+		return nil, nil
+	case book == f.After.Book:
+		after = f.After.Position
+	}
+	return list(ctx, s, scanTransfer, `SELECT `+transferColumns+`, t.book, t.position
+		FROM postings p JOIN transfers t ON t.book = p.book AND t.position = p.position
+		WHERE p.book = $1 AND p.account_id = $2 AND p.position > $3
+		  AND ($5 = '' OR EXISTS (SELECT 1 FROM accounts a WHERE a.book = t.book AND a.owner = $5 AND a.id IN (t.from_account, t.to_account)))
+		  AND ($6::timestamptz IS NULL OR t.created_at >= $6) AND ($7::timestamptz IS NULL OR t.created_at < $7)
+		ORDER BY p.position, p.seq LIMIT $4`, book, f.Account, after, f.Limit, f.Owner, f.From, f.To)
 }
 
 // EventFilter selects journal events. Zero fields do not filter.
