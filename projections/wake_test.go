@@ -2,6 +2,8 @@ package projections_test
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,11 +16,15 @@ import (
 	"github.com/tallyledger/tally/schema/testdb"
 )
 
-// queryCounter counts the statements run on a pool.
-type queryCounter struct{ n atomic.Int64 }
+// queryCounter counts the statements run on a pool, and those of them
+// that read the journal's events.
+type queryCounter struct{ n, journalReads atomic.Int64 }
 
-func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	c.n.Add(1)
+	if strings.Contains(data.SQL, "FROM events") {
+		c.journalReads.Add(1)
+	}
 	return ctx
 }
 func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
@@ -32,7 +38,7 @@ type wakeSetup struct {
 	queries *queryCounter
 }
 
-func newWakeSetup(t *testing.T, opt projections.RunnerOptions, appended func(r *projections.Runner) func(string)) *wakeSetup {
+func newWakeSetup(t *testing.T, opt projections.RunnerOptions, appended func(r *projections.Runner) func(string, []ledger.Event)) *wakeSetup {
 	t.Helper()
 	ctx := context.Background()
 	url := testdb.New(t)
@@ -107,7 +113,7 @@ func (w *wakeSetup) appendSome(book string) {
 // fallback poll is a minute away).
 func TestIdleBooksCostNoQueries(t *testing.T) {
 	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute},
-		func(r *projections.Runner) func(string) { return r.Notify })
+		func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed })
 	for _, book := range []string{"main", "idle-1", "idle-2"} {
 		w.appendSome(book)
 	}
@@ -154,4 +160,115 @@ func TestNotifyWakesTheRunner(t *testing.T) {
 	}
 	w.runner.Notify("quiet")
 	w.waitCaughtUp(t, "quiet", 2*time.Second)
+}
+
+// textSink records the data of every event it is sent.
+type textSink struct {
+	mu   sync.Mutex
+	data map[string]string // event id → data
+}
+
+func (*textSink) Name() string { return "text" }
+func (s *textSink) Send(_ context.Context, _ pgx.Tx, events []ledger.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		s.data[e.ID] = string(e.Data)
+	}
+	return nil
+}
+
+// The events this process's journal commits reach the async projections
+// from memory (Runner.Committed), not read back from the journal; the
+// projections come out as a rebuild makes them, and a sink still gets
+// PostgreSQL's text of each event. Once another process has appended in
+// between, the runner reads the journal again.
+func TestRunnerTakesCommittedEventsFromMemory(t *testing.T) {
+	sink := &textSink{data: map[string]string{}}
+	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true, Sinks: []projections.Sink{sink}},
+		func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed })
+	f := w.writer
+	f.workload(7, 150) // two books, every kind of event
+	for _, book := range []string{"main", "eu"} {
+		w.waitCaughtUp(t, book, 10*time.Second)
+	}
+	sinkCaughtUp := func() {
+		t.Helper()
+		ctx := context.Background()
+		for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+			var behind bool
+			if err := f.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM book_heads h WHERE h.position >
+				coalesce((SELECT position FROM projection_checkpoints c WHERE c.projection = 'text' AND c.book = h.book), 0))`).Scan(&behind); err != nil {
+				t.Fatal(err)
+			}
+			if !behind {
+				return
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("the sink did not catch up")
+			}
+		}
+	}
+	sinkCaughtUp()
+	for _, book := range []string{"main", "eu"} {
+		if rep := f.verify(book); !rep.OK {
+			t.Fatalf("book %s after projecting from memory: %+v", book, rep)
+		}
+	}
+	rows, err := f.pool.Query(context.Background(), `SELECT id, data::text FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([2]string, error) {
+		var r [2]string
+		return r, row.Scan(&r[0], &r[1])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	for _, r := range want {
+		if got := sink.data[r[0]]; got != r[1] {
+			t.Errorf("the sink got event %s's data as %s, want the journal's %s", r[0], got, r[1])
+		}
+	}
+	sink.mu.Unlock()
+
+	// Without a sink, nothing reads the journal.
+	t.Run("no journal reads without sinks", func(t *testing.T) {
+		w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true},
+			func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed })
+		w.writer.workload(8, 150)
+		for _, book := range []string{"main", "eu"} {
+			w.waitCaughtUp(t, book, 10*time.Second)
+		}
+		if n := w.queries.journalReads.Load(); n != 0 {
+			t.Fatalf("the runner read the journal %d times; the events were in memory", n)
+		}
+		if rep := w.writer.verify("main"); !rep.OK {
+			t.Fatalf("%+v", rep)
+		}
+
+		// Another process appends in between: the events held no longer
+		// follow on from the projections' checkpoint.
+		var inline []pgjournal.Projection
+		for _, p := range w.writer.set.Inline() {
+			inline = append(inline, p)
+		}
+		other := pgjournal.New(w.writer.pool, pgjournal.Options{Inline: inline})
+		defer other.Close()
+		a := w.writer.open("main", "gap", "NGN")
+		if _, err := other.Submit(context.Background(), pgjournal.Request{Book: "main", Render: outcome, Command: ledger.Adjust{
+			AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: a, Direction: ledger.Credit, Amount: ledger.MustMoney("5", "NGN"), Reason: "gap"}}); err != nil {
+			t.Fatal(err)
+		}
+		w.appendSome("main")
+		w.waitCaughtUp(t, "main", 10*time.Second)
+		if w.queries.journalReads.Load() == 0 {
+			t.Fatal("the runner applied events another process appended without reading the journal")
+		}
+		if rep := w.writer.verify("main"); !rep.OK {
+			t.Fatalf("after the gap: %+v", rep)
+		}
+	})
 }

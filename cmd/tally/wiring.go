@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tallyledger/tally/gateways/sandbox"
 	"github.com/tallyledger/tally/httpapi"
+	"github.com/tallyledger/tally/ledger"
 	"github.com/tallyledger/tally/ledger/pgjournal"
 	"github.com/tallyledger/tally/projections"
 	"github.com/tallyledger/tally/schema"
@@ -103,7 +104,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.runner = set.Runner(projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag, Sinks: m.outbox.sinks})
 	m.runner.Start(context.Background())
 	m.outbox.start(set, projections.RunnerOptions{Logger: m.log, Lag: metrics.SetProjectionLag})
-	appended := func(book string) { m.runner.Notify(book); m.outbox.notify(book) }
+	appended := func(book string, events []ledger.Event) { m.runner.Committed(book, events); m.outbox.notify(book) }
 	m.journal = pgjournal.New(m.pool, pgjournal.Options{Inline: inline, Logger: m.log, Observer: metrics, Appended: appended, Citus: m.cfg.Citus})
 	m.startExpirer(store)
 	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)

@@ -48,12 +48,15 @@ type Options struct {
 	// distributed by book (TALLY_CITUS): statements are then planned with
 	// their parameters, so that Citus routes each to its book's shard.
 	Citus bool
-	// Appended, if set, is called with the book after every committed
-	// batch, from the sequencer goroutine, so it must return at once: it is
-	// how readers in this process (projections.Runner.Notify) learn of
-	// appends without polling. Other processes learn of them on
-	// AppendChannel, which the journal always announces on.
-	Appended func(book string)
+	// Appended, if set, is called with the book and the events of every
+	// committed batch (in position order, none if the batch appended
+	// nothing), from the sequencer goroutine, so it must return at once: it
+	// is how readers in this process (projections.Runner.Committed) learn
+	// of appends without polling, and take the events without reading them
+	// back. The events are shared: they must not be modified. Other
+	// processes learn of appends on AppendChannel, which the journal always
+	// announces on.
+	Appended func(book string, events []ledger.Event)
 }
 
 // Observer learns how the sequencer batches. It is called from the
@@ -108,12 +111,12 @@ func (j *Journal) Stats() Stats {
 		Optimistic: j.optimistic.Load(), Refused: j.refused.Load()}
 }
 
-func (j *Journal) recordBatch(book string, n int, elapsed time.Duration) {
+func (j *Journal) recordBatch(book string, events []ledger.Event, n int, elapsed time.Duration) {
 	if j.opt.Observer != nil {
 		j.opt.Observer.BatchCommitted(book, n, elapsed)
 	}
 	if j.opt.Appended != nil {
-		j.opt.Appended(book)
+		j.opt.Appended(book, events)
 	}
 	j.notifier.appended(book)
 	j.batches.Add(1)

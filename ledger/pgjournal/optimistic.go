@@ -12,8 +12,9 @@ import (
 type flight struct {
 	batch   []*pending
 	results []result
-	steps   []step    // what each statement sent is, for errors
-	sent    time.Time // when it was sent
+	events  []ledger.Event // what it appends, if it commits
+	steps   []step         // what each statement sent is, for errors
+	sent    time.Time      // when it was sent
 }
 
 // launch decides a batch optimistically and sends it on the chain, without
@@ -186,7 +187,7 @@ func (s *sequencer) launch(batch []*pending, drain func()) (*flight, bool) {
 		s.cache.invalidate()
 		return nil, false
 	}
-	return &flight{batch: batch, results: d.results, steps: p.steps, sent: time.Now()}, true
+	return &flight{batch: batch, results: d.results, events: d.events, steps: p.steps, sent: time.Now()}, true
 }
 
 // lookupDeposits returns the deposits keys name: the cache's, and the

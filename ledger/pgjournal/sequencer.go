@@ -200,7 +200,7 @@ func (s *sequencer) land(flying []*flight) []*flight {
 	err := s.chain.receive(f.steps, s.j.opt.BatchTimeout)
 	s.pace.landed(f)
 	if err == nil {
-		s.j.recordBatch(s.book, len(f.batch), time.Since(f.sent))
+		s.j.recordBatch(s.book, f.events, len(f.batch), time.Since(f.sent))
 		s.j.optimistic.Add(1)
 		for i, p := range f.batch {
 			p.done <- f.results[i]
@@ -227,7 +227,7 @@ func (s *sequencer) land(flying []*flight) []*flight {
 		err := s.chain.receive(g.steps, s.j.opt.BatchTimeout)
 		switch {
 		case err == nil: // it chained from f, so it cannot have committed; if it did, it stands
-			s.j.recordBatch(s.book, len(g.batch), time.Since(g.sent))
+			s.j.recordBatch(s.book, g.events, len(g.batch), time.Since(g.sent))
 			for i, p := range g.batch {
 				p.done <- g.results[i]
 			}
@@ -561,7 +561,7 @@ func (s *sequencer) write(t *appendTx, p *pipeline, d decision, moved bool) erro
 		// The commit was acknowledged: the batch is durable whatever failed after.
 		s.j.opt.Logger.Warn("after commit", "book", s.book, "err", err)
 	}
-	s.j.recordBatch(s.book, len(d.results), time.Since(t.started))
+	s.j.recordBatch(s.book, d.events, len(d.results), time.Since(t.started))
 	return nil
 }
 
