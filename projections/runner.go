@@ -134,9 +134,10 @@ func (r *Runner) Notify(book string) {
 // Committed tells the runner that book was appended to, as Notify does,
 // and hands it the events just committed (pgjournal.Options.Appended), so
 // that the async projections need not read them back from the journal:
-// that read was ≈ 4% of the CPU a transfer costs. Sinks still read the
-// journal, since they send PostgreSQL's text of each event's data, which
-// Go's encoding does not always equal. Events another process appended in
+// that read was ≈ 4% of the CPU a transfer costs. Sinks read the journal
+// unless they take committed events (TakesCommitted): a broker is sent
+// PostgreSQL's text of each event's data, which Go's encoding does not
+// always equal. Events another process appended in
 // between leave a gap: the runner then reads the journal until the events
 // it holds follow on. The events must not be modified.
 func (r *Runner) Committed(book string, events []ledger.Event) {
@@ -383,12 +384,12 @@ func (r *Runner) pass(ctx context.Context, books []string) (busy, deferred []str
 		clear(r.lag) // a full pass sees every book
 	}
 	full, later := map[string]bool{}, map[string]bool{}
-	// reached is, per book, the least position every async projection
-	// (not the sinks) has applied: the events held in memory up to it are
-	// no longer needed.
+	// reached is, per book, the least position every consumer of the
+	// events held in memory has applied: those up to it are no longer
+	// needed.
 	reached := map[string]int64{}
 	reach := func(p Projection, book string, at int64) {
-		if isSink(p) {
+		if needsJournalText(p) {
 			return
 		}
 		if cur, ok := reached[book]; !ok || at < cur {
@@ -578,9 +579,9 @@ func (pg *page) after(book string, at int64) ([]ledger.Event, bool) {
 
 // step applies the next page of book's journal to p and moves p's
 // checkpoint, in one transaction. It returns how many events it applied
-// and the position p then stands at. An async projection takes the events
-// from memory when Committed handed them over; otherwise (and a sink
-// always) step takes them from shared, if not nil, the page last read in
+// and the position p then stands at. An async projection, or a sink that
+// takes committed events, takes them from memory when Committed handed
+// them over; otherwise step takes them from shared, if not nil, the page last read in
 // this pass, when it holds p's next one, and else reads them and leaves
 // its page there.
 func (r *Runner) step(ctx context.Context, p Projection, book string, shared *page) (int, int64, error) {
@@ -595,7 +596,7 @@ func (r *Runner) step(ctx context.Context, p Projection, book string, shared *pa
 	}
 	var events []ledger.Event
 	ok := false
-	if !isSink(p) {
+	if !needsJournalText(p) {
 		events, ok = r.fromMemory(book, at)
 	}
 	if !ok {
@@ -623,11 +624,15 @@ func (r *Runner) step(ctx context.Context, p Projection, book string, shared *pa
 	return len(events), last, tx.Commit(ctx)
 }
 
-// isSink reports whether p is a sink, which is given the journal's own
-// text of each event.
-func isSink(p Projection) bool {
-	_, ok := p.(sinkProjection)
-	return ok
+// needsJournalText reports whether p is a sink that must be given the
+// journal's own text of each event's data (see TakesCommitted).
+func needsJournalText(p Projection) bool {
+	sp, ok := p.(sinkProjection)
+	if !ok {
+		return false
+	}
+	_, takes := sp.sink.(TakesCommitted)
+	return !takes
 }
 
 // checkpoint reads where an async projection stands in a book (0: nowhere yet).

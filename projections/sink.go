@@ -27,6 +27,16 @@ type Sink interface {
 	Send(ctx context.Context, tx pgx.Tx, events []ledger.Event) error
 }
 
+// TakesCommitted marks a Sink that never sends an event's data as it is
+// stored: it looks at ids, positions, types, times and postings, or decodes
+// the data. The Runner may then give it the events this process committed,
+// from memory (Runner.Committed), as it gives the async projections. The
+// others are given the journal's own text of each event's data.
+type TakesCommitted interface {
+	Sink
+	TakesCommitted()
+}
+
 // sinkProjection lets the Runner drive a Sink like an async projection.
 type sinkProjection struct{ sink Sink }
 

@@ -319,6 +319,10 @@ type WebhookSink struct {
 // Name implements projections.Sink.
 func (WebhookSink) Name() string { return WebhookSinkName }
 
+// TakesCommitted implements projections.TakesCommitted: a delivery names
+// its event, whose data the dispatcher reads from the journal when it sends.
+func (WebhookSink) TakesCommitted() {}
+
 // Send implements projections.Sink.
 func (w WebhookSink) Send(ctx context.Context, tx pgx.Tx, events []ledger.Event) error {
 	subs, err := active(ctx, tx)
