@@ -144,16 +144,13 @@ func (r *Runner) Committed(book string, events []ledger.Event) {
 	r.mu.Lock()
 	if len(events) > 0 {
 		kept := r.recent[book]
-		if n := len(kept); n > 0 && kept[n-1].Position+1 != events[0].Position {
+		if n := len(kept); n > 0 && (kept[n-1].Position+1 != events[0].Position || n+len(events) > recentCap(r.opt.PageSize)) {
+			// A gap, or projections so far behind that they read the
+			// journal anyway: start again from these events. (append then
+			// copies them: the sequencer's array is never written to.)
 			kept = nil
 		}
-		kept = append(kept, events...)
-		if over := len(kept) - recentCap(r.opt.PageSize); over > 0 {
-			// The projections are far behind: keep the newest, in a new
-			// array so that the old one's head can be collected.
-			kept = slices.Clone(kept[over:])
-		}
-		r.recent[book] = kept
+		r.recent[book] = append(kept, events...)
 	}
 	r.dirty[book] = true
 	r.mu.Unlock()
@@ -441,7 +438,9 @@ func (r *Runner) pass(ctx context.Context, books []string) (busy, deferred []str
 		}
 		reach(p, st.book, at)
 		delete(r.failing, key)
-		if n == r.opt.PageSize {
+		// A full page, or events from memory that end before the head
+		// (another process appended after them): more is waiting.
+		if n == r.opt.PageSize || at < st.head {
 			full[st.book] = true
 		}
 	}

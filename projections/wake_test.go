@@ -32,7 +32,7 @@ func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryE
 
 // wakeSetup is a database with a writer (a fixture whose journal runs on
 // its own pool, as another process would) and a runner on a second pool
-// whose statements are counted.
+// whose statements are counted, not yet started.
 type wakeSetup struct {
 	writer  *fixture
 	runner  *projections.Runner
@@ -69,9 +69,15 @@ func newWakeSetup(t *testing.T, opt projections.RunnerOptions, appended func(r *
 		jopt.Appended = appended(r)
 	}
 	j := pgjournal.New(writePool, jopt)
-	r.Start(ctx)
 	t.Cleanup(func() { r.Stop(); j.Close(); writePool.Close(); runnerPool.Close() })
-	return &wakeSetup{writer: &fixture{t: t, pool: writePool, journal: j, store: pgjournal.NewStore(writePool), set: set}, runner: r, queries: counter}
+	w := &wakeSetup{writer: &fixture{t: t, pool: writePool, journal: j, store: pgjournal.NewStore(writePool), set: set}, runner: r, queries: counter}
+	return w
+}
+
+// start starts the runner.
+func (w *wakeSetup) start() *wakeSetup {
+	w.runner.Start(context.Background())
+	return w
 }
 
 // caughtUp reports whether daily_summaries has applied every event of book.
@@ -114,7 +120,7 @@ func (w *wakeSetup) appendSome(book string) {
 // fallback poll is a minute away).
 func TestIdleBooksCostNoQueries(t *testing.T) {
 	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute},
-		func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed })
+		func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed }).start()
 	for _, book := range []string{"main", "idle-1", "idle-2"} {
 		w.appendSome(book)
 	}
@@ -139,7 +145,7 @@ func TestIdleBooksCostNoQueries(t *testing.T) {
 // know the runner) reach it through PostgreSQL's LISTEN/NOTIFY, promptly,
 // although its fallback poll is a minute away.
 func TestRunnerHearsAppendsOfOtherProcesses(t *testing.T) {
-	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute}, nil)
+	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute}, nil).start()
 	time.Sleep(500 * time.Millisecond) // the runner's first passes and its LISTEN
 	w.appendSome("other")
 	if took := w.waitCaughtUp(t, "other", 5*time.Second); took > 2*time.Second {
@@ -152,7 +158,7 @@ func TestRunnerHearsAppendsOfOtherProcesses(t *testing.T) {
 // Notify is the in-process wake-up: without it (and without LISTEN) the
 // runner does not see an append until its poll; with it, at once.
 func TestNotifyWakesTheRunner(t *testing.T) {
-	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true}, nil)
+	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true}, nil).start()
 	time.Sleep(300 * time.Millisecond) // the runner's first pass
 	w.appendSome("quiet")
 	time.Sleep(time.Second)
@@ -218,7 +224,7 @@ func (s *takerSink) at(book string) (int64, error) {
 func TestRunnerTakesCommittedEventsFromMemory(t *testing.T) {
 	sink := &textSink{data: map[string]string{}}
 	w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true, Sinks: []projections.Sink{sink}},
-		func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed })
+		func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed }).start()
 	f := w.writer
 	f.workload(7, 150) // two books, every kind of event
 	for _, book := range []string{"main", "eu"} {
@@ -267,21 +273,24 @@ func TestRunnerTakesCommittedEventsFromMemory(t *testing.T) {
 	sink.mu.Unlock()
 
 	// A sink that takes committed events gets them from memory too: then
-	// nothing reads the journal.
-	t.Run("no journal reads", func(t *testing.T) {
+	// nothing reads the journal. The runner starts once the appends are
+	// done, so that no pass can fall between a commit and its hand-over
+	// (it would read the journal, rightly).
+	taking := func(t *testing.T) (*wakeSetup, *takerSink) {
 		taker := &takerSink{}
-		w := newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true, Sinks: []projections.Sink{taker}},
-			func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed })
-		w.writer.workload(8, 150)
-		for _, book := range []string{"main", "eu"} {
-			w.waitCaughtUp(t, book, 10*time.Second)
-		}
-		head, err := w.writer.store.Head(context.Background(), "main")
+		return newWakeSetup(t, projections.RunnerOptions{Poll: time.Minute, NoListen: true, Sinks: []projections.Sink{taker}},
+			func(r *projections.Runner) func(string, []ledger.Event) { return r.Committed }), taker
+	}
+	// caughtUp waits for the projections and the sink to apply book.
+	caughtUp := func(t *testing.T, w *wakeSetup, taker *takerSink, book string) {
+		t.Helper()
+		w.waitCaughtUp(t, book, 10*time.Second)
+		head, err := w.writer.store.Head(context.Background(), book)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-			at, err := taker.at("main")
+			at, err := taker.at(book)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -292,33 +301,62 @@ func TestRunnerTakesCommittedEventsFromMemory(t *testing.T) {
 				t.Fatalf("the sink is at %d of %d", at, head.Position)
 			}
 		}
+		if rep := w.writer.verify(book); !rep.OK {
+			t.Fatalf("book %s: %+v", book, rep)
+		}
+	}
+	t.Run("no journal reads", func(t *testing.T) {
+		w, taker := taking(t)
+		w.writer.workload(8, 150)
+		w.start()
+		for _, book := range []string{"main", "eu"} {
+			caughtUp(t, w, taker, book)
+		}
 		if n := w.queries.journalReads.Load(); n != 0 {
 			t.Fatalf("the runner read the journal %d times; the events were in memory", n)
 		}
-		if rep := w.writer.verify("main"); !rep.OK {
-			t.Fatalf("%+v", rep)
-		}
-
-		// Another process appends in between: the events held no longer
-		// follow on from the projections' checkpoint.
+	})
+	// otherAppends credits a new wallet of book through a journal of its
+	// own, which does not tell the runner: another process.
+	otherAppends := func(t *testing.T, w *wakeSetup, book string) {
+		t.Helper()
 		var inline []pgjournal.Projection
 		for _, p := range w.writer.set.Inline() {
 			inline = append(inline, p)
 		}
 		other := pgjournal.New(w.writer.pool, pgjournal.Options{Inline: inline})
 		defer other.Close()
-		a := w.writer.open("main", "gap", "NGN")
-		if _, err := other.Submit(context.Background(), pgjournal.Request{Book: "main", Render: outcome, Command: ledger.Adjust{
-			AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: a, Direction: ledger.Credit, Amount: ledger.MustMoney("5", "NGN"), Reason: "gap"}}); err != nil {
+		a := w.writer.open(book, "other", "NGN")
+		if _, err := other.Submit(context.Background(), pgjournal.Request{Book: book, Render: outcome, Command: ledger.Adjust{
+			AdjustmentID: ledger.NewID(ledger.PrefixAdjustment), Account: a, Direction: ledger.Credit, Amount: ledger.MustMoney("5", "NGN"), Reason: "other"}}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Another process appends in between: the events held no longer follow
+	// on, and the runner reads the journal until they do.
+	t.Run("a gap", func(t *testing.T) {
+		w, taker := taking(t)
+		w.writer.workload(9, 60)
+		otherAppends(t, w, "main")
 		w.appendSome("main")
-		w.waitCaughtUp(t, "main", 10*time.Second)
+		w.start()
+		for _, book := range []string{"main", "eu"} {
+			caughtUp(t, w, taker, book)
+		}
 		if w.queries.journalReads.Load() == 0 {
 			t.Fatal("the runner applied events another process appended without reading the journal")
 		}
-		if rep := w.writer.verify("main"); !rep.OK {
-			t.Fatalf("after the gap: %+v", rep)
+	})
+	// Another process appends last: the events held end before the head,
+	// and the runner goes on reading the journal at once, not at its poll
+	// (a minute away).
+	t.Run("the last append another process's", func(t *testing.T) {
+		w, taker := taking(t)
+		w.writer.workload(10, 60)
+		otherAppends(t, w, "eu")
+		w.start()
+		for _, book := range []string{"main", "eu"} {
+			caughtUp(t, w, taker, book)
 		}
 	})
 }
