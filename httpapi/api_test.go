@@ -219,6 +219,17 @@ func TestListsPageInJournalOrder(t *testing.T) {
 	if got := collect("/v1/transfers?account=" + opened[2]); strings.Join(got, ",") != made[1]+","+made[4] {
 		t.Fatalf("transfers of %s in pages %v, want %v", opened[2], got, []string{made[1], made[4]})
 	}
+	// A system account (here the one funding came from) is in no transfer.
+	system := h.must(h.do("GET", "/v1/accounts?kind=system", nil), 200).json(t)["data"].([]any)
+	if len(system) == 0 {
+		t.Fatal("no system account listed")
+	}
+	for _, row := range system {
+		id := row.(map[string]any)["id"].(string)
+		if got := h.must(h.do("GET", "/v1/transfers?account="+id, nil), 200).json(t)["data"].([]any); len(got) != 0 {
+			t.Fatalf("transfers of system account %s: %v", id, got)
+		}
+	}
 	r = h.do("GET", "/v1/transfers?cursor="+encodeCursor("main"), nil)
 	if r.status != 400 {
 		t.Fatalf("a cursor without a position: %d", r.status)
