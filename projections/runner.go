@@ -137,9 +137,9 @@ func (r *Runner) Notify(book string) {
 // that read was ≈ 4% of the CPU a transfer costs. Sinks read the journal
 // unless they take committed events (TakesCommitted): a broker is sent
 // PostgreSQL's text of each event's data, which Go's encoding does not
-// always equal. Events another process appended in
-// between leave a gap: the runner then reads the journal until the events
-// it holds follow on. The events must not be modified.
+// always equal. Events another process appended in between leave a gap:
+// the runner then reads the journal until the events it holds follow on.
+// The events must not be modified.
 func (r *Runner) Committed(book string, events []ledger.Event) {
 	r.mu.Lock()
 	if len(events) > 0 {
@@ -580,9 +580,9 @@ func (pg *page) after(book string, at int64) ([]ledger.Event, bool) {
 // checkpoint, in one transaction. It returns how many events it applied
 // and the position p then stands at. An async projection, or a sink that
 // takes committed events, takes them from memory when Committed handed
-// them over; otherwise step takes them from shared, if not nil, the page last read in
-// this pass, when it holds p's next one, and else reads them and leaves
-// its page there.
+// them over; otherwise step takes them from shared, if not nil, the page
+// last read in this pass, when it holds p's next one, and else reads them
+// and leaves its page there.
 func (r *Runner) step(ctx context.Context, p Projection, book string, shared *page) (int, int64, error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
