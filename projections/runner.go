@@ -176,7 +176,8 @@ func (r *Runner) fromMemory(book string, at int64) ([]ledger.Event, bool) {
 		return nil, false
 	}
 	events := kept[at-first+1:]
-	return events[:min(len(events), r.opt.PageSize):min(len(events), r.opt.PageSize)], true
+	n := min(len(events), r.opt.PageSize)
+	return events[:n:n], true // capped: an append by the caller cannot reach what is held
 }
 
 // forget drops the events held for book up to position upto, which every
